@@ -1,0 +1,101 @@
+//! `mcp-gateway`: run the gateway, or administer a running one.
+
+mod admin;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use mcp_gateway::config::{Overrides, ProcessEnv, Settings};
+
+/// Exit code for bad configuration (EX_USAGE from sysexits.h).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(name = "mcp-gateway", version, about = "One MCP endpoint in front of many MCP servers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// YAML configuration file (`gateway:` and `mcp_servers:` blocks).
+        #[arg(long, env = "MCP_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:4000].
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcp-gateway: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve { config, listen } => runtime.block_on(serve(config, listen)),
+        Command::Admin(command) => runtime.block_on(admin::run(command)),
+    }
+}
+
+async fn serve(config: Option<PathBuf>, listen: Option<String>) -> ExitCode {
+    let settings = match Settings::load(config.as_deref(), &Overrides { listen }, &ProcessEnv) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("mcp-gateway: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match mcp_gateway::app::run(settings, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(mcp_gateway::app::AppError::Store(e)) => {
+            eprintln!("mcp-gateway: bad configuration: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("mcp-gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGTERM handler");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Logs go to stderr (stdout is for command output and, in stdio mode, the protocol).
+fn init_tracing() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("MCP_GATEWAY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("MCP_GATEWAY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,92 @@
+//! The REST API of the seed (`/mcp/servers`, `/mcp/tools`, `/mcp/resources`, …) and the
+//! health routes. Admin routes need `Authorization: Bearer <master_key>` when a key is set.
+
+mod body;
+mod catalog;
+pub mod error;
+mod health;
+mod servers;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{StatusCode, Uri, header},
+    middleware::{self, Next},
+    response::Response,
+    routing::{get, post},
+};
+
+use crate::{gateway::Gateway, secret::keys_match};
+
+pub use body::JsonBody;
+pub use error::ApiError;
+
+/// The whole HTTP surface of the gateway.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let max_body = gateway.settings.max_body_bytes;
+    let enabled = gateway.settings.mcp_enabled;
+    let mut app = Router::new()
+        .route("/health/liveliness", get(health::liveliness))
+        .route("/health/liveness", get(health::liveliness))
+        .route("/health/readiness", get(health::readiness));
+    if enabled {
+        let admin = Router::new()
+            .route("/mcp/servers", get(servers::list).post(servers::create))
+            .route(
+                "/mcp/servers/{server_id}",
+                get(servers::get).put(servers::replace).delete(servers::remove),
+            )
+            .route("/mcp/tools", get(catalog::tools))
+            .route("/mcp/tools/call", post(catalog::call_tool))
+            .route("/mcp/resources", get(catalog::resources))
+            .route("/mcp/prompts", get(catalog::prompts))
+            .route_layer(middleware::from_fn_with_state(gateway.clone(), require_master_key));
+        app = app.merge(admin);
+    }
+    app.fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(gateway)
+}
+
+/// Checks `Authorization: Bearer <master_key>` in constant time. Without a configured key
+/// the gateway listens on loopback only and admin routes are open to local callers.
+async fn require_master_key(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Result<Response, ApiError> {
+    if let Some(key) = &gateway.settings.master_key {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token);
+        if !presented.is_some_and(|p| keys_match(p, key)) {
+            return Err(ApiError::unauthorized());
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn fallback(State(gateway): State<Arc<Gateway>>, uri: Uri) -> ApiError {
+    if !gateway.settings.mcp_enabled && (uri.path() == "/mcp" || uri.path().starts_with("/mcp/")) {
+        return ApiError::disabled();
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept this method", uri.path()),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! The REST API's error type: every error is JSON with a stable code, a message and, for
+//! bad input, the offending field. This is the one place gateway errors become HTTP statuses.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{gateway::GatewayError, store::StoreError, upstream::UpstreamError};
+
+/// An error answer: `{"error": {"code": …, "message": …, "field": …}}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs Authorization: Bearer <master_key>",
+        )
+    }
+
+    pub fn disabled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "mcp_gateway_disabled",
+            "the MCP gateway is disabled (MCP_GATEWAY_ENABLED=false)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let message = e.to_string();
+        match e {
+            GatewayError::Invalid(field) => {
+                let (status, code) = if field.forbidden {
+                    (StatusCode::FORBIDDEN, "forbidden")
+                } else {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+                };
+                Self::new(status, code, message).with_field(field.field)
+            }
+            GatewayError::Duplicate(_) => Self::new(StatusCode::CONFLICT, "server_exists", message),
+            GatewayError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "server_not_found", message),
+            GatewayError::ConfigDefined(_) => Self::new(StatusCode::CONFLICT, "server_defined_in_config", message),
+            GatewayError::ToolNotFound(_) => Self::new(StatusCode::NOT_FOUND, "tool_not_found", message),
+            GatewayError::Upstream(_, UpstreamError::Unavailable) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", message)
+            }
+            GatewayError::Upstream(_, UpstreamError::Timeout(_)) => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
+            }
+            GatewayError::Upstream(..) => Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message),
+            GatewayError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the server store is unavailable; nothing was changed",
+        )
+    }
+}

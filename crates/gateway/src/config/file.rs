@@ -1,0 +1,209 @@
+//! The YAML configuration file.
+//!
+//! ```yaml
+//! gateway:
+//!   listen: 127.0.0.1:4000
+//!   master_key: ${MCP_GATEWAY_MASTER_KEY}
+//! mcp_servers:
+//!   search_server:
+//!     url: "http://search-service:8080/mcp"
+//!     transport: "streamable_http"
+//!     tools: ["search"]
+//! ```
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::{ConfigError, Settings, env::Env, expand::expand, parse_listen};
+use crate::{
+    model::{RegistrationPolicy, ServerRecord},
+    secret::Secret,
+};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    gateway: GatewaySection,
+    #[serde(default)]
+    mcp_servers: Option<IndexMap<String, ServerRecord>>,
+}
+
+/// The `gateway:` block. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewaySection {
+    listen: Option<String>,
+    master_key: Option<String>,
+    enabled: Option<bool>,
+    store_model_in_db: Option<bool>,
+    database_url: Option<String>,
+    allow_stdio_registration: Option<bool>,
+    allow_link_local_upstreams: Option<bool>,
+    max_body_bytes: Option<usize>,
+    tool_name_separator: Option<String>,
+    discovery_refresh_secs: Option<u64>,
+}
+
+/// Parses the text of a config file; `origin` names the file in errors.
+pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings, ConfigError> {
+    let file: FileConfig = if text.trim().is_empty() {
+        FileConfig::default()
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?
+    };
+    let mut settings = Settings::default();
+    let g = file.gateway;
+    if let Some(listen) = g.listen {
+        settings.listen = parse_listen(&expand(&listen, "gateway.listen", env)?, "gateway.listen")?;
+    }
+    if let Some(key) = g.master_key {
+        let key = expand(&key, "gateway.master_key", env)?;
+        settings.master_key = (!key.is_empty()).then(|| Secret::new(key));
+    }
+    if let Some(url) = g.database_url {
+        settings.database_url = Secret::new(expand(&url, "gateway.database_url", env)?);
+    }
+    settings.mcp_enabled = g.enabled.unwrap_or(settings.mcp_enabled);
+    settings.store_model_in_db = g.store_model_in_db.unwrap_or(settings.store_model_in_db);
+    settings.allow_stdio_registration = g.allow_stdio_registration.unwrap_or(false);
+    settings.allow_link_local_upstreams = g.allow_link_local_upstreams.unwrap_or(false);
+    if let Some(bytes) = g.max_body_bytes {
+        if bytes < 1024 {
+            return Err(ConfigError::invalid("gateway.max_body_bytes", "must be at least 1024"));
+        }
+        settings.max_body_bytes = bytes;
+    }
+    if let Some(sep) = g.tool_name_separator {
+        if sep.is_empty() || sep.chars().any(|c| c.is_whitespace()) {
+            return Err(ConfigError::invalid(
+                "gateway.tool_name_separator",
+                "must be non-empty and contain no whitespace",
+            ));
+        }
+        settings.name_separator = sep;
+    }
+    if let Some(secs) = g.discovery_refresh_secs {
+        if secs == 0 {
+            return Err(ConfigError::invalid("gateway.discovery_refresh_secs", "must be at least 1"));
+        }
+        settings.discovery_refresh = Duration::from_secs(secs);
+    }
+    for (id, record) in file.mcp_servers.unwrap_or_default() {
+        settings.servers.push(resolve_server(id, record, env)?);
+    }
+    Ok(settings)
+}
+
+/// Turns one `mcp_servers:` entry into a validated record.
+fn resolve_server(id: String, mut record: ServerRecord, env: &dyn Env) -> Result<ServerRecord, ConfigError> {
+    let path = format!("mcp_servers.{id}");
+    if !record.server_id.is_empty() && record.server_id != id {
+        return Err(ConfigError::invalid(
+            format!("{path}.server_id"),
+            format!("is {:?} but the entry's key is {id:?}; leave server_id out or make them equal", record.server_id),
+        ));
+    }
+    record.server_id = id;
+    expand_record(&mut record, &path, env)?;
+    record
+        .validate(RegistrationPolicy::TRUSTED)
+        .map_err(|e| ConfigError::invalid(format!("{path}.{}", e.field), e.message))?;
+    Ok(record)
+}
+
+/// Applies `${VAR}` substitution to every string setting of a server entry.
+fn expand_record(record: &mut ServerRecord, path: &str, env: &dyn Env) -> Result<(), ConfigError> {
+    let field = |name: &str| format!("{path}.{name}");
+    for (name, value) in [("url", &mut record.url), ("command", &mut record.command), ("cwd", &mut record.cwd)] {
+        if let Some(v) = value {
+            *v = expand(v, &field(name), env)?;
+        }
+    }
+    if let Some(secret) = &mut record.auth_value {
+        *secret.expose_mut() = expand(secret.expose(), &field("auth_value"), env)?;
+    }
+    for (i, arg) in record.args.iter_mut().enumerate() {
+        *arg = expand(arg, &field(&format!("args[{i}]")), env)?;
+    }
+    for (key, value) in record.headers.iter_mut() {
+        *value.expose_mut() = expand(value.expose(), &field(&format!("headers.{key}")), env)?;
+    }
+    for (key, value) in record.env.iter_mut() {
+        *value.expose_mut() = expand(value.expose(), &field(&format!("env.{key}")), env)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::env::MapEnv, model::TransportKind};
+
+    const SEED: &str = r#"
+mcp_servers:
+  search_server:
+    url: "http://search-service:8080/mcp"
+    transport: "streamable_http"
+    tools: ["search"]
+
+  file_server:
+    url: "http://file-service:8081/mcp"
+    transport: "streamable_http"
+    tools: ["read_file", "write_file"]
+    auth_type: "api_key"
+"#;
+
+    #[test]
+    fn seed_yaml_parses_verbatim() {
+        let s = parse(SEED, "seed.yaml", &MapEnv::default()).unwrap();
+        assert_eq!(s.servers.len(), 2);
+        assert_eq!(s.servers[0].server_id, "search_server");
+        assert_eq!(s.servers[0].name, "search_server");
+        assert_eq!(s.servers[1].tools, ["read_file", "write_file"]);
+        assert_eq!(s.servers[1].transport, Some(TransportKind::StreamableHttp));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let text = "mcp_servers:\n  a:\n    url: http://x/\n    tols: [x]\n";
+        let err = parse(text, "c.yaml", &MapEnv::default()).unwrap_err().to_string();
+        assert!(err.contains("tols") && err.contains("line 4"), "{err}");
+        let err = parse("gateway:\n  lisen: x\n", "c.yaml", &MapEnv::default()).unwrap_err().to_string();
+        assert!(err.contains("lisen") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn substitutes_environment_in_secrets() {
+        let text = "gateway:\n  master_key: ${KEY}\nmcp_servers:\n  a:\n    url: http://x/\n    auth_type: bearer_token\n    auth_value: ${TOKEN}\n";
+        let env = MapEnv::new([("KEY", "mk"), ("TOKEN", "t0k")]);
+        let s = parse(text, "c.yaml", &env).unwrap();
+        assert_eq!(s.master_key.unwrap().expose(), "mk");
+        assert_eq!(s.servers[0].auth_value.as_ref().unwrap().expose(), "t0k");
+        let err = parse(text, "c.yaml", &MapEnv::new([("KEY", "k")])).unwrap_err().to_string();
+        assert!(err.contains("mcp_servers.a.auth_value") && err.contains("TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn invalid_servers_name_their_path() {
+        let err = parse("mcp_servers:\n  a:\n    transport: sse\n", "c.yaml", &MapEnv::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mcp_servers.a.url"), "{err}");
+        let err = parse("mcp_servers:\n  a:\n    transport: carrier_pigeon\n", "c.yaml", &MapEnv::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("carrier_pigeon"), "{err}");
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_gateway() {
+        assert!(parse("", "c.yaml", &MapEnv::default()).unwrap().servers.is_empty());
+        assert!(parse("mcp_servers:\n", "c.yaml", &MapEnv::default()).unwrap().servers.is_empty());
+    }
+}

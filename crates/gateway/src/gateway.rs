@@ -1,0 +1,193 @@
+//! The gateway as a service: the registry, the store and the upstream supervisors, with
+//! the operations the REST API (and later the MCP front end) perform on them.
+
+mod error;
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use tokio::sync::Mutex;
+use tokio_util::task::TaskTracker;
+
+use crate::{
+    config::Settings,
+    model::{ServerRecord, Source},
+    registry::{Registry, RegistryError, ServerEntry},
+    store::{self, ServerStore, StoreError},
+    upstream::{
+        UpstreamError,
+        supervisor::{self, SupervisorConfig},
+    },
+};
+
+pub use error::GatewayError;
+
+/// How long shutdown waits for supervisors to close sessions and reap child processes.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A running gateway.
+pub struct Gateway {
+    pub settings: Arc<Settings>,
+    pub registry: Arc<Registry>,
+    store: Arc<dyn ServerStore>,
+    supervisors: TaskTracker,
+    supervisor_config: SupervisorConfig,
+    /// Serialises admin changes so that the store and the registry change in the same order.
+    admin: Mutex<()>,
+}
+
+impl Gateway {
+    /// Opens the store, registers the config-file servers and the stored ones, and starts
+    /// connecting to all of them (in the background: start-up does not wait for upstreams).
+    pub async fn start(settings: Settings) -> Result<Arc<Self>, StoreError> {
+        let config = SupervisorConfig {
+            refresh: settings.discovery_refresh,
+            ..SupervisorConfig::default()
+        };
+        Self::start_with(settings, config).await
+    }
+
+    /// [`Gateway::start`] with explicit supervisor timings (tests shorten them).
+    pub async fn start_with(settings: Settings, supervisor_config: SupervisorConfig) -> Result<Arc<Self>, StoreError> {
+        let store = store::open(&settings).await?;
+        let registry = Arc::new(Registry::new(settings.name_separator.clone()));
+        let gateway = Arc::new(Self {
+            settings: Arc::new(settings),
+            registry,
+            store,
+            supervisors: TaskTracker::new(),
+            supervisor_config,
+            admin: Mutex::new(()),
+        });
+        gateway.load_servers().await?;
+        Ok(gateway)
+    }
+
+    async fn load_servers(&self) -> Result<(), StoreError> {
+        for record in &self.settings.servers {
+            match self.registry.insert(record.clone(), Source::Config) {
+                Ok(entry) => self.supervise(&entry),
+                Err(e) => tracing::error!(error = %e, "config server skipped"),
+            }
+        }
+        let policy = self.settings.api_policy();
+        for mut record in self.store.load_all().await? {
+            let id = record.server_id.clone();
+            if let Err(e) = record.validate(policy) {
+                tracing::error!(server = %id, error = %e, "stored server no longer passes validation; not loaded");
+                continue;
+            }
+            match self.registry.insert(record, Source::Api) {
+                Ok(entry) => self.supervise(&entry),
+                Err(RegistryError::Duplicate(_)) => {
+                    tracing::warn!(server = %id, "stored server has the id of a config-file server; the config file wins");
+                }
+                Err(e) => tracing::error!(server = %id, error = %e, "stored server skipped"),
+            }
+        }
+        tracing::info!(servers = self.registry.snapshot().servers.len(), store = %self.store.describe(), "registry loaded");
+        Ok(())
+    }
+
+    fn supervise(&self, entry: &ServerEntry) {
+        supervisor::spawn(self.registry.clone(), entry, self.supervisor_config, &self.supervisors);
+    }
+
+    /// Registers a server through the API: validated, stored (durably) and then connected.
+    pub async fn register(&self, mut record: ServerRecord) -> Result<Arc<ServerEntry>, GatewayError> {
+        record.validate(self.settings.api_policy())?;
+        let _admin = self.admin.lock().await;
+        if self.registry.get(&record.server_id).is_some() {
+            return Err(GatewayError::Duplicate(record.server_id));
+        }
+        self.store.insert(&record).await?;
+        let entry = self.registry.insert(record, Source::Api)?;
+        self.supervise(&entry);
+        tracing::info!(server = %entry.record.server_id, transport = entry.record.transport_kind().as_str(), "server registered");
+        Ok(entry)
+    }
+
+    /// Replaces an API-registered server; its connection is re-established.
+    pub async fn update(&self, server_id: &str, mut record: ServerRecord) -> Result<Arc<ServerEntry>, GatewayError> {
+        if record.server_id.is_empty() {
+            record.server_id = server_id.to_owned();
+        } else if record.server_id != server_id {
+            return Err(GatewayError::Invalid(crate::model::FieldError::invalid(
+                "server_id",
+                format!("is {:?} but the path names {server_id:?}; a server's id cannot change", record.server_id),
+            )));
+        }
+        record.validate(self.settings.api_policy())?;
+        let _admin = self.admin.lock().await;
+        self.ensure_api_defined(server_id)?;
+        self.store.replace(&record).await?;
+        let (old, entry) = self.registry.replace(record, Source::Api)?;
+        old.runtime.stop.cancel();
+        self.supervise(&entry);
+        tracing::info!(server = %server_id, "server updated");
+        Ok(entry)
+    }
+
+    /// Removes an API-registered server, closing its session and stopping its process.
+    pub async fn unregister(&self, server_id: &str) -> Result<(), GatewayError> {
+        let _admin = self.admin.lock().await;
+        self.ensure_api_defined(server_id)?;
+        self.store.delete(server_id).await?;
+        let old = self.registry.remove(server_id)?;
+        old.runtime.stop.cancel();
+        tracing::info!(server = %server_id, "server unregistered");
+        Ok(())
+    }
+
+    fn ensure_api_defined(&self, server_id: &str) -> Result<(), GatewayError> {
+        match self.registry.get(server_id) {
+            None => Err(GatewayError::NotFound(server_id.to_owned())),
+            Some(entry) if entry.source == Source::Config => Err(GatewayError::ConfigDefined(server_id.to_owned())),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Calls a tool by its exposed name (`<server_id>__<tool>`).
+    pub async fn call_tool(&self, exposed: &str, arguments: Option<JsonObject>) -> Result<CallToolResult, GatewayError> {
+        let snapshot = self.registry.snapshot();
+        let Some((entry, route)) = snapshot.route_tool(exposed) else {
+            return Err(GatewayError::ToolNotFound(exposed.to_owned()));
+        };
+        let peer = entry
+            .runtime
+            .peer()
+            .ok_or_else(|| GatewayError::Upstream(entry.record.server_id.clone(), UpstreamError::Unavailable))?;
+        let mut params = CallToolRequestParams::new(route.upstream_name.to_string());
+        params.arguments = arguments;
+        let timeout = entry.record.call_timeout();
+        let upstream = |e| GatewayError::Upstream(entry.record.server_id.clone(), e);
+        let result = tokio::time::timeout(timeout, peer.call_tool(params))
+            .await
+            .map_err(|_| upstream(UpstreamError::Timeout(timeout)))?
+            .map_err(|e| upstream(e.into()))?;
+        entry.runtime.mark_seen();
+        Ok(result)
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn store_ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// A description of the store for logs.
+    pub fn store_description(&self) -> String {
+        self.store.describe()
+    }
+
+    /// Stops every supervisor (closing sessions, terminating and reaping stdio children) and
+    /// waits for them, up to a deadline.
+    pub async fn shutdown(&self) {
+        for entry in self.registry.snapshot().servers.values() {
+            entry.runtime.stop.cancel();
+        }
+        self.supervisors.close();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.supervisors.wait()).await.is_err() {
+            tracing::warn!("some upstream connections did not close within {SHUTDOWN_DEADLINE:?}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Errors of gateway operations. The HTTP mapping lives in `admin::error`, the JSON-RPC
+//! mapping in the MCP front end: one place each.
+
+use crate::{
+    model::FieldError,
+    registry::RegistryError,
+    store::StoreError,
+    upstream::UpstreamError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("server {0:?} is already registered")]
+    Duplicate(String),
+    #[error("server {0:?} is not registered")]
+    NotFound(String),
+    #[error("server {0:?} is defined in the config file and cannot be changed through the API; edit the file instead")]
+    ConfigDefined(String),
+    #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
+    ToolNotFound(String),
+    #[error("upstream {0:?}: {1}")]
+    Upstream(String, UpstreamError),
+    #[error("store: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for GatewayError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(id) => Self::Duplicate(id),
+            StoreError::NotFound(id) => Self::NotFound(id),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<RegistryError> for GatewayError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Duplicate(id) => Self::Duplicate(id),
+            RegistryError::NotFound(id) => Self::NotFound(id),
+        }
+    }
+}

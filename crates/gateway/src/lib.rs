@@ -1,0 +1,23 @@
+//! mcp-gateway: one MCP endpoint in front of many MCP servers.
+//!
+//! The library holds nearly all of the gateway; the `mcp-gateway` binary only parses the
+//! command line, installs logging and signal handling, and calls [`app::run`].
+//!
+//! Layout by concern:
+//! * [`model`] — the server record an operator writes (REST body or YAML entry) and its validation;
+//! * [`config`] — the YAML file, `${VAR}` substitution and the environment;
+//! * [`registry`] — the immutable snapshot of servers, catalogs and routes, swapped atomically;
+//! * [`upstream`] — connections to upstream MCP servers over the three transports, supervised;
+//! * [`store`] — persistence of API-registered servers (memory, SQLite, Postgres);
+//! * [`admin`] — the seed's REST API and the health routes;
+//! * [`app`] — wiring, listening and shutdown.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod gateway;
+pub mod model;
+pub mod registry;
+pub mod secret;
+pub mod store;
+pub mod upstream;

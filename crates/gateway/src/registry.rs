@@ -1,0 +1,128 @@
+//! The registry: every registered server with its discovered catalog and the routing table,
+//! as one immutable [`Snapshot`] swapped atomically on every change. Readers (the request
+//! path) load the current snapshot without locks; writers are serialised and never hold a
+//! lock across `.await`.
+
+mod runtime;
+mod snapshot;
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::{
+    model::{ServerRecord, Source},
+    upstream::Catalog,
+};
+
+pub use runtime::ServerRuntime;
+pub use snapshot::{Route, ServerEntry, Snapshot};
+
+/// A registry change that was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("server {0:?} is already registered")]
+    Duplicate(String),
+    #[error("server {0:?} is not registered")]
+    NotFound(String),
+}
+
+/// The set of registered servers.
+pub struct Registry {
+    current: ArcSwap<Snapshot>,
+    /// Serialises writers so that no update is lost between load and store.
+    write: Mutex<()>,
+    separator: String,
+}
+
+impl Registry {
+    /// An empty registry exposing names as `<server_id><separator><name>`.
+    pub fn new(separator: impl Into<String>) -> Self {
+        let separator = separator.into();
+        Self {
+            current: ArcSwap::from_pointee(Snapshot::build(Default::default(), &separator)),
+            write: Mutex::new(()),
+            separator,
+        }
+    }
+
+    /// The current snapshot. Cheap; hold it for the duration of one request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// One server, if registered.
+    pub fn get(&self, server_id: &str) -> Option<Arc<ServerEntry>> {
+        self.current.load().servers.get(server_id).cloned()
+    }
+
+    /// Adds a server with a fresh runtime (health `connecting`, empty catalog).
+    pub fn insert(&self, record: ServerRecord, source: Source) -> Result<Arc<ServerEntry>, RegistryError> {
+        self.update(|servers| {
+            if servers.contains_key(&record.server_id) {
+                return Err(RegistryError::Duplicate(record.server_id.clone()));
+            }
+            let entry = Arc::new(ServerEntry::new(record, source));
+            servers.insert(entry.record.server_id.clone(), entry.clone());
+            Ok(entry)
+        })
+    }
+
+    /// Replaces a server's record, keeping its position. The new entry gets a fresh runtime;
+    /// the old entry is returned so the caller can stop its supervisor.
+    pub fn replace(
+        &self,
+        record: ServerRecord,
+        source: Source,
+    ) -> Result<(Arc<ServerEntry>, Arc<ServerEntry>), RegistryError> {
+        self.update(|servers| {
+            let Some(slot) = servers.get_mut(&record.server_id) else {
+                return Err(RegistryError::NotFound(record.server_id.clone()));
+            };
+            let entry = Arc::new(ServerEntry::new(record, source));
+            let old = std::mem::replace(slot, entry.clone());
+            Ok((old, entry))
+        })
+    }
+
+    /// Removes a server, returning its entry so the caller can stop its supervisor.
+    pub fn remove(&self, server_id: &str) -> Result<Arc<ServerEntry>, RegistryError> {
+        self.update(|servers| {
+            servers
+                .shift_remove(server_id)
+                .ok_or_else(|| RegistryError::NotFound(server_id.to_owned()))
+        })
+    }
+
+    /// Records a newly discovered catalog, unless the server was replaced or removed since
+    /// `runtime` was current (a stale supervisor must not overwrite its successor's data).
+    pub fn set_catalog(&self, server_id: &str, runtime: &Arc<ServerRuntime>, catalog: Catalog) -> bool {
+        self.update(|servers| {
+            let Some(slot) = servers.get_mut(server_id) else {
+                return Err(RegistryError::NotFound(server_id.to_owned()));
+            };
+            if !Arc::ptr_eq(&slot.runtime, runtime) {
+                return Err(RegistryError::NotFound(server_id.to_owned()));
+            }
+            *slot = Arc::new(slot.with_catalog(catalog));
+            Ok(())
+        })
+        .is_ok()
+    }
+
+    /// Applies `change` to a copy of the server map and publishes the rebuilt snapshot if
+    /// it succeeds. Never awaits while holding the writer lock.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut indexmap::IndexMap<String, Arc<ServerEntry>>) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut servers = self.current.load().servers.clone();
+        let out = change(&mut servers)?;
+        self.current.store(Arc::new(Snapshot::build(servers, &self.separator)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! Persistence of servers registered through the REST API.
+//!
+//! One repository trait, [`ServerStore`], with two implementations: [`MemoryStore`]
+//! (`STORE_MODEL_IN_DB=false`) and [`SqlStore`] (SQLite or Postgres through sqlx, with
+//! versioned migrations). Config-file servers are never stored: the file is their source.
+
+mod memory;
+mod sql;
+
+use std::sync::Arc;
+
+use crate::model::ServerRecord;
+
+pub use memory::MemoryStore;
+pub use sql::SqlStore;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("server {0:?} is already stored")]
+    Duplicate(String),
+    #[error("server {0:?} is not stored")]
+    NotFound(String),
+    #[error("unsupported DATABASE_URL scheme {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored record for {server_id:?} is unreadable: {message}")]
+    Corrupt { server_id: String, message: String },
+}
+
+/// The repository of API-registered servers. Every write is durable when it returns `Ok`:
+/// an acknowledged registration survives `kill -9`.
+#[async_trait::async_trait]
+pub trait ServerStore: Send + Sync + 'static {
+    /// All stored records, in registration order.
+    async fn load_all(&self) -> Result<Vec<ServerRecord>, StoreError>;
+    /// Stores a new record; [`StoreError::Duplicate`] if the id exists.
+    async fn insert(&self, record: &ServerRecord) -> Result<(), StoreError>;
+    /// Replaces an existing record; [`StoreError::NotFound`] if the id is unknown.
+    async fn replace(&self, record: &ServerRecord) -> Result<(), StoreError>;
+    /// Deletes a record; returns whether it existed.
+    async fn delete(&self, server_id: &str) -> Result<bool, StoreError>;
+    /// Whether the store answers (for readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// A description for logs, without credentials (e.g. `sqlite://mcp-gateway.db`).
+    fn describe(&self) -> String;
+}
+
+/// Opens the store the settings ask for: memory unless `store_model_in_db`.
+pub async fn open(settings: &crate::config::Settings) -> Result<Arc<dyn ServerStore>, StoreError> {
+    if !settings.store_model_in_db {
+        return Ok(Arc::new(MemoryStore::default()));
+    }
+    Ok(Arc::new(SqlStore::connect(settings.database_url.expose()).await?))
+}

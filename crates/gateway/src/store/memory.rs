@@ -1,0 +1,59 @@
+//! The in-memory store (`STORE_MODEL_IN_DB=false`): registrations last until the process ends.
+
+use std::sync::Mutex;
+
+use indexmap::IndexMap;
+
+use super::{ServerStore, StoreError};
+use crate::model::ServerRecord;
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<IndexMap<String, ServerRecord>>,
+}
+
+impl MemoryStore {
+    fn records(&self) -> std::sync::MutexGuard<'_, IndexMap<String, ServerRecord>> {
+        // A panic while holding this lock cannot leave a half-written map (every write is
+        // one insert or remove), so a poisoned lock is still usable.
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl ServerStore for MemoryStore {
+    async fn load_all(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        Ok(self.records().values().cloned().collect())
+    }
+
+    async fn insert(&self, record: &ServerRecord) -> Result<(), StoreError> {
+        let mut records = self.records();
+        if records.contains_key(&record.server_id) {
+            return Err(StoreError::Duplicate(record.server_id.clone()));
+        }
+        records.insert(record.server_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn replace(&self, record: &ServerRecord) -> Result<(), StoreError> {
+        match self.records().get_mut(&record.server_id) {
+            Some(slot) => {
+                *slot = record.clone();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(record.server_id.clone())),
+        }
+    }
+
+    async fn delete(&self, server_id: &str) -> Result<bool, StoreError> {
+        Ok(self.records().shift_remove(server_id).is_some())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory (registrations are lost on restart; set STORE_MODEL_IN_DB=true to keep them)".into()
+    }
+}

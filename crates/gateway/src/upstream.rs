@@ -1,0 +1,160 @@
+//! Connections to upstream MCP servers: one rmcp client service per server, whatever the
+//! transport. `streamable_http` uses rmcp's client (both protocol eras, `server/discover`
+//! with fallback to `initialize`); `sse` uses our legacy HTTP+SSE transport; `stdio` spawns
+//! a supervised child process and speaks newline-delimited JSON-RPC over its pipes.
+//!
+//! [`supervisor`] keeps each registered server connected, discovered and health-checked.
+
+mod discovery;
+mod handler;
+mod headers;
+pub mod sse;
+mod stdio;
+pub mod supervisor;
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::{
+    RoleClient,
+    model::ProtocolVersion,
+    service::{ClientLifecycleMode, ClientServiceExt, RunningService},
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+};
+
+use crate::model::{ServerRecord, TransportKind};
+
+pub use discovery::{Catalog, discover};
+pub use handler::{UpstreamEvent, UpstreamHandler};
+pub use headers::upstream_headers;
+pub use stdio::StdioChild;
+
+/// How long connecting and the MCP handshake may take before the attempt counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why an upstream could not be reached or used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("invalid upstream configuration: {0}")]
+    Config(String),
+    #[error("cannot start the stdio server: {0}")]
+    Spawn(String),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("the upstream is not connected")]
+    Unavailable,
+    #[error("upstream error {code}: {message}")]
+    Rpc { code: i32, message: String, data: Option<serde_json::Value> },
+    #[error("upstream transport error: {0}")]
+    Transport(String),
+}
+
+impl From<rmcp::ServiceError> for UpstreamError {
+    fn from(e: rmcp::ServiceError) -> Self {
+        match e {
+            rmcp::ServiceError::McpError(e) => Self::Rpc {
+                code: e.code.0,
+                message: e.message.into_owned(),
+                data: e.data,
+            },
+            rmcp::ServiceError::Timeout { timeout } => Self::Timeout(timeout),
+            rmcp::ServiceError::TransportClosed => Self::Unavailable,
+            other => Self::Transport(other.to_string()),
+        }
+    }
+}
+
+/// A live client session with one upstream, plus the child process behind it for `stdio`.
+pub struct Connection {
+    pub service: RunningService<RoleClient, UpstreamHandler>,
+    /// Kept so the process is terminated and reaped when the connection ends.
+    pub child: Option<StdioChild>,
+}
+
+impl Connection {
+    /// Ends the session, then terminates and reaps the child process, if any.
+    pub async fn shutdown(mut self) {
+        let _ = self.service.close_with_timeout(Duration::from_secs(2)).await;
+        if let Some(child) = self.child.take() {
+            child.terminate().await;
+        }
+    }
+}
+
+/// Connects to the upstream a record describes and runs the MCP handshake.
+pub async fn connect(record: &ServerRecord, handler: UpstreamHandler) -> Result<Connection, UpstreamError> {
+    let attempt = async {
+        match record.transport_kind() {
+            TransportKind::StreamableHttp => {
+                let url = record.url.as_deref().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
+                let config = StreamableHttpClientTransportConfig::with_uri(url)
+                    .custom_headers(headers.into_iter().filter_map(|(k, v)| Some((k?, v))).collect());
+                let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
+                let service = handler
+                    .serve_with_lifecycle(transport, auto_lifecycle())
+                    .await
+                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                Ok(Connection { service, child: None })
+            }
+            TransportKind::Sse => {
+                let url = record.url.as_deref().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
+                let transport = sse::SseClientTransport::connect(http_client()?, url, headers)
+                    .await
+                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                let service = handler
+                    .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                    .await
+                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                Ok(Connection { service, child: None })
+            }
+            TransportKind::Stdio => {
+                let (child, transport) = StdioChild::spawn(record)?;
+                match handler.serve_with_lifecycle(transport, auto_lifecycle()).await {
+                    Ok(service) => Ok(Connection {
+                        service,
+                        child: Some(child),
+                    }),
+                    Err(e) => {
+                        child.terminate().await;
+                        Err(UpstreamError::Connect(e.to_string()))
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| UpstreamError::Timeout(CONNECT_TIMEOUT))?
+}
+
+/// Probe with `server/discover` (2026-07-28) and fall back to `initialize` for legacy servers.
+fn auto_lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
+    }
+}
+
+/// The shared HTTP client for upstream traffic (connection pooling across servers).
+fn http_client() -> Result<reqwest::Client, UpstreamError> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|e| UpstreamError::Config(format!("cannot build the HTTP client: {e}")))?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+/// Exposed for the registry: a cheap handle to send requests to a connected upstream.
+pub type UpstreamPeer = rmcp::Peer<RoleClient>;
+
+/// Shared between the registry (readers) and the supervisor (writer).
+pub type SharedPeer = Arc<arc_swap::ArcSwapOption<UpstreamPeer>>;

@@ -1,0 +1,121 @@
+//! A stdio upstream: a child process speaking newline-delimited JSON-RPC.
+//!
+//! The child runs in its own process group so that terminating it also ends whatever it
+//! spawned (`npx` → `node`, `uvx` → `python`). Its stderr goes to the gateway's log.
+//! Termination closes stdin, waits, then sends SIGTERM and finally SIGKILL to the group,
+//! and always reaps the child: no zombies, no survivors.
+
+use std::{process::Stdio, time::Duration};
+
+use futures::StreamExt;
+use nix::{sys::signal::Signal, unistd::Pid};
+use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_util::codec::{FramedRead, LinesCodec};
+
+use super::UpstreamError;
+use crate::model::ServerRecord;
+
+/// Variables a child inherits from the gateway; everything else (the master key, the
+/// database URL, cloud credentials) stays out unless the record's `env` passes it.
+const INHERITED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+];
+
+/// Longest stderr line logged as one entry.
+const MAX_STDERR_LINE: usize = 8 * 1024;
+/// How long a child gets after stdin closes, and again after SIGTERM.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// The transport over the child's pipes.
+pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>;
+
+/// A running stdio server process.
+#[derive(Debug)]
+pub struct StdioChild {
+    child: Child,
+    server_id: String,
+}
+
+impl StdioChild {
+    /// Starts the record's command and returns the process and the transport over its pipes.
+    pub fn spawn(record: &ServerRecord) -> Result<(Self, StdioTransport), UpstreamError> {
+        let program = record
+            .command
+            .as_deref()
+            .ok_or_else(|| UpstreamError::Config("command is missing".into()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(&record.args)
+            .env_clear()
+            .envs(INHERITED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (k, v))))
+            .envs(record.env.iter().map(|(k, v)| (k, v.expose())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            // Backstop only: terminate() is the real shutdown path.
+            .kill_on_drop(true);
+        if let Some(cwd) = &record.cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = cmd.spawn().map_err(|e| UpstreamError::Spawn(format!("{program}: {e}")))?;
+        let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Spawn("no stdin pipe".into()))?;
+        let stdout = child.stdout.take().ok_or_else(|| UpstreamError::Spawn("no stdout pipe".into()))?;
+        if let Some(stderr) = child.stderr.take() {
+            let server_id = record.server_id.clone();
+            tokio::spawn(async move {
+                let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(MAX_STDERR_LINE));
+                while let Some(line) = lines.next().await {
+                    match line {
+                        Ok(line) => tracing::info!(upstream = %server_id, stderr = %line, "upstream stderr"),
+                        Err(e) => tracing::debug!(upstream = %server_id, error = %e, "upstream stderr"),
+                    }
+                }
+            });
+        }
+        tracing::info!(upstream = %record.server_id, pid = child.id(), command = program, "started stdio server");
+        let transport = AsyncRwTransport::new_client(stdout, stdin);
+        Ok((
+            Self {
+                child,
+                server_id: record.server_id.clone(),
+            },
+            transport,
+        ))
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Terminates the process group and reaps the child. The transport (and so stdin)
+    /// should already be closed; this waits for a voluntary exit first.
+    pub async fn terminate(mut self) {
+        let pid = self.child.id();
+        if let Ok(Ok(status)) = tokio::time::timeout(GRACE, self.child.wait()).await {
+            tracing::info!(upstream = %self.server_id, %status, "stdio server exited");
+            signal_group(pid, Signal::SIGKILL); // grandchildren left behind, if any
+            return;
+        }
+        signal_group(pid, Signal::SIGTERM);
+        if let Ok(Ok(status)) = tokio::time::timeout(GRACE, self.child.wait()).await {
+            tracing::info!(upstream = %self.server_id, %status, "stdio server terminated");
+            signal_group(pid, Signal::SIGKILL);
+            return;
+        }
+        signal_group(pid, Signal::SIGKILL);
+        match self.child.wait().await {
+            Ok(status) => tracing::warn!(upstream = %self.server_id, %status, "stdio server killed"),
+            Err(e) => tracing::warn!(upstream = %self.server_id, error = %e, "cannot reap stdio server"),
+        }
+    }
+}
+
+/// Signals the process group led by `pid` (the child is its leader: `process_group(0)`).
+fn signal_group(pid: Option<u32>, signal: Signal) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // ESRCH (already gone) is the expected outcome once the group has exited.
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pid), signal);
+    }
+}

@@ -1,0 +1,211 @@
+//! One supervisor task per registered server: connect (with backoff while the upstream is
+//! down), discover, keep the catalog fresh (on `list_changed`, periodically), probe health,
+//! reconnect when the session is lost, and shut everything down when told to stop.
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::model::{ClientRequest, ListToolsRequest, PaginatedRequestParams};
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use super::{Catalog, Connection, UpstreamError, UpstreamEvent, UpstreamHandler, connect, discover};
+use crate::registry::{Registry, ServerEntry, ServerRuntime};
+
+/// Timing knobs; the defaults suit production, tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorConfig {
+    /// Full re-discovery even without `list_changed`.
+    pub refresh: Duration,
+    /// How often a connected upstream is probed.
+    pub health_interval: Duration,
+    /// How long a probe may take.
+    pub probe_timeout: Duration,
+    /// First and longest wait between reconnection attempts.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            refresh: Duration::from_secs(300),
+            health_interval: Duration::from_secs(15),
+            probe_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Starts the supervisor of a newly registered (or replaced) server entry.
+pub fn spawn(registry: Arc<Registry>, entry: &ServerEntry, config: SupervisorConfig, tracker: &TaskTracker) {
+    let supervisor = Supervisor {
+        registry,
+        record: entry.record.clone(),
+        runtime: entry.runtime.clone(),
+        config,
+    };
+    tracker.spawn(supervisor.run());
+}
+
+struct Supervisor {
+    registry: Arc<Registry>,
+    record: Arc<crate::model::ServerRecord>,
+    runtime: Arc<ServerRuntime>,
+    config: SupervisorConfig,
+}
+
+/// How a connected session ended.
+enum Ended {
+    Stopped,
+    Lost(String),
+}
+
+impl Supervisor {
+    async fn run(self) {
+        let id = self.record.server_id.clone();
+        let mut failures: u32 = 0;
+        loop {
+            self.runtime.mark_connecting();
+            let (events_tx, events_rx) = mpsc::channel(1);
+            let handler = UpstreamHandler::new(id.clone(), events_tx);
+            let attempt = tokio::select! {
+                attempt = connect(&self.record, handler) => attempt,
+                () = self.runtime.stop.cancelled() => return,
+            };
+            let error = match attempt {
+                Ok(conn) => match self.serve(conn, events_rx).await {
+                    Ok(Ended::Stopped) => return,
+                    Ok(Ended::Lost(error)) => {
+                        failures = 0; // it was up: retry promptly
+                        error
+                    }
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => error.to_string(),
+            };
+            tracing::warn!(upstream = %id, %error, "upstream unavailable");
+            self.runtime.mark_unhealthy(error);
+            self.registry.set_catalog(&id, &self.runtime, Catalog::default());
+            let delay = backoff(failures, self.config);
+            failures = failures.saturating_add(1);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.runtime.stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Runs one connected session until it is lost or the supervisor is stopped.
+    async fn serve(
+        &self,
+        conn: Connection,
+        mut events: mpsc::Receiver<UpstreamEvent>,
+    ) -> Result<Ended, UpstreamError> {
+        let id = &self.record.server_id;
+        let Connection { service, child } = conn;
+        let peer = service.peer().clone();
+        let cancel = service.cancellation_token();
+        let mut finished = tokio::spawn(service.waiting());
+        let close = |child: Option<super::StdioChild>| async move {
+            if let Some(child) = child {
+                child.terminate().await;
+            }
+        };
+
+        let catalog = match discover(&peer).await {
+            Ok(catalog) => catalog,
+            Err(e) => {
+                cancel.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
+                close(child).await;
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            upstream = %id,
+            tools = catalog.tools.len(),
+            resources = catalog.resources.len(),
+            prompts = catalog.prompts.len(),
+            "upstream connected and discovered"
+        );
+        self.registry.set_catalog(id, &self.runtime, catalog);
+        self.runtime.mark_healthy(peer.clone());
+
+        let mut refresh = tokio::time::interval(self.config.refresh);
+        let mut health = tokio::time::interval(self.config.health_interval);
+        refresh.reset();
+        health.reset();
+        let ended = loop {
+            tokio::select! {
+                () = self.runtime.stop.cancelled() => break Ended::Stopped,
+                _ = &mut finished => break Ended::Lost("the upstream session closed".into()),
+                Some(UpstreamEvent::ListChanged) = events.recv() => {
+                    if let Err(e) = self.rediscover(&peer).await {
+                        tracing::warn!(upstream = %id, error = %e, "re-discovery after list_changed failed");
+                    }
+                }
+                _ = refresh.tick() => {
+                    if let Err(e) = self.rediscover(&peer).await {
+                        tracing::warn!(upstream = %id, error = %e, "periodic re-discovery failed");
+                    }
+                }
+                _ = health.tick() => {
+                    if let Err(e) = self.probe(&peer).await {
+                        break Ended::Lost(format!("health probe failed: {e}"));
+                    }
+                }
+            }
+        };
+        cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
+        close(child).await;
+        Ok(ended)
+    }
+
+    async fn rediscover(&self, peer: &super::UpstreamPeer) -> Result<(), UpstreamError> {
+        let catalog = discover(peer).await?;
+        self.registry.set_catalog(&self.record.server_id, &self.runtime, catalog);
+        self.runtime.mark_seen();
+        Ok(())
+    }
+
+    /// Any JSON-RPC answer (even an error) proves the upstream alive; a timeout or a
+    /// transport failure does not. `tools/list` exists in every protocol era (ping does not).
+    async fn probe(&self, peer: &super::UpstreamPeer) -> Result<(), UpstreamError> {
+        let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(PaginatedRequestParams::default()));
+        match tokio::time::timeout(self.config.probe_timeout, peer.send_request(request)).await {
+            Err(_) => Err(UpstreamError::Timeout(self.config.probe_timeout)),
+            Ok(Ok(_)) | Ok(Err(rmcp::ServiceError::McpError(_))) => {
+                self.runtime.mark_seen();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// Exponential backoff with jitter: min · 2^failures, capped, ±25 %.
+fn backoff(failures: u32, config: SupervisorConfig) -> Duration {
+    let base = config.backoff_min.saturating_mul(1u32 << failures.min(16)).min(config.backoff_max);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = f64::from(nanos % 1000) / 1000.0 * 0.5 + 0.75; // 0.75 ..= 1.25
+    base.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let c = SupervisorConfig::default();
+        let first = backoff(0, c);
+        assert!(first >= c.backoff_min.mul_f64(0.75) && first <= c.backoff_min.mul_f64(1.25));
+        assert!(backoff(3, c) > backoff(0, c));
+        assert!(backoff(40, c) <= c.backoff_max.mul_f64(1.25));
+    }
+}

@@ -1,0 +1,1 @@
+//! Test fixtures for mcp-gateway. (Being written.)
