@@ -65,7 +65,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = match unknown_field_name(&inner) {
             Some(name) if path == "." => name.to_owned(),
             Some(name) if !path.ends_with(name) => format!("{path}.{name}"),
-            None => path,
+            _ => path,
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
     })
