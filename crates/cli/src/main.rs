@@ -11,7 +11,11 @@ use mcp_gateway::config::{Overrides, ProcessEnv, Settings};
 const EXIT_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
-#[command(name = "mcp-gateway", version, about = "One MCP endpoint in front of many MCP servers")]
+#[command(
+    name = "mcp-gateway",
+    version,
+    about = "One MCP endpoint in front of many MCP servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,7 +39,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mcp-gateway: cannot start the async runtime: {e}");

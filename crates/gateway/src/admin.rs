@@ -36,13 +36,18 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .route("/mcp/servers", get(servers::list).post(servers::create))
             .route(
                 "/mcp/servers/{server_id}",
-                get(servers::get).put(servers::replace).delete(servers::remove),
+                get(servers::get)
+                    .put(servers::replace)
+                    .delete(servers::remove),
             )
             .route("/mcp/tools", get(catalog::tools))
             .route("/mcp/tools/call", post(catalog::call_tool))
             .route("/mcp/resources", get(catalog::resources))
             .route("/mcp/prompts", get(catalog::prompts))
-            .route_layer(middleware::from_fn_with_state(gateway.clone(), require_master_key));
+            .route_layer(middleware::from_fn_with_state(
+                gateway.clone(),
+                require_master_key,
+            ));
         app = app.merge(admin);
     }
     app.fallback(fallback)
@@ -53,7 +58,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 /// Checks `Authorization: Bearer <master_key>` in constant time. Without a configured key
 /// the gateway listens on loopback only and admin routes are open to local callers.
-async fn require_master_key(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn require_master_key(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if let Some(key) = &gateway.settings.master_key {
         let presented = request
             .headers()
@@ -77,7 +86,11 @@ async fn fallback(State(gateway): State<Arc<Gateway>>, uri: Uri) -> ApiError {
     if !gateway.settings.mcp_enabled && (uri.path() == "/mcp" || uri.path().starts_with("/mcp/")) {
         return ApiError::disabled();
     }
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(uri: Uri) -> ApiError {

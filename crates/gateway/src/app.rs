@@ -18,7 +18,10 @@ pub enum AppError {
     #[error("cannot open the server store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -39,7 +42,9 @@ impl Running {
             Ok(Ok(result)) => result.map_err(AppError::Serve),
             Ok(Err(join)) => Err(AppError::Serve(std::io::Error::other(join))),
             Err(_) => {
-                tracing::warn!("in-flight requests did not finish within {DRAIN_DEADLINE:?}; closing them");
+                tracing::warn!(
+                    "in-flight requests did not finish within {DRAIN_DEADLINE:?}; closing them"
+                );
                 Ok(())
             }
         };
@@ -53,8 +58,12 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
     let addr = effective_listen_addr(&settings);
     announce_settings(&settings);
     let gateway = Gateway::start(settings).await?;
-    let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
     let listener = listener.tap_io(|tcp| {
         // Small JSON-RPC messages must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
@@ -103,9 +112,13 @@ fn announce_settings(settings: &Settings) {
         tracing::warn!("no master key configured: admin routes accept any local caller");
     }
     if !settings.store_model_in_db {
-        tracing::info!("STORE_MODEL_IN_DB=false: servers registered through the API are kept in memory and lost on restart");
+        tracing::info!(
+            "STORE_MODEL_IN_DB=false: servers registered through the API are kept in memory and lost on restart"
+        );
     }
     if !settings.mcp_enabled {
-        tracing::info!("MCP_GATEWAY_ENABLED=false: every /mcp route answers 404 mcp_gateway_disabled");
+        tracing::info!(
+            "MCP_GATEWAY_ENABLED=false: every /mcp route answers 404 mcp_gateway_disabled"
+        );
     }
 }

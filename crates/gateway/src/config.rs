@@ -94,7 +94,11 @@ pub struct Overrides {
 
 impl Settings {
     /// Loads the file (if any), then applies the environment and the overrides.
-    pub fn load(config: Option<&Path>, overrides: &Overrides, env: &dyn Env) -> Result<Self, ConfigError> {
+    pub fn load(
+        config: Option<&Path>,
+        overrides: &Overrides,
+        env: &dyn Env,
+    ) -> Result<Self, ConfigError> {
         let mut settings = match config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -144,15 +148,20 @@ pub(crate) fn parse_bool(value: &str, field: &str) -> Result<bool, ConfigError> 
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        other => Err(ConfigError::invalid(field, format!("expected true or false, got {other:?}"))),
+        other => Err(ConfigError::invalid(
+            field,
+            format!("expected true or false, got {other:?}"),
+        )),
     }
 }
 
 pub(crate) fn parse_listen(value: &str, field: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::invalid(field, format!("expected HOST:PORT such as 127.0.0.1:4000, got {value:?}")))
+    value.trim().parse().map_err(|_| {
+        ConfigError::invalid(
+            field,
+            format!("expected HOST:PORT such as 127.0.0.1:4000, got {value:?}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -163,15 +172,25 @@ mod tests {
     fn env_beats_file_and_flags_beat_env() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
-        std::fs::write(&path, "gateway:\n  listen: 127.0.0.1:5000\n  store_model_in_db: false\n").unwrap();
-        let env = MapEnv::new([("STORE_MODEL_IN_DB", "true"), ("MCP_GATEWAY_LISTEN", "127.0.0.1:6000")]);
+        std::fs::write(
+            &path,
+            "gateway:\n  listen: 127.0.0.1:5000\n  store_model_in_db: false\n",
+        )
+        .unwrap();
+        let env = MapEnv::new([
+            ("STORE_MODEL_IN_DB", "true"),
+            ("MCP_GATEWAY_LISTEN", "127.0.0.1:6000"),
+        ]);
         let s = Settings::load(Some(&path), &Overrides::default(), &env).unwrap();
         assert!(s.store_model_in_db);
         assert_eq!(s.listen.port(), 6000);
         let o = Overrides {
             listen: Some("127.0.0.1:7000".into()),
         };
-        assert_eq!(Settings::load(Some(&path), &o, &env).unwrap().listen.port(), 7000);
+        assert_eq!(
+            Settings::load(Some(&path), &o, &env).unwrap().listen.port(),
+            7000
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ impl Gateway {
     }
 
     /// [`Gateway::start`] with explicit supervisor timings (tests shorten them).
-    pub async fn start_with(settings: Settings, supervisor_config: SupervisorConfig) -> Result<Arc<Self>, StoreError> {
+    pub async fn start_with(
+        settings: Settings,
+        supervisor_config: SupervisorConfig,
+    ) -> Result<Arc<Self>, StoreError> {
         let store = store::open(&settings).await?;
         let registry = Arc::new(Registry::new(settings.name_separator.clone()));
         let gateway = Arc::new(Self {
@@ -90,11 +93,19 @@ impl Gateway {
     }
 
     fn supervise(&self, entry: &ServerEntry) {
-        supervisor::spawn(self.registry.clone(), entry, self.supervisor_config, &self.supervisors);
+        supervisor::spawn(
+            self.registry.clone(),
+            entry,
+            self.supervisor_config,
+            &self.supervisors,
+        );
     }
 
     /// Registers a server through the API: validated, stored (durably) and then connected.
-    pub async fn register(&self, mut record: ServerRecord) -> Result<Arc<ServerEntry>, GatewayError> {
+    pub async fn register(
+        &self,
+        mut record: ServerRecord,
+    ) -> Result<Arc<ServerEntry>, GatewayError> {
         record.validate(self.settings.api_policy())?;
         let _admin = self.admin.lock().await;
         if self.registry.get(&record.server_id).is_some() {
@@ -108,13 +119,20 @@ impl Gateway {
     }
 
     /// Replaces an API-registered server; its connection is re-established.
-    pub async fn update(&self, server_id: &str, mut record: ServerRecord) -> Result<Arc<ServerEntry>, GatewayError> {
+    pub async fn update(
+        &self,
+        server_id: &str,
+        mut record: ServerRecord,
+    ) -> Result<Arc<ServerEntry>, GatewayError> {
         if record.server_id.is_empty() {
             record.server_id = server_id.to_owned();
         } else if record.server_id != server_id {
             return Err(GatewayError::Invalid(crate::model::FieldError::invalid(
                 "server_id",
-                format!("is {:?} but the path names {server_id:?}; a server's id cannot change", record.server_id),
+                format!(
+                    "is {:?} but the path names {server_id:?}; a server's id cannot change",
+                    record.server_id
+                ),
             )));
         }
         record.validate(self.settings.api_policy())?;
@@ -142,21 +160,26 @@ impl Gateway {
     fn ensure_api_defined(&self, server_id: &str) -> Result<(), GatewayError> {
         match self.registry.get(server_id) {
             None => Err(GatewayError::NotFound(server_id.to_owned())),
-            Some(entry) if entry.source == Source::Config => Err(GatewayError::ConfigDefined(server_id.to_owned())),
+            Some(entry) if entry.source == Source::Config => {
+                Err(GatewayError::ConfigDefined(server_id.to_owned()))
+            }
             Some(_) => Ok(()),
         }
     }
 
     /// Calls a tool by its exposed name (`<server_id>__<tool>`).
-    pub async fn call_tool(&self, exposed: &str, arguments: Option<JsonObject>) -> Result<CallToolResult, GatewayError> {
+    pub async fn call_tool(
+        &self,
+        exposed: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, GatewayError> {
         let snapshot = self.registry.snapshot();
         let Some((entry, route)) = snapshot.route_tool(exposed) else {
             return Err(GatewayError::ToolNotFound(exposed.to_owned()));
         };
-        let peer = entry
-            .runtime
-            .peer()
-            .ok_or_else(|| GatewayError::Upstream(entry.record.server_id.clone(), UpstreamError::Unavailable))?;
+        let peer = entry.runtime.peer().ok_or_else(|| {
+            GatewayError::Upstream(entry.record.server_id.clone(), UpstreamError::Unavailable)
+        })?;
         let mut params = CallToolRequestParams::new(route.upstream_name.to_string());
         params.arguments = arguments;
         let timeout = entry.record.call_timeout();
@@ -186,7 +209,10 @@ impl Gateway {
             entry.runtime.stop.cancel();
         }
         self.supervisors.close();
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.supervisors.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, self.supervisors.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some upstream connections did not close within {SHUTDOWN_DEADLINE:?}");
         }
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-pub use validate::{FieldError, RegistrationPolicy, MAX_SERVER_ID_LEN};
+pub use validate::{FieldError, MAX_SERVER_ID_LEN, RegistrationPolicy};
 pub use view::{HealthState, HealthView, ServerView};
 
 /// How the gateway talks to an upstream server.

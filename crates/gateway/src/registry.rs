@@ -57,7 +57,11 @@ impl Registry {
     }
 
     /// Adds a server with a fresh runtime (health `connecting`, empty catalog).
-    pub fn insert(&self, record: ServerRecord, source: Source) -> Result<Arc<ServerEntry>, RegistryError> {
+    pub fn insert(
+        &self,
+        record: ServerRecord,
+        source: Source,
+    ) -> Result<Arc<ServerEntry>, RegistryError> {
         self.update(|servers| {
             if servers.contains_key(&record.server_id) {
                 return Err(RegistryError::Duplicate(record.server_id.clone()));
@@ -96,7 +100,12 @@ impl Registry {
 
     /// Records a newly discovered catalog, unless the server was replaced or removed since
     /// `runtime` was current (a stale supervisor must not overwrite its successor's data).
-    pub fn set_catalog(&self, server_id: &str, runtime: &Arc<ServerRuntime>, catalog: Catalog) -> bool {
+    pub fn set_catalog(
+        &self,
+        server_id: &str,
+        runtime: &Arc<ServerRuntime>,
+        catalog: Catalog,
+    ) -> bool {
         self.update(|servers| {
             let Some(slot) = servers.get_mut(server_id) else {
                 return Err(RegistryError::NotFound(server_id.to_owned()));
@@ -114,12 +123,15 @@ impl Registry {
     /// it succeeds. Never awaits while holding the writer lock.
     fn update<T>(
         &self,
-        change: impl FnOnce(&mut indexmap::IndexMap<String, Arc<ServerEntry>>) -> Result<T, RegistryError>,
+        change: impl FnOnce(
+            &mut indexmap::IndexMap<String, Arc<ServerEntry>>,
+        ) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
         let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let mut servers = self.current.load().servers.clone();
         let out = change(&mut servers)?;
-        self.current.store(Arc::new(Snapshot::build(servers, &self.separator)));
+        self.current
+            .store(Arc::new(Snapshot::build(servers, &self.separator)));
         Ok(out)
     }
 }

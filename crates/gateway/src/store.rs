@@ -54,5 +54,7 @@ pub async fn open(settings: &crate::config::Settings) -> Result<Arc<dyn ServerSt
     if !settings.store_model_in_db {
         return Ok(Arc::new(MemoryStore::default()));
     }
-    Ok(Arc::new(SqlStore::connect(settings.database_url.expose()).await?))
+    Ok(Arc::new(
+        SqlStore::connect(settings.database_url.expose()).await?,
+    ))
 }

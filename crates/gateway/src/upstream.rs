@@ -18,7 +18,9 @@ use rmcp::{
     RoleClient,
     model::ProtocolVersion,
     service::{ClientLifecycleMode, ClientServiceExt, RunningService},
-    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 
 use crate::model::{ServerRecord, TransportKind};
@@ -45,7 +47,11 @@ pub enum UpstreamError {
     #[error("the upstream is not connected")]
     Unavailable,
     #[error("upstream error {code}: {message}")]
-    Rpc { code: i32, message: String, data: Option<serde_json::Value> },
+    Rpc {
+        code: i32,
+        message: String,
+        data: Option<serde_json::Value>,
+    },
     #[error("upstream transport error: {0}")]
     Transport(String),
 }
@@ -75,7 +81,10 @@ pub struct Connection {
 impl Connection {
     /// Ends the session, then terminates and reaps the child process, if any.
     pub async fn shutdown(mut self) {
-        let _ = self.service.close_with_timeout(Duration::from_secs(2)).await;
+        let _ = self
+            .service
+            .close_with_timeout(Duration::from_secs(2))
+            .await;
         if let Some(child) = self.child.take() {
             child.terminate().await;
         }
@@ -83,23 +92,39 @@ impl Connection {
 }
 
 /// Connects to the upstream a record describes and runs the MCP handshake.
-pub async fn connect(record: &ServerRecord, handler: UpstreamHandler) -> Result<Connection, UpstreamError> {
+pub async fn connect(
+    record: &ServerRecord,
+    handler: UpstreamHandler,
+) -> Result<Connection, UpstreamError> {
     let attempt = async {
         match record.transport_kind() {
             TransportKind::StreamableHttp => {
-                let url = record.url.as_deref().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let url = record
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
                 let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
-                let config = StreamableHttpClientTransportConfig::with_uri(url)
-                    .custom_headers(headers.into_iter().filter_map(|(k, v)| Some((k?, v))).collect());
+                let config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(
+                    headers
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k?, v)))
+                        .collect(),
+                );
                 let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
                 let service = handler
                     .serve_with_lifecycle(transport, auto_lifecycle())
                     .await
                     .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-                Ok(Connection { service, child: None })
+                Ok(Connection {
+                    service,
+                    child: None,
+                })
             }
             TransportKind::Sse => {
-                let url = record.url.as_deref().ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
+                let url = record
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
                 let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
                 let transport = sse::SseClientTransport::connect(http_client()?, url, headers)
                     .await
@@ -108,11 +133,17 @@ pub async fn connect(record: &ServerRecord, handler: UpstreamHandler) -> Result<
                     .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
                     .await
                     .map_err(|e| UpstreamError::Connect(e.to_string()))?;
-                Ok(Connection { service, child: None })
+                Ok(Connection {
+                    service,
+                    child: None,
+                })
             }
             TransportKind::Stdio => {
                 let (child, transport) = StdioChild::spawn(record)?;
-                match handler.serve_with_lifecycle(transport, auto_lifecycle()).await {
+                match handler
+                    .serve_with_lifecycle(transport, auto_lifecycle())
+                    .await
+                {
                     Ok(service) => Ok(Connection {
                         service,
                         child: Some(child),

@@ -48,12 +48,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// Parses a JSON body: syntax first (400), then shape (422 naming the field).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the request body is empty; send a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+            "the request body is empty; send a JSON object",
+        ));
     }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     let Some(object) = value.as_object_mut() else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body must be a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object",
+        ));
     };
     for key in READ_ONLY_KEYS {
         object.remove(*key);
@@ -67,7 +80,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Some(name) if !path.ends_with(name) => format!("{path}.{name}"),
             _ => path,
         };
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: {inner}"),
+        )
+        .with_field(field)
     })
 }
 
@@ -79,9 +97,17 @@ fn unknown_field_name(message: &str) -> Option<&str> {
 fn body_error(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "body_too_large", "the request body is larger than the gateway accepts")
+        ApiError::new(
+            status,
+            "body_too_large",
+            "the request body is larger than the gateway accepts",
+        )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            rejection.body_text(),
+        )
     }
 }
 
@@ -92,11 +118,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = parse::<ServerRecord>(br#"{"server_id": "a", "tools": "x"}"#).err().unwrap();
+        let e = parse::<ServerRecord>(br#"{"server_id": "a", "tools": "x"}"#)
+            .err()
+            .unwrap();
         assert_eq!(e.field.as_deref(), Some("tools"));
-        let e = parse::<ServerRecord>(br#"{"server_id": "a", "transport": "pigeon"}"#).err().unwrap();
+        let e = parse::<ServerRecord>(br#"{"server_id": "a", "transport": "pigeon"}"#)
+            .err()
+            .unwrap();
         assert_eq!(e.field.as_deref(), Some("transport"));
-        let e = parse::<ServerRecord>(br#"{"server_id": "a", "colour": 1}"#).err().unwrap();
+        let e = parse::<ServerRecord>(br#"{"server_id": "a", "colour": 1}"#)
+            .err()
+            .unwrap();
         assert_eq!(e.field.as_deref(), Some("colour"));
         let e = parse::<ServerRecord>(b"  ").err().unwrap();
         assert_eq!(e.code, "empty_body");
@@ -108,8 +140,10 @@ mod tests {
 
     #[test]
     fn read_only_keys_are_ignored() {
-        let r: ServerRecord =
-            parse(br#"{"server_id": "a", "url": "http://h/", "status": "registered", "health": {}}"#).unwrap();
+        let r: ServerRecord = parse(
+            br#"{"server_id": "a", "url": "http://h/", "status": "registered", "health": {}}"#,
+        )
+        .unwrap();
         assert_eq!(r.server_id, "a");
     }
 }

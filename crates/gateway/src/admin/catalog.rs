@@ -20,7 +20,10 @@ pub async fn tools(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         for tool in entry.allowed_tools() {
             let mut item = owner(entry);
             item.insert("tool".into(), json!(tool.name));
-            item.insert("name".into(), json!(snapshot.exposed_name(&entry.record.server_id, &tool.name)));
+            item.insert(
+                "name".into(),
+                json!(snapshot.exposed_name(&entry.record.server_id, &tool.name)),
+            );
             insert_some(&mut item, "title", &tool.title);
             insert_some(&mut item, "description", &tool.description);
             item.insert("input_schema".into(), json!(tool.input_schema));
@@ -32,7 +35,10 @@ pub async fn tools(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         for name in entry.missing_tools() {
             let mut item = owner(entry);
             item.insert("tool".into(), json!(name));
-            item.insert("name".into(), json!(snapshot.exposed_name(&entry.record.server_id, name)));
+            item.insert(
+                "name".into(),
+                json!(snapshot.exposed_name(&entry.record.server_id, name)),
+            );
             item.insert("available".into(), json!(false));
             tools.push(Value::Object(item));
         }
@@ -82,7 +88,10 @@ pub async fn prompts(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         for prompt in entry.prompts() {
             let mut item = owner(entry);
             item.insert("prompt".into(), json!(prompt.name));
-            item.insert("name".into(), json!(snapshot.exposed_name(&entry.record.server_id, &prompt.name)));
+            item.insert(
+                "name".into(),
+                json!(snapshot.exposed_name(&entry.record.server_id, &prompt.name)),
+            );
             insert_some(&mut item, "title", &prompt.title);
             insert_some(&mut item, "description", &prompt.description);
             insert_some(&mut item, "arguments", &prompt.arguments);
@@ -135,7 +144,11 @@ fn owner(entry: &ServerEntry) -> serde_json::Map<String, Value> {
     item
 }
 
-fn insert_some<T: serde::Serialize>(item: &mut serde_json::Map<String, Value>, key: &str, value: &Option<T>) {
+fn insert_some<T: serde::Serialize>(
+    item: &mut serde_json::Map<String, Value>,
+    key: &str,
+    value: &Option<T>,
+) {
     if let Some(value) = value {
         item.insert(key.into(), json!(value));
     }

@@ -80,16 +80,26 @@ impl From<GatewayError> for ApiError {
                 Self::new(status, code, message).with_field(field.field)
             }
             GatewayError::Duplicate(_) => Self::new(StatusCode::CONFLICT, "server_exists", message),
-            GatewayError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "server_not_found", message),
-            GatewayError::ConfigDefined(_) => Self::new(StatusCode::CONFLICT, "server_defined_in_config", message),
-            GatewayError::ToolNotFound(_) => Self::new(StatusCode::NOT_FOUND, "tool_not_found", message),
-            GatewayError::Upstream(_, UpstreamError::Unavailable) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", message)
+            GatewayError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "server_not_found", message)
             }
+            GatewayError::ConfigDefined(_) => {
+                Self::new(StatusCode::CONFLICT, "server_defined_in_config", message)
+            }
+            GatewayError::ToolNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "tool_not_found", message)
+            }
+            GatewayError::Upstream(_, UpstreamError::Unavailable) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                message,
+            ),
             GatewayError::Upstream(_, UpstreamError::Timeout(_)) => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
             }
-            GatewayError::Upstream(..) => Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message),
+            GatewayError::Upstream(..) => {
+                Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+            }
             GatewayError::Store(e) => e.into(),
         }
     }

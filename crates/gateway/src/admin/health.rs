@@ -31,7 +31,9 @@ pub async fn readiness(State(gateway): State<Arc<Gateway>>) -> (StatusCode, Json
     match gateway.store_ready().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "store": "ok", "mcp_gateway_enabled": gateway.settings.mcp_enabled, "servers": servers})),
+            Json(
+                json!({"status": "ready", "store": "ok", "mcp_gateway_enabled": gateway.settings.mcp_enabled, "servers": servers}),
+            ),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unavailable");

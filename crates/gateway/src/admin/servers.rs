@@ -41,7 +41,10 @@ pub async fn create(
     JsonBody(record): JsonBody<ServerRecord>,
 ) -> Result<(StatusCode, Json<Changed>), ApiError> {
     let entry = gateway.register(record).await?;
-    Ok((StatusCode::CREATED, Json(Changed::new("registered", entry.view()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(Changed::new("registered", entry.view())),
+    ))
 }
 
 pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
@@ -50,8 +53,14 @@ pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     Json(json!({ "servers": servers }))
 }
 
-pub async fn get(State(gateway): State<Arc<Gateway>>, Path(server_id): Path<String>) -> Result<Json<ServerView>, ApiError> {
-    let entry = gateway.registry.get(&server_id).ok_or(GatewayError::NotFound(server_id))?;
+pub async fn get(
+    State(gateway): State<Arc<Gateway>>,
+    Path(server_id): Path<String>,
+) -> Result<Json<ServerView>, ApiError> {
+    let entry = gateway
+        .registry
+        .get(&server_id)
+        .ok_or(GatewayError::NotFound(server_id))?;
     Ok(Json(entry.view()))
 }
 
@@ -64,7 +73,12 @@ pub async fn replace(
     Ok(Json(Changed::new("updated", entry.view())))
 }
 
-pub async fn remove(State(gateway): State<Arc<Gateway>>, Path(server_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn remove(
+    State(gateway): State<Arc<Gateway>>,
+    Path(server_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     gateway.unregister(&server_id).await?;
-    Ok(Json(json!({"status": "unregistered", "server_id": server_id})))
+    Ok(Json(
+        json!({"status": "unregistered", "server_id": server_id}),
+    ))
 }

@@ -23,7 +23,12 @@ pub struct MapEnv(pub HashMap<String, String>);
 
 impl MapEnv {
     pub fn new<const N: usize>(pairs: [(&str, &str); N]) -> Self {
-        Self(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 }
 

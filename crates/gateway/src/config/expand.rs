@@ -20,7 +20,10 @@ pub fn expand(input: &str, field: &str, env: &dyn Env) -> Result<String, ConfigE
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
             let Some(end) = body.find('}') else {
-                return Err(ConfigError::invalid(field, "has an unterminated ${ reference"));
+                return Err(ConfigError::invalid(
+                    field,
+                    "has an unterminated ${ reference",
+                ));
             };
             let reference = &body[..end];
             let (name, default) = match reference.split_once(":-") {
@@ -72,7 +75,10 @@ mod tests {
     fn names_the_field_and_variable() {
         let err = expand("${NOPE}", "mcp_servers.a.auth_value", &MapEnv::default()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("mcp_servers.a.auth_value") && msg.contains("NOPE"), "{msg}");
+        assert!(
+            msg.contains("mcp_servers.a.auth_value") && msg.contains("NOPE"),
+            "{msg}"
+        );
         assert!(expand("${OPEN", "f", &MapEnv::default()).is_err());
         assert!(expand("${A B}", "f", &MapEnv::default()).is_err());
     }

@@ -75,7 +75,10 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
     settings.allow_link_local_upstreams = g.allow_link_local_upstreams.unwrap_or(false);
     if let Some(bytes) = g.max_body_bytes {
         if bytes < 1024 {
-            return Err(ConfigError::invalid("gateway.max_body_bytes", "must be at least 1024"));
+            return Err(ConfigError::invalid(
+                "gateway.max_body_bytes",
+                "must be at least 1024",
+            ));
         }
         settings.max_body_bytes = bytes;
     }
@@ -90,7 +93,10 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
     }
     if let Some(secs) = g.discovery_refresh_secs {
         if secs == 0 {
-            return Err(ConfigError::invalid("gateway.discovery_refresh_secs", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "gateway.discovery_refresh_secs",
+                "must be at least 1",
+            ));
         }
         settings.discovery_refresh = Duration::from_secs(secs);
     }
@@ -101,12 +107,19 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
 }
 
 /// Turns one `mcp_servers:` entry into a validated record.
-fn resolve_server(id: String, mut record: ServerRecord, env: &dyn Env) -> Result<ServerRecord, ConfigError> {
+fn resolve_server(
+    id: String,
+    mut record: ServerRecord,
+    env: &dyn Env,
+) -> Result<ServerRecord, ConfigError> {
     let path = format!("mcp_servers.{id}");
     if !record.server_id.is_empty() && record.server_id != id {
         return Err(ConfigError::invalid(
             format!("{path}.server_id"),
-            format!("is {:?} but the entry's key is {id:?}; leave server_id out or make them equal", record.server_id),
+            format!(
+                "is {:?} but the entry's key is {id:?}; leave server_id out or make them equal",
+                record.server_id
+            ),
         ));
     }
     record.server_id = id;
@@ -120,7 +133,11 @@ fn resolve_server(id: String, mut record: ServerRecord, env: &dyn Env) -> Result
 /// Applies `${VAR}` substitution to every string setting of a server entry.
 fn expand_record(record: &mut ServerRecord, path: &str, env: &dyn Env) -> Result<(), ConfigError> {
     let field = |name: &str| format!("{path}.{name}");
-    for (name, value) in [("url", &mut record.url), ("command", &mut record.command), ("cwd", &mut record.cwd)] {
+    for (name, value) in [
+        ("url", &mut record.url),
+        ("command", &mut record.command),
+        ("cwd", &mut record.cwd),
+    ] {
         if let Some(v) = value {
             *v = expand(v, &field(name), env)?;
         }
@@ -172,9 +189,13 @@ mcp_servers:
     #[test]
     fn unknown_keys_name_the_key_and_line() {
         let text = "mcp_servers:\n  a:\n    url: http://x/\n    tols: [x]\n";
-        let err = parse(text, "c.yaml", &MapEnv::default()).unwrap_err().to_string();
+        let err = parse(text, "c.yaml", &MapEnv::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tols") && err.contains("line 4"), "{err}");
-        let err = parse("gateway:\n  lisen: x\n", "c.yaml", &MapEnv::default()).unwrap_err().to_string();
+        let err = parse("gateway:\n  lisen: x\n", "c.yaml", &MapEnv::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lisen") && err.contains("line 2"), "{err}");
     }
 
@@ -185,25 +206,48 @@ mcp_servers:
         let s = parse(text, "c.yaml", &env).unwrap();
         assert_eq!(s.master_key.unwrap().expose(), "mk");
         assert_eq!(s.servers[0].auth_value.as_ref().unwrap().expose(), "t0k");
-        let err = parse(text, "c.yaml", &MapEnv::new([("KEY", "k")])).unwrap_err().to_string();
-        assert!(err.contains("mcp_servers.a.auth_value") && err.contains("TOKEN"), "{err}");
+        let err = parse(text, "c.yaml", &MapEnv::new([("KEY", "k")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mcp_servers.a.auth_value") && err.contains("TOKEN"),
+            "{err}"
+        );
     }
 
     #[test]
     fn invalid_servers_name_their_path() {
-        let err = parse("mcp_servers:\n  a:\n    transport: sse\n", "c.yaml", &MapEnv::default())
-            .unwrap_err()
-            .to_string();
+        let err = parse(
+            "mcp_servers:\n  a:\n    transport: sse\n",
+            "c.yaml",
+            &MapEnv::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("mcp_servers.a.url"), "{err}");
-        let err = parse("mcp_servers:\n  a:\n    transport: carrier_pigeon\n", "c.yaml", &MapEnv::default())
-            .unwrap_err()
-            .to_string();
+        let err = parse(
+            "mcp_servers:\n  a:\n    transport: carrier_pigeon\n",
+            "c.yaml",
+            &MapEnv::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("carrier_pigeon"), "{err}");
     }
 
     #[test]
     fn empty_file_is_an_empty_gateway() {
-        assert!(parse("", "c.yaml", &MapEnv::default()).unwrap().servers.is_empty());
-        assert!(parse("mcp_servers:\n", "c.yaml", &MapEnv::default()).unwrap().servers.is_empty());
+        assert!(
+            parse("", "c.yaml", &MapEnv::default())
+                .unwrap()
+                .servers
+                .is_empty()
+        );
+        assert!(
+            parse("mcp_servers:\n", "c.yaml", &MapEnv::default())
+                .unwrap()
+                .servers
+                .is_empty()
+        );
     }
 }

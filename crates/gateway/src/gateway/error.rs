@@ -2,10 +2,7 @@
 //! mapping in the MCP front end: one place each.
 
 use crate::{
-    model::FieldError,
-    registry::RegistryError,
-    store::StoreError,
-    upstream::UpstreamError,
+    model::FieldError, registry::RegistryError, store::StoreError, upstream::UpstreamError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +13,9 @@ pub enum GatewayError {
     Duplicate(String),
     #[error("server {0:?} is not registered")]
     NotFound(String),
-    #[error("server {0:?} is defined in the config file and cannot be changed through the API; edit the file instead")]
+    #[error(
+        "server {0:?} is defined in the config file and cannot be changed through the API; edit the file instead"
+    )]
     ConfigDefined(String),
     #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
     ToolNotFound(String),

@@ -61,7 +61,10 @@ impl ServerRecord {
     pub fn validate(&mut self, policy: RegistrationPolicy) -> Result<(), FieldError> {
         validate_server_id(&self.server_id)?;
         if self.name.len() > 256 {
-            return Err(FieldError::invalid("name", "must be at most 256 characters"));
+            return Err(FieldError::invalid(
+                "name",
+                "must be at most 256 characters",
+            ));
         }
         let transport = self.transport_kind();
         match transport {
@@ -76,7 +79,10 @@ impl ServerRecord {
                 if self.command.is_some() {
                     return Err(FieldError::invalid(
                         "command",
-                        format!("is only used with transport stdio, not {}", transport.as_str()),
+                        format!(
+                            "is only used with transport stdio, not {}",
+                            transport.as_str()
+                        ),
                     ));
                 }
             }
@@ -91,14 +97,21 @@ impl ServerRecord {
                 }
                 match self.command.as_deref() {
                     None => {
-                        return Err(FieldError::invalid("command", "is required for transport stdio"));
+                        return Err(FieldError::invalid(
+                            "command",
+                            "is required for transport stdio",
+                        ));
                     }
                     Some(c) if c.trim().is_empty() => {
                         return Err(FieldError::invalid("command", "must not be empty"));
                     }
                     Some(_) => {}
                 }
-                if let Some(key) = self.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
+                if let Some(key) = self
+                    .env
+                    .keys()
+                    .find(|k| k.is_empty() || k.contains(['=', '\0']))
+                {
                     return Err(FieldError::invalid(
                         format!("env.{key}"),
                         "is not a valid environment variable name",
@@ -108,23 +121,38 @@ impl ServerRecord {
         }
         for (name, value) in &self.headers {
             if HeaderName::try_from(name.as_str()).is_err() {
-                return Err(FieldError::invalid(format!("headers.{name}"), "is not a valid HTTP header name"));
+                return Err(FieldError::invalid(
+                    format!("headers.{name}"),
+                    "is not a valid HTTP header name",
+                ));
             }
             if HeaderValue::try_from(value.expose()).is_err() {
-                return Err(FieldError::invalid(format!("headers.{name}"), "is not a valid HTTP header value"));
+                return Err(FieldError::invalid(
+                    format!("headers.{name}"),
+                    "is not a valid HTTP header value",
+                ));
             }
         }
         if let Some(header) = &self.api_key_header
             && HeaderName::try_from(header.as_str()).is_err()
         {
-            return Err(FieldError::invalid("api_key_header", "is not a valid HTTP header name"));
+            return Err(FieldError::invalid(
+                "api_key_header",
+                "is not a valid HTTP header name",
+            ));
         }
         if let Some(value) = &self.auth_value {
             if HeaderValue::try_from(value.expose()).is_err() {
-                return Err(FieldError::invalid("auth_value", "contains characters not allowed in an HTTP header"));
+                return Err(FieldError::invalid(
+                    "auth_value",
+                    "contains characters not allowed in an HTTP header",
+                ));
             }
             if self.auth_type == AuthType::Basic && !value.expose().contains(':') {
-                return Err(FieldError::invalid("auth_value", "must be user:password for auth_type basic"));
+                return Err(FieldError::invalid(
+                    "auth_value",
+                    "must be user:password for auth_type basic",
+                ));
             }
         }
         if self.timeout_secs == Some(0) {
@@ -132,7 +160,10 @@ impl ServerRecord {
         }
         for (field, names) in [("tools", &self.tools), ("resources", &self.resources)] {
             if let Some(i) = names.iter().position(|n| n.is_empty()) {
-                return Err(FieldError::invalid(format!("{field}[{i}]"), "must not be empty"));
+                return Err(FieldError::invalid(
+                    format!("{field}[{i}]"),
+                    "must not be empty",
+                ));
             }
         }
         self.transport = Some(transport);
@@ -153,7 +184,10 @@ fn validate_server_id(id: &str) -> Result<(), FieldError> {
             format!("must be at most {MAX_SERVER_ID_LEN} characters"),
         ));
     }
-    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
         return Err(FieldError::invalid(
             "server_id",
             format!("may only contain letters, digits, '-', '_' and '.', not {c:?}"),
@@ -163,9 +197,13 @@ fn validate_server_id(id: &str) -> Result<(), FieldError> {
 }
 
 fn validate_url(raw: &str, policy: RegistrationPolicy) -> Result<(), FieldError> {
-    let url = url::Url::parse(raw).map_err(|e| FieldError::invalid("url", format!("is not a valid URL: {e}")))?;
+    let url = url::Url::parse(raw)
+        .map_err(|e| FieldError::invalid("url", format!("is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(FieldError::invalid("url", format!("scheme must be http or https, not {}", url.scheme())));
+        return Err(FieldError::invalid(
+            "url",
+            format!("scheme must be http or https, not {}", url.scheme()),
+        ));
     }
     let Some(host) = url.host() else {
         return Err(FieldError::invalid("url", "has no host"));
@@ -248,7 +286,9 @@ mod tests {
             let err = http(id, "http://127.0.0.1/").validate(API).unwrap_err();
             assert_eq!(err.field, "server_id", "{id}");
         }
-        http(&"x".repeat(128), "http://127.0.0.1/").validate(API).unwrap();
+        http(&"x".repeat(128), "http://127.0.0.1/")
+            .validate(API)
+            .unwrap();
     }
 
     #[test]
@@ -267,25 +307,33 @@ mod tests {
             let err = http("s", url).validate(API).unwrap_err();
             assert!(err.forbidden, "{url}");
         }
-        http("s", "http://169.254.169.254/").validate(RegistrationPolicy::TRUSTED).unwrap();
+        http("s", "http://169.254.169.254/")
+            .validate(RegistrationPolicy::TRUSTED)
+            .unwrap();
     }
 
     #[test]
     fn stdio_needs_permission_and_a_command() {
-        let mut r: ServerRecord =
-            serde_json::from_value(serde_json::json!({"server_id": "s", "transport": "stdio", "command": "cat"}))
-                .unwrap();
+        let mut r: ServerRecord = serde_json::from_value(
+            serde_json::json!({"server_id": "s", "transport": "stdio", "command": "cat"}),
+        )
+        .unwrap();
         assert!(r.clone().validate(API).unwrap_err().forbidden);
         r.validate(RegistrationPolicy::TRUSTED).unwrap();
         let mut r: ServerRecord =
-            serde_json::from_value(serde_json::json!({"server_id": "s", "transport": "stdio"})).unwrap();
-        assert_eq!(r.validate(RegistrationPolicy::TRUSTED).unwrap_err().field, "command");
+            serde_json::from_value(serde_json::json!({"server_id": "s", "transport": "stdio"}))
+                .unwrap();
+        assert_eq!(
+            r.validate(RegistrationPolicy::TRUSTED).unwrap_err().field,
+            "command"
+        );
     }
 
     #[test]
     fn infers_stdio_from_command() {
         let r: ServerRecord =
-            serde_json::from_value(serde_json::json!({"server_id": "s", "command": "cat"})).unwrap();
+            serde_json::from_value(serde_json::json!({"server_id": "s", "command": "cat"}))
+                .unwrap();
         assert_eq!(r.transport_kind(), TransportKind::Stdio);
     }
 

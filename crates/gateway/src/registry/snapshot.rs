@@ -42,12 +42,20 @@ impl ServerEntry {
 
     /// The REST API's view of this server.
     pub fn view(&self) -> ServerView {
-        ServerView::new(&self.record, self.source, self.runtime.health(), self.catalog.counts())
+        ServerView::new(
+            &self.record,
+            self.source,
+            self.runtime.health(),
+            self.catalog.counts(),
+        )
     }
 
     /// Discovered tools that pass the allowlist.
     pub fn allowed_tools(&self) -> impl Iterator<Item = &Tool> {
-        self.catalog.tools.iter().filter(|t| self.record.allows_tool(&t.name))
+        self.catalog
+            .tools
+            .iter()
+            .filter(|t| self.record.allows_tool(&t.name))
     }
 
     /// Discovered resources that pass the allowlist.
@@ -77,7 +85,13 @@ impl ServerEntry {
         self.record
             .resources
             .iter()
-            .filter(|want| !self.catalog.resources.iter().any(|r| &r.name == *want || &r.uri == *want))
+            .filter(|want| {
+                !self
+                    .catalog
+                    .resources
+                    .iter()
+                    .any(|r| &r.name == *want || &r.uri == *want)
+            })
             .map(String::as_str)
     }
 }
@@ -109,13 +123,21 @@ impl Snapshot {
         for (id, entry) in &servers {
             let server_id: Arc<str> = Arc::from(id.as_str());
             for tool in entry.allowed_tools() {
-                tools.insert(exposed_name(id, separator, &tool.name), route(&server_id, &tool.name));
+                tools.insert(
+                    exposed_name(id, separator, &tool.name),
+                    route(&server_id, &tool.name),
+                );
             }
             for prompt in entry.prompts() {
-                prompts.insert(exposed_name(id, separator, &prompt.name), route(&server_id, &prompt.name));
+                prompts.insert(
+                    exposed_name(id, separator, &prompt.name),
+                    route(&server_id, &prompt.name),
+                );
             }
             for resource in entry.allowed_resources() {
-                resources.entry(resource.uri.clone()).or_insert_with(|| server_id.clone());
+                resources
+                    .entry(resource.uri.clone())
+                    .or_insert_with(|| server_id.clone());
             }
         }
         Self {

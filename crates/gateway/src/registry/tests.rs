@@ -5,10 +5,13 @@ use rmcp::model::Tool;
 use super::*;
 
 fn record(id: &str, tools: &[&str]) -> ServerRecord {
-    let mut r: ServerRecord =
-        serde_json::from_value(serde_json::json!({"server_id": id, "url": "http://127.0.0.1:1/mcp"})).unwrap();
+    let mut r: ServerRecord = serde_json::from_value(
+        serde_json::json!({"server_id": id, "url": "http://127.0.0.1:1/mcp"}),
+    )
+    .unwrap();
     r.tools = tools.iter().map(|s| s.to_string()).collect();
-    r.validate(crate::model::RegistrationPolicy::TRUSTED).unwrap();
+    r.validate(crate::model::RegistrationPolicy::TRUSTED)
+        .unwrap();
     r
 }
 
@@ -32,7 +35,9 @@ fn insert_rejects_duplicates_and_remove_unknown() {
 #[test]
 fn catalog_updates_routes_and_respects_allowlist() {
     let reg = Registry::new("__");
-    let entry = reg.insert(record("a", &["search", "gone"]), Source::Config).unwrap();
+    let entry = reg
+        .insert(record("a", &["search", "gone"]), Source::Config)
+        .unwrap();
     let catalog = Catalog {
         tools: vec![tool("search"), tool("hidden")],
         ..Default::default()
@@ -42,7 +47,10 @@ fn catalog_updates_routes_and_respects_allowlist() {
     let (server, route) = snap.route_tool("a__search").unwrap();
     assert_eq!(server.record.server_id, "a");
     assert_eq!(&*route.upstream_name, "search");
-    assert!(snap.route_tool("a__hidden").is_none(), "not in the allowlist");
+    assert!(
+        snap.route_tool("a__hidden").is_none(),
+        "not in the allowlist"
+    );
     let a = snap.servers.get("a").unwrap();
     assert_eq!(a.missing_tools().collect::<Vec<_>>(), ["gone"]);
 }

@@ -34,7 +34,10 @@ impl Catalog {
 /// Fetches every list the upstream advertises in its capabilities. A list the server does
 /// not advertise is left empty rather than asked for (and failing).
 pub async fn discover(peer: &UpstreamPeer) -> Result<Catalog, UpstreamError> {
-    let caps = peer.peer_info().map(|info| info.capabilities.clone()).unwrap_or_default();
+    let caps = peer
+        .peer_info()
+        .map(|info| info.capabilities.clone())
+        .unwrap_or_default();
     let tools = match caps.tools {
         Some(_) => peer.list_all_tools().await?,
         None => Vec::new(),
@@ -43,7 +46,9 @@ pub async fn discover(peer: &UpstreamPeer) -> Result<Catalog, UpstreamError> {
         Some(_) => (
             peer.list_all_resources().await?,
             // Some servers offer resources but not templates; treat "method not found" as none.
-            peer.list_all_resource_templates().await.or_else(empty_if_unsupported)?,
+            peer.list_all_resource_templates()
+                .await
+                .or_else(empty_if_unsupported)?,
         ),
         None => (Vec::new(), Vec::new()),
     };
@@ -62,7 +67,11 @@ pub async fn discover(peer: &UpstreamPeer) -> Result<Catalog, UpstreamError> {
 
 fn empty_if_unsupported<T>(e: rmcp::ServiceError) -> Result<Vec<T>, UpstreamError> {
     match e {
-        rmcp::ServiceError::McpError(ref m) if m.code == rmcp::model::ErrorCode::METHOD_NOT_FOUND => Ok(Vec::new()),
+        rmcp::ServiceError::McpError(ref m)
+            if m.code == rmcp::model::ErrorCode::METHOD_NOT_FOUND =>
+        {
+            Ok(Vec::new())
+        }
         other => Err(other.into()),
     }
 }

@@ -9,28 +9,42 @@ use crate::model::{AuthType, DEFAULT_API_KEY_HEADER, ServerRecord};
 /// the extra `headers` (which may not override the credential header).
 pub fn upstream_headers(record: &ServerRecord) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
-    if let Some(value) = record.auth_value.as_ref().map(|v| v.expose()).filter(|v| !v.is_empty()) {
+    if let Some(value) = record
+        .auth_value
+        .as_ref()
+        .map(|v| v.expose())
+        .filter(|v| !v.is_empty())
+    {
         let (name, value) = match record.auth_type {
             AuthType::None => return Err("auth_value is set but auth_type is none".into()),
             AuthType::BearerToken | AuthType::Oauth2 => (AUTHORIZATION, format!("Bearer {value}")),
-            AuthType::Basic => (AUTHORIZATION, format!("Basic {}", BASE64.encode(value.as_bytes()))),
+            AuthType::Basic => (
+                AUTHORIZATION,
+                format!("Basic {}", BASE64.encode(value.as_bytes())),
+            ),
             AuthType::ApiKey => {
-                let name = record.api_key_header.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER);
-                let name = HeaderName::try_from(name).map_err(|_| format!("invalid api_key_header {name:?}"))?;
+                let name = record
+                    .api_key_header
+                    .as_deref()
+                    .unwrap_or(DEFAULT_API_KEY_HEADER);
+                let name = HeaderName::try_from(name)
+                    .map_err(|_| format!("invalid api_key_header {name:?}"))?;
                 (name, value.to_owned())
             }
         };
-        let mut value = HeaderValue::try_from(value).map_err(|_| "auth_value is not a valid header value".to_string())?;
+        let mut value = HeaderValue::try_from(value)
+            .map_err(|_| "auth_value is not a valid header value".to_string())?;
         value.set_sensitive(true);
         map.insert(name, value);
     }
     for (name, value) in &record.headers {
-        let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
         if map.contains_key(&name) {
             continue;
         }
-        let mut value =
-            HeaderValue::try_from(value.expose()).map_err(|_| format!("invalid value for header {name}"))?;
+        let mut value = HeaderValue::try_from(value.expose())
+            .map_err(|_| format!("invalid value for header {name}"))?;
         value.set_sensitive(true);
         map.insert(name, value);
     }
@@ -43,7 +57,9 @@ mod tests {
     use crate::secret::Secret;
 
     fn record(auth_type: AuthType, value: &str) -> ServerRecord {
-        let mut r: ServerRecord = serde_json::from_value(serde_json::json!({"server_id": "s", "url": "http://h/"})).unwrap();
+        let mut r: ServerRecord =
+            serde_json::from_value(serde_json::json!({"server_id": "s", "url": "http://h/"}))
+                .unwrap();
         r.auth_type = auth_type;
         r.auth_value = Some(Secret::new(value));
         r

@@ -18,7 +18,11 @@ pub enum SseError {
 pub struct SseClientTransport;
 
 impl SseClientTransport {
-    pub async fn connect(_client: reqwest::Client, _url: &str, _headers: HeaderMap) -> Result<Self, SseError> {
+    pub async fn connect(
+        _client: reqwest::Client,
+        _url: &str,
+        _headers: HeaderMap,
+    ) -> Result<Self, SseError> {
         Err(SseError::Unimplemented)
     }
 }

@@ -19,7 +19,8 @@ use crate::model::ServerRecord;
 /// Variables a child inherits from the gateway; everything else (the master key, the
 /// database URL, cloud credentials) stays out unless the record's `env` passes it.
 const INHERITED_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    "TMPDIR",
 ];
 
 /// Longest stderr line logged as one entry.
@@ -47,7 +48,11 @@ impl StdioChild {
         let mut cmd = Command::new(program);
         cmd.args(&record.args)
             .env_clear()
-            .envs(INHERITED_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (k, v))))
+            .envs(
+                INHERITED_ENV
+                    .iter()
+                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+            )
             .envs(record.env.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -58,17 +63,30 @@ impl StdioChild {
         if let Some(cwd) = &record.cwd {
             cmd.current_dir(cwd);
         }
-        let mut child = cmd.spawn().map_err(|e| UpstreamError::Spawn(format!("{program}: {e}")))?;
-        let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Spawn("no stdin pipe".into()))?;
-        let stdout = child.stdout.take().ok_or_else(|| UpstreamError::Spawn("no stdout pipe".into()))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| UpstreamError::Spawn(format!("{program}: {e}")))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| UpstreamError::Spawn("no stdin pipe".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| UpstreamError::Spawn("no stdout pipe".into()))?;
         if let Some(stderr) = child.stderr.take() {
             let server_id = record.server_id.clone();
             tokio::spawn(async move {
-                let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(MAX_STDERR_LINE));
+                let mut lines =
+                    FramedRead::new(stderr, LinesCodec::new_with_max_length(MAX_STDERR_LINE));
                 while let Some(line) = lines.next().await {
                     match line {
-                        Ok(line) => tracing::info!(upstream = %server_id, stderr = %line, "upstream stderr"),
-                        Err(e) => tracing::debug!(upstream = %server_id, error = %e, "upstream stderr"),
+                        Ok(line) => {
+                            tracing::info!(upstream = %server_id, stderr = %line, "upstream stderr")
+                        }
+                        Err(e) => {
+                            tracing::debug!(upstream = %server_id, error = %e, "upstream stderr")
+                        }
                     }
                 }
             });
@@ -106,8 +124,12 @@ impl StdioChild {
         }
         signal_group(pid, Signal::SIGKILL);
         match self.child.wait().await {
-            Ok(status) => tracing::warn!(upstream = %self.server_id, %status, "stdio server killed"),
-            Err(e) => tracing::warn!(upstream = %self.server_id, error = %e, "cannot reap stdio server"),
+            Ok(status) => {
+                tracing::warn!(upstream = %self.server_id, %status, "stdio server killed")
+            }
+            Err(e) => {
+                tracing::warn!(upstream = %self.server_id, error = %e, "cannot reap stdio server")
+            }
         }
     }
 }

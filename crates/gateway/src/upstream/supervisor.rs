@@ -8,7 +8,9 @@ use rmcp::model::{ClientRequest, ListToolsRequest, PaginatedRequestParams};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
-use super::{Catalog, Connection, UpstreamError, UpstreamEvent, UpstreamHandler, connect, discover};
+use super::{
+    Catalog, Connection, UpstreamError, UpstreamEvent, UpstreamHandler, connect, discover,
+};
 use crate::registry::{Registry, ServerEntry, ServerRuntime};
 
 /// Timing knobs; the defaults suit production, tests shorten them.
@@ -38,7 +40,12 @@ impl Default for SupervisorConfig {
 }
 
 /// Starts the supervisor of a newly registered (or replaced) server entry.
-pub fn spawn(registry: Arc<Registry>, entry: &ServerEntry, config: SupervisorConfig, tracker: &TaskTracker) {
+pub fn spawn(
+    registry: Arc<Registry>,
+    entry: &ServerEntry,
+    config: SupervisorConfig,
+    tracker: &TaskTracker,
+) {
     let supervisor = Supervisor {
         registry,
         record: entry.record.clone(),
@@ -86,7 +93,8 @@ impl Supervisor {
             };
             tracing::warn!(upstream = %id, %error, "upstream unavailable");
             self.runtime.mark_unhealthy(error);
-            self.registry.set_catalog(&id, &self.runtime, Catalog::default());
+            self.registry
+                .set_catalog(&id, &self.runtime, Catalog::default());
             let delay = backoff(failures, self.config);
             failures = failures.saturating_add(1);
             tokio::select! {
@@ -165,7 +173,8 @@ impl Supervisor {
 
     async fn rediscover(&self, peer: &super::UpstreamPeer) -> Result<(), UpstreamError> {
         let catalog = discover(peer).await?;
-        self.registry.set_catalog(&self.record.server_id, &self.runtime, catalog);
+        self.registry
+            .set_catalog(&self.record.server_id, &self.runtime, catalog);
         self.runtime.mark_seen();
         Ok(())
     }
@@ -173,7 +182,9 @@ impl Supervisor {
     /// Any JSON-RPC answer (even an error) proves the upstream alive; a timeout or a
     /// transport failure does not. `tools/list` exists in every protocol era (ping does not).
     async fn probe(&self, peer: &super::UpstreamPeer) -> Result<(), UpstreamError> {
-        let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(PaginatedRequestParams::default()));
+        let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(
+            PaginatedRequestParams::default(),
+        ));
         match tokio::time::timeout(self.config.probe_timeout, peer.send_request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(self.config.probe_timeout)),
             Ok(Ok(_)) | Ok(Err(rmcp::ServiceError::McpError(_))) => {
@@ -187,7 +198,10 @@ impl Supervisor {
 
 /// Exponential backoff with jitter: min · 2^failures, capped, ±25 %.
 fn backoff(failures: u32, config: SupervisorConfig) -> Duration {
-    let base = config.backoff_min.saturating_mul(1u32 << failures.min(16)).min(config.backoff_max);
+    let base = config
+        .backoff_min
+        .saturating_mul(1u32 << failures.min(16))
+        .min(config.backoff_max);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
