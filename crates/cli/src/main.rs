@@ -98,7 +98,7 @@ fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_env("MCP_GATEWAY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("MCP_GATEWAY_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
