@@ -233,6 +233,19 @@ fn validate_url(raw: &str, policy: RegistrationPolicy) -> Result<(), FieldError>
     Ok(())
 }
 
+/// Headers the transports set themselves; an operator-supplied value would break the protocol.
+const RESERVED_HEADERS: &[&str] = &[
+    "accept",
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "transfer-encoding",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+
 const METADATA_HOSTNAMES: &[&str] = &["metadata.google.internal", "metadata.goog", "metadata"];
 
 fn metadata_refused() -> FieldError {
@@ -342,6 +355,9 @@ mod tests {
         let mut r = http("s", "http://127.0.0.1/");
         r.headers.insert("bad header".into(), Secret::new("v"));
         assert_eq!(r.validate(API).unwrap_err().field, "headers.bad header");
+        let mut r = http("s", "http://127.0.0.1/");
+        r.headers.insert("Mcp-Session-Id".into(), Secret::new("v"));
+        assert_eq!(r.validate(API).unwrap_err().field, "headers.Mcp-Session-Id");
         let mut r = http("s", "http://127.0.0.1/");
         r.auth_type = AuthType::Basic;
         r.auth_value = Some(Secret::new("nocolon"));
