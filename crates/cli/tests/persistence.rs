@@ -19,7 +19,11 @@ struct Gateway {
 
 impl Gateway {
     fn spawn(database_url: Option<&str>, cwd: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .current_dir(cwd)
@@ -64,7 +68,11 @@ impl Drop for Gateway {
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn get(url: &str) -> Option<(u16, Value)> {
@@ -97,7 +105,11 @@ fn register(base: &str, id: &str) -> u16 {
         "transport": "streamable_http", "tools": ["search"], "auth_type": "bearer_token",
         "auth_value": "upstream-secret", "metadata": {"version": "1.0.0"}
     });
-    send(reqwest::Method::POST, format!("{base}/mcp/servers"), Some(body))
+    send(
+        reqwest::Method::POST,
+        format!("{base}/mcp/servers"),
+        Some(body),
+    )
 }
 
 fn stored_ids(base: &str) -> Vec<String> {
@@ -109,7 +121,10 @@ fn stored_ids(base: &str) -> Vec<String> {
         assert_eq!(s["auth_configured"], true, "the secret was stored: {s}");
         assert_eq!(s["metadata"]["version"], "1.0.0");
     }
-    servers.iter().map(|s| s["server_id"].as_str().unwrap().to_owned()).collect()
+    servers
+        .iter()
+        .map(|s| s["server_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn survives_kill_9(database_url: Option<&str>) {
@@ -118,15 +133,26 @@ fn survives_kill_9(database_url: Option<&str>) {
     for id in ["alpha", "beta", "gamma"] {
         assert_eq!(register(&gateway.base, id), 201);
     }
-    let removed = send(reqwest::Method::DELETE, format!("{}/mcp/servers/beta", gateway.base), None);
+    let removed = send(
+        reqwest::Method::DELETE,
+        format!("{}/mcp/servers/beta", gateway.base),
+        None,
+    );
     assert_eq!(removed, 200);
     gateway.kill_9();
 
     let gateway = Gateway::start(database_url, dir.path());
     assert_eq!(stored_ids(&gateway.base), ["alpha", "gamma"]);
-    assert_eq!(register(&gateway.base, "alpha"), 409, "still a duplicate after restart");
+    assert_eq!(
+        register(&gateway.base, "alpha"),
+        409,
+        "still a duplicate after restart"
+    );
     if database_url.is_none() {
-        assert!(dir.path().join("mcp-gateway.db").exists(), "default sqlite://mcp-gateway.db");
+        assert!(
+            dir.path().join("mcp-gateway.db").exists(),
+            "default sqlite://mcp-gateway.db"
+        );
     }
 }
 
@@ -151,10 +177,27 @@ fn postgres_registrations_survive_kill_9() {
     let db = format!("mcpgw_persist_{}", std::process::id());
     let psql = |sql: &str| {
         let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
             .output()
-            .expect("psql runs (needs the PostgreSQL client; MCP_GATEWAY_SKIP_PG=1 skips this test)");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+            .expect(
+                "psql runs (needs the PostgreSQL client; MCP_GATEWAY_SKIP_PG=1 skips this test)",
+            );
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     psql(&format!("DROP DATABASE IF EXISTS {db}"));
     psql(&format!("CREATE DATABASE {db}"));

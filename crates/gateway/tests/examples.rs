@@ -15,8 +15,16 @@ fn every_example_config_loads() {
         }
         let settings = Settings::load(Some(&path), &Overrides::default(), &MapEnv::default())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!settings.servers.is_empty(), "{} defines no servers", path.display());
+        assert!(
+            !settings.servers.is_empty(),
+            "{} defines no servers",
+            path.display()
+        );
         checked += 1;
     }
-    assert!(checked > 0, "no example configs found under {}", root.display());
+    assert!(
+        checked > 0,
+        "no example configs found under {}",
+        root.display()
+    );
 }

@@ -126,6 +126,15 @@ impl ServerRecord {
                     "is not a valid HTTP header name",
                 ));
             }
+            if RESERVED_HEADERS
+                .iter()
+                .any(|r| name.eq_ignore_ascii_case(r))
+            {
+                return Err(FieldError::invalid(
+                    format!("headers.{name}"),
+                    "is managed by the gateway's MCP transport and cannot be set",
+                ));
+            }
             if HeaderValue::try_from(value.expose()).is_err() {
                 return Err(FieldError::invalid(
                     format!("headers.{name}"),
