@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use rmcp::model::{ClientRequest, ListToolsRequest, PaginatedRequestParams};
+use rmcp::model::{ClientRequest, ListToolsRequest, PaginatedRequestParams, SubscriptionFilter};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -75,13 +75,13 @@ impl Supervisor {
         loop {
             self.runtime.mark_connecting();
             let (events_tx, events_rx) = mpsc::channel(1);
-            let handler = UpstreamHandler::new(id.clone(), events_tx);
+            let handler = UpstreamHandler::new(id.clone(), events_tx.clone());
             let attempt = tokio::select! {
                 attempt = connect(&self.record, handler) => attempt,
                 () = self.runtime.stop.cancelled() => return,
             };
             let error = match attempt {
-                Ok(conn) => match self.serve(conn, events_rx).await {
+                Ok(conn) => match self.serve(conn, events_tx, events_rx).await {
                     Ok(Ended::Stopped) => return,
                     Ok(Ended::Lost(error)) => {
                         failures = 0; // it was up: retry promptly
@@ -108,6 +108,7 @@ impl Supervisor {
     async fn serve(
         &self,
         conn: Connection,
+        events_tx: mpsc::Sender<UpstreamEvent>,
         mut events: mpsc::Receiver<UpstreamEvent>,
     ) -> Result<Ended, UpstreamError> {
         let id = &self.record.server_id;
@@ -139,6 +140,7 @@ impl Supervisor {
         );
         self.registry.set_catalog(id, &self.runtime, catalog);
         self.runtime.mark_healthy(peer.clone());
+        let listener = tokio::spawn(listen_for_list_changes(peer.clone(), events_tx));
 
         let mut refresh = tokio::time::interval(self.config.refresh);
         let mut health = tokio::time::interval(self.config.health_interval);
@@ -165,6 +167,7 @@ impl Supervisor {
                 }
             }
         };
+        listener.abort();
         cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
         close(child).await;
@@ -193,6 +196,53 @@ impl Supervisor {
             }
             Ok(Err(e)) => Err(e.into()),
         }
+    }
+}
+
+/// In the 2026-07-28 era a server sends `list_changed` only on a `subscriptions/listen`
+/// stream that asked for it (earlier eras send them unprompted to the handler). Forwards
+/// them to the supervisor until the stream or the session ends.
+async fn listen_for_list_changes(peer: super::UpstreamPeer, events: mpsc::Sender<UpstreamEvent>) {
+    let Some(info) = peer.peer_info() else { return };
+    if info.protocol_version.has_initialize() {
+        return;
+    }
+    let caps = &info.capabilities;
+    let mut filter = SubscriptionFilter::builder();
+    if caps
+        .tools
+        .as_ref()
+        .is_some_and(|t| t.list_changed == Some(true))
+    {
+        filter = filter.tools_list_changed();
+    }
+    if caps
+        .resources
+        .as_ref()
+        .is_some_and(|r| r.list_changed == Some(true))
+    {
+        filter = filter.resources_list_changed();
+    }
+    if caps
+        .prompts
+        .as_ref()
+        .is_some_and(|p| p.list_changed == Some(true))
+    {
+        filter = filter.prompts_list_changed();
+    }
+    let filter = filter.build();
+    if filter == SubscriptionFilter::new() {
+        return;
+    }
+    let mut subscription = match peer.listen(filter).await {
+        Ok(subscription) => subscription,
+        Err(e) => {
+            tracing::debug!(error = %e, "upstream refused subscriptions/listen; relying on periodic refresh");
+            return;
+        }
+    };
+    while let Ok(Some(_notification)) = subscription.next().await {
+        let _ = events.try_send(UpstreamEvent::ListChanged);
     }
 }
 
