@@ -50,7 +50,7 @@ pub enum UpstreamError {
     Rpc {
         code: i32,
         message: String,
-        data: Option<serde_json::Value>,
+        data: Option<Box<serde_json::Value>>,
     },
     #[error("upstream transport error: {0}")]
     Transport(String),
@@ -62,7 +62,7 @@ impl From<rmcp::ServiceError> for UpstreamError {
             rmcp::ServiceError::McpError(e) => Self::Rpc {
                 code: e.code.0,
                 message: e.message.into_owned(),
-                data: e.data,
+                data: e.data.map(Box::new),
             },
             rmcp::ServiceError::Timeout { timeout } => Self::Timeout(timeout),
             rmcp::ServiceError::TransportClosed => Self::Unavailable,
