@@ -1,0 +1,216 @@
+//! The HTTP side of the SSE transport: the `GET` for the event stream and the `POST`s.
+
+use std::{error::Error as _, time::Duration};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{
+    HeaderMap, HeaderValue,
+    header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE},
+};
+use reqwest::Response;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use sse_stream::SseStream;
+use tokio::sync::mpsc;
+use url::Url;
+
+use super::{
+    Events, SseError,
+    limit::{EventSizeLimit, EventTooLarge},
+    snippet,
+};
+
+/// Bounds a `POST`: its answer may be the result of a long tool call, but not forever.
+const POST_TIMEOUT: Duration = Duration::from_secs(300);
+/// How much of an error body is quoted in an error, and how long we wait for it.
+const ERROR_BODY_LEN: usize = 256;
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET`s the event stream, checking status, origin and content type.
+pub(super) async fn get_event_stream(
+    client: &reqwest::Client,
+    sse_url: &Url,
+    headers: &HeaderMap,
+) -> Result<Response, SseError> {
+    let mut headers = headers.clone();
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let response = client
+        .get(sse_url.clone())
+        .headers(headers)
+        .send()
+        .await
+        .map_err(http_error)?;
+    // The client follows redirects; a stream served by another origin is not our server.
+    if response.url().origin() != sse_url.origin() {
+        return Err(SseError::Redirected(
+            response.url().origin().ascii_serialization(),
+        ));
+    }
+    let status = response.status();
+    if !status.is_success() {
+        let body = error_body(response).await;
+        return Err(SseError::Status { status, body });
+    }
+    if !has_content_type(&response, "text/event-stream") {
+        let found = response.headers().get(CONTENT_TYPE);
+        let found = found.and_then(|v| v.to_str().ok()).unwrap_or_default();
+        return Err(SseError::NotEventStream(snippet(found).to_owned()));
+    }
+    Ok(response)
+}
+
+/// Parses the response body as SSE, failing the stream once an event exceeds `max_size`.
+pub(super) fn event_stream(response: Response, max_size: usize) -> Events {
+    let mut limit = EventSizeLimit::new(max_size);
+    let bytes = response.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| BodyError::Http(http_error(e)))?;
+        limit.observe(&chunk)?;
+        Ok::<_, BodyError>(chunk)
+    });
+    SseStream::from_bytes_stream(bytes).boxed()
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{0}")]
+    Http(SseError),
+    #[error(transparent)]
+    TooLarge(#[from] EventTooLarge),
+}
+
+/// Posts client messages to the endpoint the server named.
+pub(super) struct Poster {
+    client: reqwest::Client,
+    endpoint: Url,
+    headers: HeaderMap,
+    /// Where answers that come back in a `POST` body go.
+    replies: mpsc::Sender<ServerJsonRpcMessage>,
+    max_body: usize,
+}
+
+impl Poster {
+    pub fn new(
+        client: reqwest::Client,
+        endpoint: Url,
+        mut headers: HeaderMap,
+        replies: mpsc::Sender<ServerJsonRpcMessage>,
+        max_body: usize,
+    ) -> Self {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Self {
+            client,
+            endpoint,
+            headers,
+            replies,
+            max_body,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// Posts one message. Answers normally come on the stream (the `POST` gets 202), but
+    /// some servers answer in the body, so a JSON body is passed on to `receive`.
+    pub async fn post(&self, message: &ClientJsonRpcMessage) -> Result<(), SseError> {
+        let response = self
+            .client
+            .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .timeout(POST_TIMEOUT)
+            .body(serde_json::to_vec(message)?)
+            .send()
+            .await
+            .map_err(http_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = error_body(response).await;
+            return Err(SseError::PostStatus { status, body });
+        }
+        if !has_content_type(&response, "application/json") {
+            return Ok(());
+        }
+        let body = read_bounded(response, self.max_body).await?;
+        if body.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        match serde_json::from_slice(&body) {
+            // Fails only when the transport is gone, and then nobody waits for the answer.
+            Ok(message) => {
+                let _ = self.replies.send(message).await;
+            }
+            // A body need not be a message (e.g. `{"status":"accepted"}`), so no warning.
+            Err(e) => tracing::debug!(
+                error = %e,
+                body = %snippet(&String::from_utf8_lossy(&body)),
+                "ignoring a POST answer that is not a JSON-RPC message"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Reads a whole body, refusing one larger than `max`.
+async fn read_bounded(mut response: Response, max: usize) -> Result<Bytes, SseError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(http_error)? {
+        if body.len() + chunk.len() > max {
+            return Err(SseError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
+}
+
+/// The start of an error response's body, made printable, for the error message.
+async fn error_body(mut response: Response) -> String {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < ERROR_BODY_LEN {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
+    let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_LEN)]);
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    text.trim().to_owned()
+}
+
+/// `: body` for a non-empty error body, for error messages.
+pub(super) fn suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
+fn has_content_type(response: &Response, expected: &str) -> bool {
+    let value = response.headers().get(CONTENT_TYPE);
+    let value = value.and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case(expected)
+}
+
+/// A reqwest error with its causes (which say *why*, e.g. "connection refused") but
+/// without its URL, whose query may carry a credential.
+fn http_error(error: reqwest::Error) -> SseError {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    SseError::Http(message)
+}
