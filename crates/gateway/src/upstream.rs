@@ -179,6 +179,19 @@ fn http_client() -> Result<reqwest::Client, UpstreamError> {
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        // Credentials ride in custom headers (X-API-Key, extras) that reqwest keeps across
+        // hosts, so only same-origin redirects are followed.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if same_origin && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
         .build()
         .map_err(|e| UpstreamError::Config(format!("cannot build the HTTP client: {e}")))?;
     Ok(CLIENT.get_or_init(|| client).clone())
