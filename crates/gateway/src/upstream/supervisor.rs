@@ -22,6 +22,8 @@ pub struct SupervisorConfig {
     pub health_interval: Duration,
     /// How long a probe may take.
     pub probe_timeout: Duration,
+    /// How long fetching the whole catalog may take.
+    pub discovery_timeout: Duration,
     /// First and longest wait between reconnection attempts.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -33,6 +35,7 @@ impl Default for SupervisorConfig {
             refresh: Duration::from_secs(300),
             health_interval: Duration::from_secs(15),
             probe_timeout: Duration::from_secs(10),
+            discovery_timeout: Duration::from_secs(30),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
         }
@@ -122,7 +125,7 @@ impl Supervisor {
             }
         };
 
-        let catalog = match discover(&peer).await {
+        let catalog = match self.discover(&peer).await {
             Ok(catalog) => catalog,
             Err(e) => {
                 cancel.cancel();
@@ -146,10 +149,15 @@ impl Supervisor {
         let mut health = tokio::time::interval(self.config.health_interval);
         refresh.reset();
         health.reset();
+        // A JoinHandle must not be polled again once it has completed.
+        let mut session_over = false;
         let ended = loop {
             tokio::select! {
                 () = self.runtime.stop.cancelled() => break Ended::Stopped,
-                _ = &mut finished => break Ended::Lost("the upstream session closed".into()),
+                _ = &mut finished => {
+                    session_over = true;
+                    break Ended::Lost("the upstream session closed".into());
+                }
                 Some(UpstreamEvent::ListChanged) = events.recv() => {
                     if let Err(e) = self.rediscover(&peer).await {
                         tracing::warn!(upstream = %id, error = %e, "re-discovery after list_changed failed");
@@ -169,13 +177,23 @@ impl Supervisor {
         };
         listener.abort();
         cancel.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
+        if !session_over {
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
+        }
         close(child).await;
         Ok(ended)
     }
 
+    /// Discovery with a deadline: a hung upstream must not stall its supervisor.
+    async fn discover(&self, peer: &super::UpstreamPeer) -> Result<Catalog, UpstreamError> {
+        let deadline = self.config.discovery_timeout;
+        tokio::time::timeout(deadline, discover(peer))
+            .await
+            .map_err(|_| UpstreamError::Timeout(deadline))?
+    }
+
     async fn rediscover(&self, peer: &super::UpstreamPeer) -> Result<(), UpstreamError> {
-        let catalog = discover(peer).await?;
+        let catalog = self.discover(peer).await?;
         self.registry
             .set_catalog(&self.record.server_id, &self.runtime, catalog);
         self.runtime.mark_seen();
