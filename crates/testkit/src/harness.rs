@@ -108,9 +108,9 @@ fn found_or_skip(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
 /// Path of the `mcp-fixture` binary, for tests in *other* crates (inside this crate use
 /// `env!("CARGO_BIN_EXE_mcp-fixture")`).
 ///
-/// Order: `$MCP_FIXTURE_BIN`; the binary next to the running test executable
-/// (`target/<profile>/mcp-fixture`, built by `cargo test --workspace` / `cargo nextest`);
-/// otherwise it is built once with `cargo build -p mcp-gateway-testkit --bin mcp-fixture`.
+/// `$MCP_FIXTURE_BIN` if set; otherwise `cargo build -p mcp-gateway-testkit --bin mcp-fixture`
+/// runs once per test process (a no-op when up to date) and the binary next to the running
+/// test executable (`target/<profile>/mcp-fixture`) is used.
 pub fn fixture_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(locate_fixture_bin).clone()
@@ -127,9 +127,8 @@ fn locate_fixture_bin() -> PathBuf {
         profile_dir.pop();
     }
     let candidate = profile_dir.join("mcp-fixture");
-    if candidate.is_file() {
-        return candidate;
-    }
+    // Always ask cargo (a no-op when up to date): testing one package does not rebuild
+    // another package's binaries, and a stale fixture fails in confusing ways.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(repo_root()).args([

@@ -54,6 +54,11 @@ impl ServerRuntime {
         h.last_seen = Some(Utc::now());
     }
 
+    /// Forgets the upstream session (it is being closed).
+    pub fn detach_peer(&self) {
+        self.peer.store(None);
+    }
+
     /// The upstream answered (a call or a refresh succeeded).
     pub fn mark_seen(&self) {
         self.lock().last_seen = Some(Utc::now());

@@ -10,9 +10,12 @@ use std::{process::Stdio, time::Duration};
 use futures::StreamExt;
 use nix::{sys::signal::Signal, unistd::Pid};
 use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout, Command};
 use tokio_util::codec::{FramedRead, LinesCodec};
 
+mod closable;
+
+use self::closable::ClosableStdin;
 use super::UpstreamError;
 use crate::model::ServerRecord;
 
@@ -29,12 +32,13 @@ const MAX_STDERR_LINE: usize = 8 * 1024;
 const GRACE: Duration = Duration::from_secs(2);
 
 /// The transport over the child's pipes.
-pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>;
+pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ClosableStdin>;
 
 /// A running stdio server process.
 #[derive(Debug)]
 pub struct StdioChild {
     child: Child,
+    stdin: ClosableStdin,
     server_id: String,
 }
 
@@ -92,10 +96,12 @@ impl StdioChild {
             });
         }
         tracing::info!(upstream = %record.server_id, pid = child.id(), command = program, "started stdio server");
-        let transport = AsyncRwTransport::new_client(stdout, stdin);
+        let stdin = ClosableStdin::new(stdin);
+        let transport = AsyncRwTransport::new_client(stdout, stdin.clone());
         Ok((
             Self {
                 child,
+                stdin,
                 server_id: record.server_id.clone(),
             },
             transport,
@@ -107,9 +113,10 @@ impl StdioChild {
         self.child.id()
     }
 
-    /// Terminates the process group and reaps the child. The transport (and so stdin)
-    /// should already be closed; this waits for a voluntary exit first.
+    /// Closes stdin, waits for a voluntary exit, then signals the process group (SIGTERM,
+    /// then SIGKILL) and reaps the child.
     pub async fn terminate(mut self) {
+        self.stdin.close();
         let pid = self.child.id();
         if let Ok(Ok(status)) = tokio::time::timeout(GRACE, self.child.wait()).await {
             tracing::info!(upstream = %self.server_id, %status, "stdio server exited");
@@ -139,5 +146,47 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         // ESRCH (already gone) is the expected outcome once the group has exited.
         let _ = nix::sys::signal::killpg(Pid::from_raw(pid), signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn record(command: &str, args: &[&str]) -> ServerRecord {
+        serde_json::from_value(
+            serde_json::json!({"server_id": "t", "command": command, "args": args}),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn closing_stdin_lets_the_child_exit_at_once() {
+        let (child, transport) = StdioChild::spawn(&record("cat", &[])).unwrap();
+        let started = Instant::now();
+        child.terminate().await;
+        drop(transport);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_child_ignoring_eof_and_sigterm_is_killed_and_reaped() {
+        let (child, _transport) = StdioChild::spawn(&record(
+            "sh",
+            &["-c", "trap '' TERM; while :; do sleep 1; done"],
+        ))
+        .unwrap();
+        let pid = child.id().unwrap();
+        child.terminate().await;
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "not reaped"
+        );
     }
 }

@@ -129,7 +129,6 @@ impl Supervisor {
             Ok(catalog) => catalog,
             Err(e) => {
                 cancel.cancel();
-                let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
                 close(child).await;
                 return Err(e);
             }
@@ -149,15 +148,10 @@ impl Supervisor {
         let mut health = tokio::time::interval(self.config.health_interval);
         refresh.reset();
         health.reset();
-        // A JoinHandle must not be polled again once it has completed.
-        let mut session_over = false;
         let ended = loop {
             tokio::select! {
                 () = self.runtime.stop.cancelled() => break Ended::Stopped,
-                _ = &mut finished => {
-                    session_over = true;
-                    break Ended::Lost("the upstream session closed".into());
-                }
+                _ = &mut finished => break Ended::Lost("the upstream session closed".into()),
                 Some(UpstreamEvent::ListChanged) = events.recv() => {
                     if let Err(e) = self.rediscover(&peer).await {
                         tracing::warn!(upstream = %id, error = %e, "re-discovery after list_changed failed");
@@ -176,10 +170,12 @@ impl Supervisor {
             }
         };
         listener.abort();
+        self.runtime.detach_peer();
         cancel.cancel();
-        if !session_over {
-            let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
-        }
+        // rmcp's service task keeps draining for up to 2 s after a cancel (its own handle
+        // holds a Peer); it ends by itself (sending DELETE for HTTP sessions), so it is not
+        // awaited. The child process is closed and reaped here, at once.
+        drop(finished);
         close(child).await;
         Ok(ended)
     }

@@ -1,0 +1,121 @@
+//! Shared helpers of the gateway's integration tests: an in-process gateway with fast
+//! supervisor timings, and bounded polling.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use mcp_gateway::{
+    config::Settings,
+    gateway::Gateway,
+    model::{HealthState, RegistrationPolicy, ServerRecord},
+    upstream::supervisor::SupervisorConfig,
+};
+use serde_json::{Value, json};
+
+/// Supervisor timings short enough for tests.
+pub fn fast() -> SupervisorConfig {
+    SupervisorConfig {
+        refresh: Duration::from_secs(300),
+        health_interval: Duration::from_millis(300),
+        probe_timeout: Duration::from_secs(2),
+        discovery_timeout: Duration::from_secs(10),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+    }
+}
+
+/// A gateway with the memory store, allowing stdio registrations.
+pub async fn gateway() -> Arc<Gateway> {
+    gateway_with(Settings {
+        allow_stdio_registration: true,
+        ..Settings::default()
+    })
+    .await
+}
+
+pub async fn gateway_with(settings: Settings) -> Arc<Gateway> {
+    Gateway::start_with(settings, fast())
+        .await
+        .expect("gateway starts")
+}
+
+/// A record from JSON (as the REST API would receive it).
+pub fn record(value: Value) -> ServerRecord {
+    serde_json::from_value(value).expect("valid record JSON")
+}
+
+/// A validated config-file record.
+pub fn config_record(value: Value) -> ServerRecord {
+    let mut r = record(value);
+    r.validate(RegistrationPolicy::TRUSTED).unwrap();
+    r
+}
+
+/// Polls `check` every 20 ms until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn health(gateway: &Gateway, id: &str) -> HealthState {
+    gateway
+        .registry
+        .get(id)
+        .expect("registered")
+        .runtime
+        .health()
+        .state
+}
+
+pub async fn wait_healthy(gateway: &Gateway, id: &str) {
+    eventually(
+        Duration::from_secs(20),
+        &format!("{id} healthy"),
+        || async { health(gateway, id) == HealthState::Healthy },
+    )
+    .await;
+}
+
+pub async fn wait_unhealthy(gateway: &Gateway, id: &str) {
+    eventually(
+        Duration::from_secs(20),
+        &format!("{id} unhealthy"),
+        || async { health(gateway, id) == HealthState::Unhealthy },
+    )
+    .await;
+}
+
+/// Calls a tool and returns the text of its first content item.
+pub async fn call_text(gateway: &Gateway, name: &str, args: Value) -> String {
+    let result = gateway
+        .call_tool(name, args.as_object().cloned())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let value = serde_json::to_value(&result).unwrap();
+    value["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn echo_args(message: &str) -> Value {
+    json!({ "message": message })
+}
+
+/// Whether a process exists at all (a zombie still does; a reaped child does not).
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}

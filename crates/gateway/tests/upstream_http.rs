@@ -1,0 +1,270 @@
+//! Streamable HTTP upstreams (rmcp fixture): discovery, calls, auth headers, allowlists,
+//! pagination, list_changed in both eras, and an upstream that is down at registration.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mcp_gateway::model::HealthState;
+use mcp_gateway_testkit::{FixtureOptions, FixtureServer, free_port, serve_http, spawn_http};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn discovers_and_calls_through_an_http_upstream() {
+    let fixture = spawn_http(FixtureOptions::default()).await;
+    let gw = gateway().await;
+    gw.register(record(json!({"server_id": "fx", "url": fixture.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "fx").await;
+
+    let entry = gw.registry.get("fx").unwrap();
+    let names: Vec<_> = entry
+        .catalog
+        .tools
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(
+        names.contains(&"echo".to_owned()) && names.contains(&"add".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(entry.catalog.resources[0].uri, "fixture://readme");
+    assert_eq!(
+        entry.catalog.resource_templates[0].uri_template,
+        "fixture://items/{id}"
+    );
+    assert_eq!(entry.catalog.prompts[0].name, "greet");
+
+    assert_eq!(call_text(&gw, "fx__echo", echo_args("hi")).await, "hi");
+    assert_eq!(
+        call_text(&gw, "fx__add", json!({"a": 2, "b": 3})).await,
+        "5"
+    );
+    let failed = gw.call_tool("fx__fail", None).await.unwrap();
+    assert_eq!(
+        failed.is_error,
+        Some(true),
+        "a tool error is a result, not a gateway error"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_auth_headers_really_arrive() {
+    let fixture = spawn_http(
+        FixtureOptions::default().with_required_header("authorization", "Bearer s3cret"),
+    )
+    .await;
+    let gw = gateway().await;
+    gw.register(record(json!({
+        "server_id": "bearer", "url": fixture.url(), "auth_type": "bearer_token", "auth_value": "s3cret",
+        "headers": {"X-Tenant": "acme"}
+    })))
+    .await
+    .unwrap();
+    wait_healthy(&gw, "bearer").await;
+    let seen = call_text(&gw, "bearer__whoami", json!({})).await;
+    let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(seen["authorization"], "Bearer s3cret");
+    assert_eq!(seen["x-tenant"], "acme");
+
+    // Wrong credential: the upstream answers 401, the server stays registered but unhealthy.
+    gw.register(record(json!({
+        "server_id": "wrong", "url": fixture.url(), "auth_type": "bearer_token", "auth_value": "nope"
+    })))
+    .await
+    .unwrap();
+    wait_unhealthy(&gw, "wrong").await;
+    let error = gw
+        .registry
+        .get("wrong")
+        .unwrap()
+        .runtime
+        .health()
+        .last_error
+        .unwrap();
+    assert!(
+        !error.contains("nope"),
+        "the credential must not appear in errors: {error}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_key_and_basic_auth_headers() {
+    let fixture =
+        spawn_http(FixtureOptions::default().with_required_header("x-api-key", "k1")).await;
+    let custom = spawn_http(FixtureOptions::default().with_required_header("x-token", "k2")).await;
+    let basic = spawn_http(
+        FixtureOptions::default().with_required_header("authorization", "Basic dTpwdw=="),
+    )
+    .await;
+    let gw = gateway().await;
+    for body in [
+        json!({"server_id": "default_header", "url": fixture.url(), "auth_type": "api_key", "auth_value": "k1"}),
+        json!({"server_id": "custom_header", "url": custom.url(), "auth_type": "api_key", "auth_value": "k2",
+               "api_key_header": "X-Token"}),
+        json!({"server_id": "basic", "url": basic.url(), "auth_type": "basic", "auth_value": "u:pw"}),
+    ] {
+        gw.register(record(body)).await.unwrap();
+    }
+    for id in ["default_header", "custom_header", "basic"] {
+        wait_healthy(&gw, id).await;
+        assert_eq!(
+            call_text(&gw, &format!("{id}__echo"), echo_args(id)).await,
+            id
+        );
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn allowlist_limits_what_is_exposed() {
+    let fixture = spawn_http(FixtureOptions::default()).await;
+    let gw = gateway().await;
+    gw.register(record(json!({
+        "server_id": "fx", "url": fixture.url(), "tools": ["echo", "not_there"], "resources": ["fixture://readme"]
+    })))
+    .await
+    .unwrap();
+    wait_healthy(&gw, "fx").await;
+    let snapshot = gw.registry.snapshot();
+    assert!(snapshot.route_tool("fx__echo").is_some());
+    assert!(snapshot.route_tool("fx__add").is_none(), "not allowlisted");
+    let entry = snapshot.servers.get("fx").unwrap();
+    assert_eq!(entry.missing_tools().collect::<Vec<_>>(), ["not_there"]);
+    assert_eq!(entry.allowed_resources().count(), 1);
+    let err = gw.call_tool("fx__add", None).await.unwrap_err();
+    assert!(err.to_string().contains("no tool named"), "{err}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_page_is_discovered() {
+    let fixture = spawn_http(
+        FixtureOptions::default()
+            .with_extra_tools(25)
+            .with_page_size(4),
+    )
+    .await;
+    let gw = gateway().await;
+    gw.register(record(json!({"server_id": "paged", "url": fixture.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "paged").await;
+    let tools = &gw.registry.get("paged").unwrap().catalog.tools;
+    assert_eq!(
+        tools.len(),
+        6 + 25,
+        "{:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        call_text(&gw, "paged__extra_25", json!({})).await,
+        "extra_25"
+    );
+    gw.shutdown().await;
+}
+
+async fn list_changed_is_followed(options: FixtureOptions) {
+    let fixture = spawn_http(options).await;
+    let gw = gateway().await;
+    gw.register(record(json!({"server_id": "dyn", "url": fixture.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "dyn").await;
+    assert!(gw.registry.snapshot().route_tool("dyn__fresh").is_none());
+    fixture.server().add_tool(Some("fresh")).await;
+    eventually(
+        Duration::from_secs(10),
+        "dyn__fresh routed after list_changed",
+        || async { gw.registry.snapshot().route_tool("dyn__fresh").is_some() },
+    )
+    .await;
+    assert_eq!(call_text(&gw, "dyn__fresh", json!({})).await, "fresh");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_changed_from_a_legacy_upstream() {
+    list_changed_is_followed(FixtureOptions::default().legacy_only()).await;
+}
+
+#[tokio::test]
+async fn list_changed_from_a_2026_upstream_through_subscriptions_listen() {
+    list_changed_is_followed(FixtureOptions::default()).await;
+}
+
+#[tokio::test]
+async fn an_upstream_down_at_registration_becomes_usable_by_itself() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let gw = gateway().await;
+    gw.register(record(
+        json!({"server_id": "late", "url": url, "tools": ["echo"]}),
+    ))
+    .await
+    .unwrap();
+    wait_unhealthy(&gw, "late").await;
+    let view = gw.registry.get("late").unwrap().view();
+    assert!(view.health.last_error.is_some());
+    assert!(gw.registry.snapshot().route_tool("late__echo").is_none());
+    assert_eq!(
+        gw.registry
+            .get("late")
+            .unwrap()
+            .missing_tools()
+            .collect::<Vec<_>>(),
+        ["echo"]
+    );
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(serve_http(
+        listener,
+        FixtureServer::new(FixtureOptions::default()),
+        stop.clone(),
+    ));
+    wait_healthy(&gw, "late").await;
+    assert_eq!(call_text(&gw, "late__echo", echo_args("up")).await, "up");
+
+    // And when it goes away again, its tools leave the routing table.
+    stop.cancel();
+    let _ = server.await;
+    wait_unhealthy(&gw, "late").await;
+    assert!(gw.registry.snapshot().route_tool("late__echo").is_none());
+    assert_eq!(health(&gw, "late"), HealthState::Unhealthy);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn replace_reconnects_and_remove_disconnects() {
+    let a = spawn_http(FixtureOptions::default().with_prefix("a_")).await;
+    let b = spawn_http(FixtureOptions::default().with_prefix("b_")).await;
+    let gw = gateway().await;
+    gw.register(record(json!({"server_id": "s", "url": a.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "s").await;
+    assert!(gw.registry.snapshot().route_tool("s__a_echo").is_some());
+    gw.update("s", record(json!({"url": b.url()})))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "routes follow the new upstream",
+        || async {
+            let snap = gw.registry.snapshot();
+            snap.route_tool("s__b_echo").is_some() && snap.route_tool("s__a_echo").is_none()
+        },
+    )
+    .await;
+    gw.unregister("s").await.unwrap();
+    assert!(gw.registry.snapshot().route_tool("s__b_echo").is_none());
+    gw.shutdown().await;
+}
