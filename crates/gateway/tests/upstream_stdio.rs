@@ -16,7 +16,7 @@ fn fixture_record(
     pidfile: &std::path::Path,
     extra_args: &[&str],
 ) -> mcp_gateway::model::ServerRecord {
-    let script = format!("echo $$ > \"$PIDFILE\"; exec \"$0\" \"$@\"");
+    let script = r#"echo $$ > "$PIDFILE"; exec "$0" "$@""#.to_owned();
     let mut args = vec!["-c".to_owned(), script, fixture_bin().display().to_string()];
     args.extend(extra_args.iter().map(|s| s.to_string()));
     args.push("stdio".into());
