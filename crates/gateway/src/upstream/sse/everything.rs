@@ -8,8 +8,8 @@
 //! ```
 //!
 //! `MCP_EVERYTHING_DIR` is the directory `npm install` ran in (or the package directory
-//! itself). When it is unset the test prints a notice and passes as skipped; when it is set,
-//! a missing `node` or package is a failure, so a misconfigured CI does not go green.
+//! itself); by default the pinned copy in `tests/interop` (scripts/setup-interop.sh) is used,
+//! and a missing one skips the test unless `MCP_GATEWAY_REQUIRE_INTEROP=1`.
 //!
 //! The server listens on `$PORT` (default 3001) and prints "Server is running on port N" to
 //! stderr; we pick a free port, wait for that line, and kill the process at the end.
@@ -34,13 +34,14 @@ const STEP: Duration = Duration::from_secs(10);
 
 /// The package's entry script, or `None` (with a notice) when the test should be skipped.
 fn entry_script() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("MCP_EVERYTHING_DIR") else {
-        eprintln!(
-            "SKIPPED: set MCP_EVERYTHING_DIR to an `npm install {PACKAGE}` directory to run this test"
-        );
-        return None;
+    let dir = match std::env::var_os("MCP_EVERYTHING_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            // The pinned copy from scripts/setup-interop.sh (skip or fail per the convention).
+            mcp_gateway_testkit::npm_bin_or_skip("mcp-server-everything")?;
+            mcp_gateway_testkit::interop_dir()
+        }
     };
-    let dir = PathBuf::from(dir);
     let script = [
         dir.join("dist/index.js"),
         dir.join("node_modules").join(PACKAGE).join("dist/index.js"),
