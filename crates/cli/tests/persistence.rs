@@ -31,8 +31,9 @@ impl Gateway {
             .env("MCP_GATEWAY_MASTER_KEY", KEY)
             .env_remove("MCP_GATEWAY_CONFIG")
             .env_remove("DATABASE_URL")
+            .env("MCP_GATEWAY_LOG", "debug")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log_file(cwd));
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
@@ -65,6 +66,15 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The gateway's log, appended across restarts, so a test can scan it for secrets.
+fn log_file(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gateway.log"))
+        .unwrap()
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -148,6 +158,11 @@ fn survives_kill_9(database_url: Option<&str>) {
         409,
         "still a duplicate after restart"
     );
+    let log = std::fs::read_to_string(dir.path().join("gateway.log")).unwrap();
+    assert!(log.contains("server registered"), "the log was captured");
+    for secret in ["upstream-secret", KEY] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
     if database_url.is_none() {
         assert!(
             dir.path().join("mcp-gateway.db").exists(),

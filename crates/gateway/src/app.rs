@@ -122,3 +122,28 @@ fn announce_settings(settings: &Settings) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn without_a_master_key_only_loopback_is_used() {
+        let open = Settings {
+            listen: "0.0.0.0:4555".parse().unwrap(),
+            ..Settings::default()
+        };
+        assert_eq!(effective_listen_addr(&open).to_string(), "127.0.0.1:4555");
+        let keyed = Settings {
+            master_key: Some(Secret::new("k")),
+            ..open.clone()
+        };
+        assert_eq!(effective_listen_addr(&keyed).to_string(), "0.0.0.0:4555");
+        let local = Settings {
+            listen: "[::1]:4555".parse().unwrap(),
+            ..Settings::default()
+        };
+        assert_eq!(effective_listen_addr(&local).to_string(), "[::1]:4555");
+    }
+}
