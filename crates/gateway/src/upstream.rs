@@ -56,6 +56,22 @@ pub enum UpstreamError {
     Transport(String),
 }
 
+impl UpstreamError {
+    /// A connection failure, described for operators: rmcp's messages embed the Rust type
+    /// name of the transport (`Transport [rmcp::transport::worker::…] error:`), which says
+    /// nothing useful, so that part is cut.
+    fn connect(error: impl std::fmt::Display) -> Self {
+        let mut text = error.to_string();
+        while let Some(start) = text.find("Transport [") {
+            let Some(len) = text[start..].find("] ") else {
+                break;
+            };
+            text.replace_range(start..start + len + 2, "");
+        }
+        Self::Connect(text)
+    }
+}
+
 impl From<rmcp::ServiceError> for UpstreamError {
     fn from(e: rmcp::ServiceError) -> Self {
         match e {
@@ -114,7 +130,7 @@ pub async fn connect(
                 let service = handler
                     .serve_with_lifecycle(transport, auto_lifecycle())
                     .await
-                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                    .map_err(UpstreamError::connect)?;
                 Ok(Connection {
                     service,
                     child: None,
@@ -128,11 +144,11 @@ pub async fn connect(
                 let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
                 let transport = sse::SseClientTransport::connect(http_client()?, url, headers)
                     .await
-                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                    .map_err(UpstreamError::connect)?;
                 let service = handler
                     .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
                     .await
-                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                    .map_err(UpstreamError::connect)?;
                 Ok(Connection {
                     service,
                     child: None,
@@ -150,7 +166,7 @@ pub async fn connect(
                     }),
                     Err(e) => {
                         child.terminate().await;
-                        Err(UpstreamError::Connect(e.to_string()))
+                        Err(UpstreamError::connect(e))
                     }
                 }
             }
@@ -202,3 +218,19 @@ pub type UpstreamPeer = rmcp::Peer<RoleClient>;
 
 /// Shared between the registry (readers) and the supervisor (writer).
 pub type SharedPeer = Arc<arc_swap::ArcSwapOption<UpstreamPeer>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_errors_drop_rust_type_names() {
+        let raw = "Send message error Transport [rmcp::transport::worker::WorkerTransport<a::B<c::D>>] \
+                   error: Client error: error sending request for url (http://127.0.0.1:9/mcp)";
+        let e = UpstreamError::connect(raw).to_string();
+        assert_eq!(
+            e,
+            "connection failed: Send message error error: Client error: error sending request for url (http://127.0.0.1:9/mcp)"
+        );
+    }
+}
