@@ -44,11 +44,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .route("/mcp/tools/call", post(catalog::call_tool))
             .route("/mcp/resources", get(catalog::resources))
             .route("/mcp/prompts", get(catalog::prompts))
-            .route_layer(middleware::from_fn_with_state(
-                gateway.clone(),
-                require_master_key,
-            ));
-        app = app.merge(admin);
+            .route_layer(middleware::from_fn_with_state(gateway.clone(), require_key));
+        app = app
+            .merge(admin)
+            .merge(crate::downstream::routes(gateway.clone()));
     }
     app.fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -58,7 +57,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 /// Checks `Authorization: Bearer <master_key>` in constant time. Without a configured key
 /// the gateway listens on loopback only and admin routes are open to local callers.
-async fn require_master_key(
+pub(crate) async fn require_key(
     State(gateway): State<Arc<Gateway>>,
     request: Request,
     next: Next,

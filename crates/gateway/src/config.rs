@@ -62,6 +62,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Separator between server id and name in exposed names (`<server_id>__<name>`).
     pub name_separator: String,
+    /// Browser origins allowed to call the MCP endpoints (others get 403).
+    pub allowed_origins: Vec<String>,
     /// How often each upstream's catalog is re-fetched even without `list_changed`.
     pub discovery_refresh: Duration,
     /// Servers from the `mcp_servers:` block, validated.
@@ -81,6 +83,10 @@ impl Default for Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             name_separator: "__".into(),
             discovery_refresh: Duration::from_secs(300),
+            allowed_origins: crate::downstream::DEFAULT_ALLOWED_ORIGINS
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
             servers: Vec::new(),
         }
     }

@@ -34,6 +34,8 @@ pub struct Gateway {
     supervisor_config: SupervisorConfig,
     /// Serialises admin changes so that the store and the registry change in the same order.
     admin: Mutex<()>,
+    /// Cancelled at shutdown: ends MCP sessions and their streams.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Gateway {
@@ -61,6 +63,7 @@ impl Gateway {
             supervisors: TaskTracker::new(),
             supervisor_config,
             admin: Mutex::new(()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         });
         gateway.load_servers().await?;
         Ok(gateway)
@@ -202,9 +205,15 @@ impl Gateway {
         self.store.describe()
     }
 
+    /// Cancelled when the gateway shuts down.
+    pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.shutdown
+    }
+
     /// Stops every supervisor (closing sessions, terminating and reaping stdio children) and
     /// waits for them, up to a deadline.
     pub async fn shutdown(&self) {
+        self.shutdown.cancel();
         for entry in self.registry.snapshot().servers.values() {
             entry.runtime.stop.cancel();
         }

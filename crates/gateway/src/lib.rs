@@ -10,11 +10,13 @@
 //! * [`upstream`] — connections to upstream MCP servers over the three transports, supervised;
 //! * [`store`] — persistence of API-registered servers (memory, SQLite, Postgres);
 //! * [`admin`] — the seed's REST API and the health routes;
+//! * [`downstream`] — the MCP endpoints (`/mcp`, `/mcp/servers/{id}/mcp`) clients talk to;
 //! * [`app`] — wiring, listening and shutdown.
 
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod downstream;
 pub mod gateway;
 pub mod model;
 pub mod registry;

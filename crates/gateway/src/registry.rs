@@ -16,7 +16,7 @@ use crate::{
 };
 
 pub use runtime::ServerRuntime;
-pub use snapshot::{Route, ServerEntry, Snapshot};
+pub use snapshot::{Fingerprint, Route, ServerEntry, Snapshot, TemplateRoute, template_matches};
 
 /// A registry change that was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,8 @@ pub struct Registry {
     /// Serialises writers so that no update is lost between load and store.
     write: Mutex<()>,
     separator: String,
+    /// Bumped after every published change; MCP sessions watch it for list_changed.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
@@ -43,12 +45,18 @@ impl Registry {
             current: ArcSwap::from_pointee(Snapshot::build(Default::default(), &separator)),
             write: Mutex::new(()),
             separator,
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
     /// The current snapshot. Cheap; hold it for the duration of one request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// A receiver that wakes after every registry change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// One server, if registered.
@@ -132,6 +140,7 @@ impl Registry {
         let out = change(&mut servers)?;
         self.current
             .store(Arc::new(Snapshot::build(servers, &self.separator)));
+        self.generation.send_modify(|g| *g += 1);
         Ok(out)
     }
 }

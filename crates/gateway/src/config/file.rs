@@ -45,6 +45,7 @@ struct GatewaySection {
     max_body_bytes: Option<usize>,
     tool_name_separator: Option<String>,
     discovery_refresh_secs: Option<u64>,
+    allowed_origins: Option<Vec<String>>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -99,6 +100,19 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             ));
         }
         settings.discovery_refresh = Duration::from_secs(secs);
+    }
+    if let Some(origins) = g.allowed_origins {
+        for (i, origin) in origins.iter().enumerate() {
+            if origin != "null" && !origin.contains("://") {
+                return Err(ConfigError::invalid(
+                    format!("gateway.allowed_origins[{i}]"),
+                    format!(
+                        "{origin:?} needs a scheme, e.g. https://app.example.com:443 or http://localhost:*"
+                    ),
+                ));
+            }
+        }
+        settings.allowed_origins = origins;
     }
     for (id, record) in file.mcp_servers.unwrap_or_default() {
         settings.servers.push(resolve_server(id, record, env)?);

@@ -1,10 +1,10 @@
 //! One immutable view of the registry: servers in registration order, their catalogs, and
 //! the routing tables from exposed names to (server, upstream name).
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 use indexmap::IndexMap;
-use rmcp::model::{Prompt, Resource, Tool};
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
 use super::ServerRuntime;
 use crate::{
@@ -19,6 +19,52 @@ pub struct ServerEntry {
     pub source: Source,
     pub catalog: Arc<Catalog>,
     pub runtime: Arc<ServerRuntime>,
+    /// Content hashes of what this server exposes, to tell real list changes from refreshes.
+    pub fingerprint: Fingerprint,
+}
+
+/// Content hashes of the exposed tools, prompts and resources (templates included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    pub tools: u64,
+    pub prompts: u64,
+    pub resources: u64,
+}
+
+impl Fingerprint {
+    fn of(entry: &ServerEntry) -> Self {
+        Self {
+            tools: hash_items(entry.allowed_tools()),
+            prompts: hash_items(entry.prompts()),
+            resources: combine(
+                hash_items(entry.allowed_resources()),
+                hash_items(entry.catalog.resource_templates.iter()),
+            ),
+        }
+    }
+}
+
+/// Two list hashes as one; 0 only when both lists are empty.
+fn combine(a: u64, b: u64) -> u64 {
+    if a == 0 && b == 0 {
+        0
+    } else {
+        (a.rotate_left(1) ^ b) | 1
+    }
+}
+
+/// A content hash of a list; 0 for an empty list.
+fn hash_items<'a, T: serde::Serialize + 'a>(items: impl Iterator<Item = &'a T>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut any = false;
+    for item in items {
+        any = true;
+        serde_json::to_vec(item)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+    }
+    if any { hasher.finish() | 1 } else { 0 }
 }
 
 impl ServerEntry {
@@ -28,7 +74,9 @@ impl ServerEntry {
             source,
             catalog: Arc::new(Catalog::default()),
             runtime: Arc::new(ServerRuntime::default()),
+            fingerprint: Fingerprint::default(),
         }
+        .fingerprinted()
     }
 
     pub(super) fn with_catalog(&self, catalog: Catalog) -> Self {
@@ -37,7 +85,14 @@ impl ServerEntry {
             source: self.source,
             catalog: Arc::new(catalog),
             runtime: self.runtime.clone(),
+            fingerprint: Fingerprint::default(),
         }
+        .fingerprinted()
+    }
+
+    fn fingerprinted(mut self) -> Self {
+        self.fingerprint = Fingerprint::of(&self);
+        self
     }
 
     /// The REST API's view of this server.
@@ -96,57 +151,83 @@ impl ServerEntry {
     }
 }
 
-/// Where an exposed name leads.
+/// Where an exposed name leads, and the item as exposed (renamed for the aggregate).
 #[derive(Debug, Clone)]
-pub struct Route {
+pub struct Route<T> {
     pub server_id: Arc<str>,
     /// The name the upstream knows the item by.
     pub upstream_name: Arc<str>,
+    /// The item with its exposed name.
+    pub item: Arc<T>,
 }
 
-/// The registry at one moment.
+/// A resource template and the server that offers it.
+#[derive(Debug, Clone)]
+pub struct TemplateRoute {
+    pub server_id: Arc<str>,
+    pub template: Arc<ResourceTemplate>,
+}
+
+/// The registry at one moment. The exposed catalogs are ordered maps so that pagination
+/// can resume after the last key it returned: every item is listed exactly once even if
+/// the registry changes between pages.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub servers: IndexMap<String, Arc<ServerEntry>>,
     separator: String,
-    tools: HashMap<String, Route>,
-    prompts: HashMap<String, Route>,
-    /// Resource URI → server; the first registered server wins a duplicated URI.
-    resources: HashMap<String, Arc<str>>,
+    /// Exposed tool name → route.
+    pub tools: BTreeMap<String, Route<Tool>>,
+    /// Exposed prompt name → route.
+    pub prompts: BTreeMap<String, Route<Prompt>>,
+    /// Resource URI → route; the first registered server wins a duplicated URI.
+    pub resources: BTreeMap<String, Route<Resource>>,
+    /// `<server_id> <uri_template>` → template; URIs are not renamed, so a template is
+    /// matched against a URI when reading.
+    pub templates: BTreeMap<String, TemplateRoute>,
 }
 
 impl Snapshot {
     pub(super) fn build(servers: IndexMap<String, Arc<ServerEntry>>, separator: &str) -> Self {
-        let mut tools = HashMap::new();
-        let mut prompts = HashMap::new();
-        let mut resources = HashMap::new();
+        let mut snapshot = Self {
+            separator: separator.to_owned(),
+            ..Self::default()
+        };
         for (id, entry) in &servers {
             let server_id: Arc<str> = Arc::from(id.as_str());
             for tool in entry.allowed_tools() {
-                tools.insert(
-                    exposed_name(id, separator, &tool.name),
-                    route(&server_id, &tool.name),
-                );
+                let exposed = exposed_name(id, separator, &tool.name);
+                let mut renamed = tool.clone();
+                renamed.name = exposed.clone().into();
+                snapshot
+                    .tools
+                    .insert(exposed, route(&server_id, &tool.name, renamed));
             }
             for prompt in entry.prompts() {
-                prompts.insert(
-                    exposed_name(id, separator, &prompt.name),
-                    route(&server_id, &prompt.name),
-                );
+                let exposed = exposed_name(id, separator, &prompt.name);
+                let mut renamed = prompt.clone();
+                renamed.name = exposed.clone();
+                snapshot
+                    .prompts
+                    .insert(exposed, route(&server_id, &prompt.name, renamed));
             }
             for resource in entry.allowed_resources() {
-                resources
+                snapshot
+                    .resources
                     .entry(resource.uri.clone())
-                    .or_insert_with(|| server_id.clone());
+                    .or_insert_with(|| route(&server_id, &resource.name, resource.clone()));
+            }
+            for template in &entry.catalog.resource_templates {
+                snapshot.templates.insert(
+                    format!("{id} {}", template.uri_template),
+                    TemplateRoute {
+                        server_id: server_id.clone(),
+                        template: Arc::new(template.clone()),
+                    },
+                );
             }
         }
-        Self {
-            servers,
-            separator: separator.to_owned(),
-            tools,
-            prompts,
-            resources,
-        }
+        snapshot.servers = servers;
+        snapshot
     }
 
     /// The name a server's item is exposed under.
@@ -155,26 +236,68 @@ impl Snapshot {
     }
 
     /// Resolves an exposed tool name.
-    pub fn route_tool(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &Route)> {
+    pub fn route_tool(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &Route<Tool>)> {
         let route = self.tools.get(exposed)?;
         Some((self.servers.get(&*route.server_id)?, route))
     }
 
     /// Resolves an exposed prompt name.
-    pub fn route_prompt(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &Route)> {
+    pub fn route_prompt(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &Route<Prompt>)> {
         let route = self.prompts.get(exposed)?;
         Some((self.servers.get(&*route.server_id)?, route))
     }
 
-    /// The server that offers a resource URI.
+    /// The server that offers a resource URI: a listed resource, else the first server
+    /// with a template that matches the URI.
     pub fn route_resource(&self, uri: &str) -> Option<&Arc<ServerEntry>> {
-        self.servers.get(&**self.resources.get(uri)?)
+        if let Some(route) = self.resources.get(uri) {
+            return self.servers.get(&*route.server_id);
+        }
+        self.servers.values().find(|entry| {
+            entry
+                .catalog
+                .resource_templates
+                .iter()
+                .any(|t| template_matches(&t.uri_template, uri))
+        })
     }
 
     /// Number of routable tools.
     pub fn tool_count(&self) -> usize {
         self.tools.len()
     }
+}
+
+/// Whether `uri` can be produced by the RFC 6570 template `template`: literal parts must
+/// match in order, each `{…}` expression matches any (possibly empty) run of characters.
+pub fn template_matches(template: &str, uri: &str) -> bool {
+    let mut literals = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        literals.push(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => rest = &rest[open + close + 1..],
+            None => return template == uri,
+        }
+    }
+    let tail = rest;
+    if literals.is_empty() {
+        return template == uri;
+    }
+    let Some(mut remaining) = uri.strip_prefix(literals[0]) else {
+        return false;
+    };
+    for literal in &literals[1..] {
+        if literal.is_empty() {
+            continue;
+        }
+        match remaining.find(literal) {
+            Some(at) => remaining = &remaining[at + literal.len()..],
+            None => return false,
+        }
+    }
+    // The last expression takes everything up to the trailing literal.
+    tail.is_empty() || (remaining.ends_with(tail))
 }
 
 fn exposed_name(server_id: &str, separator: &str, name: &str) -> String {
@@ -185,9 +308,38 @@ fn exposed_name(server_id: &str, separator: &str, name: &str) -> String {
     out
 }
 
-fn route(server_id: &Arc<str>, name: &str) -> Route {
+fn route<T>(server_id: &Arc<str>, name: &str, item: T) -> Route<T> {
     Route {
         server_id: server_id.clone(),
         upstream_name: Arc::from(name),
+        item: Arc::new(item),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_matches;
+
+    #[test]
+    fn templates_match_uris() {
+        assert!(template_matches(
+            "fixture://items/{id}",
+            "fixture://items/42"
+        ));
+        assert!(template_matches("file:///{path}", "file:///a/b.txt"));
+        assert!(template_matches(
+            "db://{table}/rows/{id}.json",
+            "db://users/rows/7.json"
+        ));
+        assert!(!template_matches(
+            "db://{table}/rows/{id}.json",
+            "db://users/cols/7.json"
+        ));
+        assert!(!template_matches(
+            "fixture://items/{id}",
+            "other://items/42"
+        ));
+        assert!(template_matches("plain://uri", "plain://uri"));
+        assert!(!template_matches("plain://uri", "plain://other"));
     }
 }

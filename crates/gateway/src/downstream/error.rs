@@ -1,0 +1,44 @@
+//! The one place gateway and upstream failures become JSON-RPC errors for MCP clients.
+
+use rmcp::{ErrorData as McpError, model::ErrorCode};
+use serde_json::json;
+
+use super::view::BadCursor;
+use crate::upstream::UpstreamError;
+
+/// An exposed name or URI that no (healthy) upstream offers.
+pub fn unknown(kind: &str, name: &str) -> McpError {
+    McpError::invalid_params(
+        format!("unknown {kind}: {name}"),
+        Some(json!({ kind: name })),
+    )
+}
+
+pub fn bad_cursor(_: BadCursor) -> McpError {
+    McpError::invalid_params("invalid pagination cursor", None)
+}
+
+/// An upstream failure, as seen by the downstream client. Errors the upstream itself
+/// returned pass through with their code; transport problems become internal errors that
+/// name the server.
+pub fn upstream(server_id: &str, error: UpstreamError) -> McpError {
+    match error {
+        UpstreamError::Rpc {
+            code,
+            message,
+            data,
+        } => McpError::new(ErrorCode(code), message, data.map(|d| *d)),
+        UpstreamError::Unavailable => McpError::internal_error(
+            format!("upstream server {server_id:?} is not connected"),
+            Some(json!({"server_id": server_id, "reason": "unavailable"})),
+        ),
+        UpstreamError::Timeout(after) => McpError::internal_error(
+            format!("upstream server {server_id:?} did not answer within {after:?}"),
+            Some(json!({"server_id": server_id, "reason": "timeout"})),
+        ),
+        other => McpError::internal_error(
+            format!("upstream server {server_id:?}: {other}"),
+            Some(json!({"server_id": server_id})),
+        ),
+    }
+}

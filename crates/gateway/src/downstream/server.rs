@@ -1,0 +1,373 @@
+//! The MCP server every downstream session talks to: it serves the scope's view of the
+//! registry and relays requests to the upstream that owns each name or URI.
+
+// Logging (logging/setLevel, notifications/message) is deprecated by SEP-2577 but still
+// part of every protocol revision the gateway relays.
+#![allow(deprecated)]
+
+use std::{future::Future, sync::Arc};
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType, ServerCapabilities,
+        ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams,
+    },
+    service::{NotificationContext, RequestContext, SubscriptionContext},
+};
+
+use super::{
+    changes, error,
+    view::{Scope, page, template_item},
+};
+use crate::{
+    gateway::Gateway,
+    registry::{ServerEntry, Snapshot},
+    upstream::{UpstreamError, UpstreamPeer},
+};
+
+/// One MCP server face of the gateway: `/mcp` (all servers) or one server's endpoint.
+#[derive(Clone)]
+pub struct GatewayServer {
+    gateway: Arc<Gateway>,
+    scope: Scope,
+}
+
+impl GatewayServer {
+    pub fn new(gateway: Arc<Gateway>, scope: Scope) -> Self {
+        Self { gateway, scope }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.gateway.registry.snapshot()
+    }
+
+    /// The connected upstream of a server, or the error a client should see.
+    fn peer_of(entry: &ServerEntry) -> Result<Arc<UpstreamPeer>, McpError> {
+        entry
+            .runtime
+            .peer()
+            .ok_or_else(|| error::upstream(&entry.record.server_id, UpstreamError::Unavailable))
+    }
+
+    /// Runs one upstream request with the server's timeout; dropping it (timeout, client
+    /// cancellation) makes rmcp send `notifications/cancelled` upstream.
+    async fn relay<T>(
+        entry: &ServerEntry,
+        call: impl Future<Output = Result<T, rmcp::ServiceError>>,
+    ) -> Result<T, McpError> {
+        let id = &entry.record.server_id;
+        let timeout = entry.record.call_timeout();
+        let result = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| error::upstream(id, UpstreamError::Timeout(timeout)))?
+            .map_err(|e| error::upstream(id, e.into()))?;
+        entry.runtime.mark_seen();
+        Ok(result)
+    }
+
+    fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {
+        request.as_ref().and_then(|r| r.cursor.as_deref())
+    }
+
+    fn entry(snapshot: &Snapshot, server_id: &str) -> Result<Arc<ServerEntry>, McpError> {
+        snapshot
+            .servers
+            .get(server_id)
+            .cloned()
+            .ok_or_else(|| error::upstream(server_id, UpstreamError::Unavailable))
+    }
+
+    /// The server that should answer for a resource URI in this scope.
+    fn resource_owner(&self, snapshot: &Snapshot, uri: &str) -> Result<Arc<ServerEntry>, McpError> {
+        let view = self.scope.view(snapshot);
+        if let Some(route) = view.resources.get(uri) {
+            return Self::entry(snapshot, &route.server_id);
+        }
+        let by_template = view
+            .templates
+            .values()
+            .find(|t| crate::registry::template_matches(&t.template.uri_template, uri));
+        match by_template {
+            Some(t) => Self::entry(snapshot, &t.server_id),
+            None => Err(error::unknown("resource", uri)),
+        }
+    }
+}
+
+impl ServerHandler for GatewayServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_logging()
+            .enable_completions()
+            .build();
+        let info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            "mcp-gateway",
+            env!("CARGO_PKG_VERSION"),
+        ));
+        match &self.scope {
+            Scope::All => info.with_instructions(
+                "mcp-gateway: the tools, resources and prompts of several MCP servers. \
+                 Names are prefixed with the id of the server that provides them.",
+            ),
+            Scope::Server(id) => {
+                let upstream = self
+                    .snapshot()
+                    .servers
+                    .get(&**id)
+                    .and_then(|e| e.runtime.peer());
+                match upstream
+                    .and_then(|p| p.peer_info())
+                    .and_then(|i| i.instructions.clone())
+                {
+                    Some(instructions) => info.with_instructions(instructions),
+                    None => info,
+                }
+            }
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let (tools, next) = page(&view.tools, Self::cursor(&request), |r| (*r.item).clone())
+            .map_err(error::bad_cursor)?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let route = view
+            .tools
+            .get(&*request.name)
+            .ok_or_else(|| error::unknown("tool", &request.name))?;
+        let entry = Self::entry(&snapshot, &route.server_id)?;
+        let peer = Self::peer_of(&entry)?;
+        let mut upstream = request.clone();
+        upstream.name = route.upstream_name.to_string().into();
+        let mut response = Self::relay(&entry, peer.call_tool_once(upstream)).await?;
+        if let CallToolResponse::Complete(result) = &mut response {
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        Ok(response)
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let (prompts, next) = page(&view.prompts, Self::cursor(&request), |r| (*r.item).clone())
+            .map_err(error::bad_cursor)?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let route = view
+            .prompts
+            .get(&request.name)
+            .ok_or_else(|| error::unknown("prompt", &request.name))?;
+        let entry = Self::entry(&snapshot, &route.server_id)?;
+        let peer = Self::peer_of(&entry)?;
+        let mut upstream = request.clone();
+        upstream.name = route.upstream_name.to_string();
+        let mut response = Self::relay(&entry, peer.get_prompt_once(upstream)).await?;
+        if let GetPromptResponse::Complete(result) = &mut response {
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        Ok(response)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let (resources, next) = page(&view.resources, Self::cursor(&request), |r| {
+            (*r.item).clone()
+        })
+        .map_err(error::bad_cursor)?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let (templates, next) = page(&view.templates, Self::cursor(&request), template_item)
+            .map_err(error::bad_cursor)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let snapshot = self.snapshot();
+        let entry = self.resource_owner(&snapshot, &request.uri)?;
+        let peer = Self::peer_of(&entry)?;
+        let mut response = Self::relay(&entry, peer.read_resource_once(request)).await?;
+        if let ReadResourceResponse::Complete(result) = &mut response {
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        Ok(response)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let snapshot = self.snapshot();
+        let entry = self.resource_owner(&snapshot, &request.uri)?;
+        let peer = Self::peer_of(&entry)?;
+        Self::relay(&entry, peer.subscribe(request)).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let snapshot = self.snapshot();
+        let entry = self.resource_owner(&snapshot, &request.uri)?;
+        let peer = Self::peer_of(&entry)?;
+        Self::relay(&entry, peer.unsubscribe(request)).await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let snapshot = self.snapshot();
+        let mut upstream = request.clone();
+        let entry = match &request.r#ref {
+            Reference::Prompt(prompt) => {
+                let view = self.scope.view(&snapshot);
+                let route = view
+                    .prompts
+                    .get(&prompt.name)
+                    .ok_or_else(|| error::unknown("prompt", &prompt.name))?;
+                if let Reference::Prompt(p) = &mut upstream.r#ref {
+                    p.name = route.upstream_name.to_string();
+                }
+                Self::entry(&snapshot, &route.server_id)?
+            }
+            Reference::Resource(resource) => {
+                let view = self.scope.view(&snapshot);
+                let owner = view
+                    .templates
+                    .values()
+                    .find(|t| t.template.uri_template == resource.uri)
+                    .map(|t| t.server_id.clone());
+                match owner {
+                    Some(id) => Self::entry(&snapshot, &id)?,
+                    None => self.resource_owner(&snapshot, &resource.uri)?,
+                }
+            }
+            _ => {
+                return Err(McpError::invalid_params(
+                    "unsupported completion reference",
+                    None,
+                ));
+            }
+        };
+        let peer = Self::peer_of(&entry)?;
+        // A legacy upstream's results have no resultType; 2026-07-28 clients need one
+        // (rmcp strips it again for older clients).
+        let mut result = Self::relay(&entry, peer.complete(upstream)).await?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // Every upstream in scope that offers logging gets the level; one failing does not
+        // fail the others.
+        let snapshot = self.snapshot();
+        for entry in snapshot.servers.values() {
+            if let Scope::Server(id) = &self.scope
+                && entry.record.server_id != **id
+            {
+                continue;
+            }
+            let Some(peer) = entry.runtime.peer() else {
+                continue;
+            };
+            let logs = peer
+                .peer_info()
+                .is_some_and(|i| i.capabilities.logging.is_some());
+            if logs && let Err(e) = Self::relay(entry, peer.set_level(request.clone())).await {
+                tracing::debug!(upstream = %entry.record.server_id, error = %e.message, "logging/setLevel not relayed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        changes::spawn_session_notifier(
+            self.gateway.registry.clone(),
+            self.scope.clone(),
+            context.peer,
+        );
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.intersection(&changes::offered_filter()))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        changes::serve_subscription(self.gateway.registry.clone(), self.scope.clone(), context)
+            .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! What one MCP endpoint shows: the aggregate of every server (`/mcp`, prefixed names) or
+//! one server (`/mcp/servers/{id}/mcp`, upstream names), as ordered maps, and the
+//! gateway's own opaque pagination cursors over them.
+
+use std::{borrow::Cow, collections::BTreeMap, ops::Bound, sync::Arc};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+
+use crate::registry::{Fingerprint, Route, ServerEntry, Snapshot, TemplateRoute};
+
+/// Items per page of a list result.
+pub const PAGE_SIZE: usize = 100;
+
+/// Which servers an endpoint exposes.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every server; names are `<server_id><sep><name>`.
+    All,
+    /// One server; names are the upstream's own.
+    Server(Arc<str>),
+}
+
+/// The lists an endpoint serves, keyed by the name (or URI) clients see. The aggregate
+/// borrows the snapshot's maps; a single server's view is built per request.
+pub struct View<'a> {
+    pub tools: Cow<'a, BTreeMap<String, Route<Tool>>>,
+    pub prompts: Cow<'a, BTreeMap<String, Route<Prompt>>>,
+    pub resources: Cow<'a, BTreeMap<String, Route<Resource>>>,
+    pub templates: Cow<'a, BTreeMap<String, TemplateRoute>>,
+}
+
+impl Scope {
+    /// The view of this scope in a snapshot. The aggregate is prebuilt in the snapshot;
+    /// a single server's view is built from its entry (small).
+    pub fn view<'a>(&self, snapshot: &'a Snapshot) -> View<'a> {
+        match self {
+            Scope::All => View {
+                tools: Cow::Borrowed(&snapshot.tools),
+                prompts: Cow::Borrowed(&snapshot.prompts),
+                resources: Cow::Borrowed(&snapshot.resources),
+                templates: Cow::Borrowed(&snapshot.templates),
+            },
+            Scope::Server(id) => single(id, snapshot.servers.get(&**id).map(|e| &**e)),
+        }
+    }
+
+    /// A value that changes when what this scope exposes changes.
+    pub fn fingerprint(&self, snapshot: &Snapshot) -> Vec<(String, Fingerprint)> {
+        let servers = snapshot.servers.iter().filter(|(id, _)| match self {
+            Scope::All => true,
+            Scope::Server(wanted) => id.as_str() == &**wanted,
+        });
+        servers.map(|(id, e)| (id.clone(), e.fingerprint)).collect()
+    }
+}
+
+fn single(id: &Arc<str>, entry: Option<&ServerEntry>) -> View<'static> {
+    let route = |name: &str| (id.clone(), Arc::<str>::from(name));
+    let (mut tools, mut prompts, mut resources, mut templates) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    let Some(entry) = entry else {
+        return View {
+            tools: Cow::Owned(tools),
+            prompts: Cow::Owned(prompts),
+            resources: Cow::Owned(resources),
+            templates: Cow::Owned(templates),
+        };
+    };
+    for tool in entry.allowed_tools() {
+        let (server_id, upstream_name) = route(&tool.name);
+        let item = Arc::new(tool.clone());
+        tools.insert(
+            tool.name.to_string(),
+            Route {
+                server_id,
+                upstream_name,
+                item,
+            },
+        );
+    }
+    for prompt in entry.prompts() {
+        let (server_id, upstream_name) = route(&prompt.name);
+        let item = Arc::new(prompt.clone());
+        prompts.insert(
+            prompt.name.clone(),
+            Route {
+                server_id,
+                upstream_name,
+                item,
+            },
+        );
+    }
+    for resource in entry.allowed_resources() {
+        let (server_id, upstream_name) = route(&resource.name);
+        let item = Arc::new(resource.clone());
+        resources.insert(
+            resource.uri.clone(),
+            Route {
+                server_id,
+                upstream_name,
+                item,
+            },
+        );
+    }
+    for template in &entry.catalog.resource_templates {
+        templates.insert(
+            template.uri_template.clone(),
+            TemplateRoute {
+                server_id: id.clone(),
+                template: Arc::new(template.clone()),
+            },
+        );
+    }
+    View {
+        tools: Cow::Owned(tools),
+        prompts: Cow::Owned(prompts),
+        resources: Cow::Owned(resources),
+        templates: Cow::Owned(templates),
+    }
+}
+
+/// A cursor that was not issued by this gateway (or is damaged).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid pagination cursor")]
+pub struct BadCursor;
+
+/// One page of `map` after the cursor's key, and the cursor for the next page. The cursor
+/// is the last key returned, so items added or removed between pages never make another
+/// item repeat or vanish.
+pub fn page<V, T>(
+    map: &BTreeMap<String, V>,
+    cursor: Option<&str>,
+    item: impl Fn(&V) -> T,
+) -> Result<(Vec<T>, Option<String>), BadCursor> {
+    let after = match cursor {
+        None => None,
+        Some(c) => Some(decode(c)?),
+    };
+    let start = match &after {
+        Some(key) => Bound::Excluded(key.as_str()),
+        None => Bound::Unbounded,
+    };
+    let mut items = Vec::with_capacity(PAGE_SIZE.min(map.len()));
+    let mut last = None;
+    for (key, value) in map
+        .range::<str, _>((start, Bound::Unbounded))
+        .take(PAGE_SIZE)
+    {
+        items.push(item(value));
+        last = Some(key);
+    }
+    let more = last.is_some_and(|k| {
+        map.range::<str, _>((Bound::Excluded(k.as_str()), Bound::Unbounded))
+            .next()
+            .is_some()
+    });
+    Ok((items, last.filter(|_| more).map(|k| encode(k))))
+}
+
+fn encode(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{key}"))
+}
+
+fn decode(cursor: &str) -> Result<String, BadCursor> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| BadCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| BadCursor)?;
+    text.strip_prefix("v1:").map(str::to_owned).ok_or(BadCursor)
+}
+
+/// The template's item as listed.
+pub fn template_item(route: &TemplateRoute) -> ResourceTemplate {
+    (*route.template).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_cover_every_item_once_even_when_the_map_changes() {
+        let mut map: BTreeMap<String, u32> = (0..250).map(|i| (format!("k{i:03}"), i)).collect();
+        let (first, cursor) = page(&map, None, |v| *v).unwrap();
+        assert_eq!(first.len(), PAGE_SIZE);
+        // Between pages: one already-listed item goes, a new one arrives after the cursor.
+        map.remove("k000");
+        map.insert("k150x".into(), 1000);
+        let (second, cursor) = page(&map, cursor.as_deref(), |v| *v).unwrap();
+        let (third, end) = page(&map, cursor.as_deref(), |v| *v).unwrap();
+        assert!(end.is_none());
+        let mut all: Vec<u32> = first.into_iter().chain(second).chain(third).collect();
+        assert_eq!(all.len(), 251);
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 251, "no item twice");
+    }
+
+    #[test]
+    fn foreign_cursors_are_refused() {
+        let map: BTreeMap<String, u32> = BTreeMap::new();
+        assert!(page(&map, Some("not-ours"), |v| *v).is_err());
+        assert!(page(&map, Some(&URL_SAFE_NO_PAD.encode("v2:x")), |v| *v).is_err());
+        assert!(page(&map, None, |v| *v).unwrap().1.is_none());
+    }
+}

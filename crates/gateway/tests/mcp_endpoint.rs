@@ -1,0 +1,314 @@
+//! The `/mcp` endpoint driven by rmcp clients in both protocol eras, with rmcp fixture
+//! upstreams behind it: aggregation, pagination, routing of calls, resources (templates
+//! included), prompts, list_changed, and the per-server endpoint.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mcp_gateway::{app, config::Settings};
+use mcp_gateway_testkit::{FixtureOptions, spawn_http};
+use rmcp::{
+    ClientHandler, RoleClient,
+    model::{
+        CallToolRequestParams, GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    },
+    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService},
+    transport::StreamableHttpClientTransport,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// Records list_changed notifications.
+#[derive(Clone)]
+struct Watcher(mpsc::UnboundedSender<&'static str>);
+
+impl ClientHandler for Watcher {
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.0.send("tools");
+    }
+}
+
+fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
+    [
+        ("legacy", ClientLifecycleMode::Initialize),
+        (
+            "2026-07-28",
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
+    ]
+}
+
+async fn client<H: ClientHandler>(
+    handler: H,
+    url: &str,
+    mode: ClientLifecycleMode,
+) -> RunningService<RoleClient, H> {
+    handler
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(url.to_owned()),
+            mode,
+        )
+        .await
+        .expect("client connects to the gateway")
+}
+
+async fn started(settings: Settings) -> app::Running {
+    app::start(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_stdio_registration: true,
+        ..settings
+    })
+    .await
+    .unwrap()
+}
+
+fn text(result: &rmcp::model::CallToolResult) -> String {
+    serde_json::to_value(result).unwrap()["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn aggregates_and_routes_in_both_eras() {
+    let a = spawn_http(FixtureOptions::default().with_extra_tools(120)).await;
+    let b = spawn_http(FixtureOptions::default().with_prefix("b_").legacy_only()).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(json!({"server_id": "alpha", "url": a.url()})))
+        .await
+        .unwrap();
+    gw.register(record(json!({"server_id": "beta", "url": b.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "alpha").await;
+    wait_healthy(&gw, "beta").await;
+    let url = format!("http://{}/mcp", running.addr);
+
+    for (era, mode) in eras() {
+        let c = client((), &url, mode).await;
+        // 126 + 6 tools: more than one page; every one exactly once.
+        let tools = c.list_all_tools().await.unwrap();
+        let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(names.len(), 132, "{era}");
+        names.dedup();
+        assert_eq!(names.len(), 132, "{era}: duplicates");
+        assert!(
+            names.contains(&"alpha__extra_120".to_owned())
+                && names.contains(&"beta__b_echo".to_owned())
+        );
+
+        let r = c
+            .call_tool(
+                CallToolRequestParams::new("beta__b_echo")
+                    .with_arguments(json!({"message": era}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(text(&r), era);
+        let r = c
+            .call_tool(CallToolRequestParams::new("alpha__extra_7"))
+            .await
+            .unwrap();
+        assert_eq!(text(&r), "extra_7");
+        let err = c
+            .call_tool(CallToolRequestParams::new("nope__echo"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown tool"), "{era}: {err}");
+
+        // Resources: a listed URI, and one that only a template matches.
+        let resources = c.list_all_resources().await.unwrap();
+        assert!(
+            resources.iter().any(|r| r.uri == "fixture://readme"),
+            "{era}"
+        );
+        let read = c
+            .read_resource(ReadResourceRequestParams::new("fixture://items/42"))
+            .await
+            .unwrap();
+        assert!(
+            serde_json::to_string(&read).unwrap().contains("item 42"),
+            "{era}"
+        );
+        let templates = c.list_all_resource_templates().await.unwrap();
+        assert!(
+            templates
+                .iter()
+                .any(|t| t.uri_template == "fixture://items/{id}"),
+            "{era}"
+        );
+
+        let prompts = c.list_all_prompts().await.unwrap();
+        assert!(prompts.iter().any(|p| p.name == "beta__b_greet"), "{era}");
+        let prompt = c
+            .get_prompt(
+                GetPromptRequestParams::new("beta__b_greet")
+                    .with_arguments(json!({"name": "Ada"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert!(
+            serde_json::to_string(&prompt)
+                .unwrap()
+                .contains("Hello, Ada!"),
+            "{era}"
+        );
+        c.cancel().await.unwrap();
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_server_endpoint_uses_upstream_names() {
+    let a = spawn_http(FixtureOptions::default()).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(json!({"server_id": "solo", "url": a.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "solo").await;
+    let url = format!("http://{}/mcp/servers/solo/mcp", running.addr);
+    for (era, mode) in eras() {
+        let c = client((), &url, mode).await;
+        let names: Vec<String> = c
+            .list_all_tools()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert!(names.contains(&"echo".to_owned()), "{era}: {names:?}");
+        let r = c
+            .call_tool(
+                CallToolRequestParams::new("echo")
+                    .with_arguments(json!({"message": "solo"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(text(&r), "solo");
+        c.cancel().await.unwrap();
+    }
+    let res = reqwest::Client::new()
+        .post(format!("http://{}/mcp/servers/ghost/mcp", running.addr))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn registering_a_server_notifies_connected_sessions() {
+    let a = spawn_http(FixtureOptions::default()).await;
+    let b = spawn_http(FixtureOptions::default().with_prefix("late_")).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(json!({"server_id": "first", "url": a.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "first").await;
+    let url = format!("http://{}/mcp", running.addr);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let c = client(Watcher(tx), &url, ClientLifecycleMode::Initialize).await;
+    assert!(
+        c.list_all_tools()
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| !t.name.starts_with("second__"))
+    );
+
+    gw.register(record(json!({"server_id": "second", "url": b.url()})))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("list_changed within 10 s");
+    assert_eq!(got, Some("tools"));
+    eventually(
+        Duration::from_secs(10),
+        "the new tools are listed",
+        || async {
+            c.list_all_tools()
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.name == "second__late_echo")
+        },
+    )
+    .await;
+
+    // And an upstream rediscovered with new content notifies too.
+    while rx.try_recv().is_ok() {}
+    a.server().add_tool(Some("fresh")).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("list_changed after upstream change");
+    assert_eq!(got, Some("tools"));
+    c.cancel().await.unwrap();
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn mcp_endpoint_security() {
+    let running = started(Settings {
+        master_key: Some(mcp_gateway::secret::Secret::new("mk")),
+        ..Settings::default()
+    })
+    .await;
+    let url = format!("http://{}/mcp", running.addr);
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let post = |origin: Option<&str>, key: Option<&str>| {
+        let mut req = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&init);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send()
+    };
+    assert_eq!(post(None, None).await.unwrap().status(), 401);
+    assert_eq!(post(None, Some("wrong")).await.unwrap().status(), 401);
+    assert_eq!(
+        post(Some("https://evil.example"), Some("mk"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        post(Some("http://localhost:3000"), Some("mk"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ok = post(None, Some("mk")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().contains_key("mcp-session-id"));
+    // An unknown session is 404.
+    let res = http
+        .post(&url)
+        .bearer_auth("mk")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", "not-a-session")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    running.shutdown().await.unwrap();
+}
