@@ -5,9 +5,11 @@
 //!
 //! [`supervisor`] keeps each registered server connected, discovered and health-checked.
 
+mod calls;
 mod discovery;
 mod handler;
 mod headers;
+mod request;
 pub mod sse;
 mod stdio;
 pub mod supervisor;
@@ -25,9 +27,11 @@ use rmcp::{
 
 use crate::model::{ServerRecord, TransportKind};
 
+pub use calls::{CallGuard, CallRouter, Client};
 pub use discovery::{Catalog, discover};
 pub use handler::{UpstreamEvent, UpstreamHandler};
 pub use headers::upstream_headers;
+pub use request::Pending;
 pub use stdio::StdioChild;
 
 /// How long connecting and the MCP handshake may take before the attempt counts as failed.

@@ -5,16 +5,23 @@
 // part of every protocol revision the gateway relays.
 #![allow(deprecated)]
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType, ServerCapabilities,
-        ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest,
+        CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
+        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        Reference, RequestMetaObject, ResultType, ServerCapabilities, ServerConfig, ServerResult,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
         UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
@@ -27,19 +34,72 @@ use super::{
 use crate::{
     gateway::Gateway,
     registry::{ServerEntry, Snapshot},
-    upstream::{UpstreamError, UpstreamPeer},
+    upstream::{CallGuard, Client, Pending, UpstreamError, UpstreamPeer},
 };
 
 /// One MCP server face of the gateway: `/mcp` (all servers) or one server's endpoint.
+/// rmcp builds one per downstream session, so `session` numbers the session.
 #[derive(Clone)]
 pub struct GatewayServer {
     gateway: Arc<Gateway>,
     scope: Scope,
+    session: u64,
 }
 
 impl GatewayServer {
     pub fn new(gateway: Arc<Gateway>, scope: Scope) -> Self {
-        Self { gateway, scope }
+        static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        Self {
+            gateway,
+            scope,
+            session: SESSIONS.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    /// Registers a request relayed to `entry` on behalf of this session, and gives the
+    /// `_meta` to send upstream: the client's own minus the protocol keys and progress
+    /// token (the upstream session sets its own; see [`CallGuard::route_progress`]).
+    fn begin(
+        &self,
+        entry: &ServerEntry,
+        context: &RequestContext<RoleServer>,
+    ) -> (CallGuard, Option<RequestMetaObject>) {
+        let client = Client {
+            session: self.session,
+            peer: context.peer.clone(),
+        };
+        let guard = entry
+            .runtime
+            .calls
+            .begin(client, context.meta.get_progress_token());
+        let mut meta = RequestMetaObject::default();
+        for (key, value) in context.meta.0.0.iter() {
+            if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
+                meta.0.0.insert(key.clone(), value.clone());
+            }
+        }
+        let meta = (!meta.0.0.is_empty()).then_some(meta);
+        (guard, meta)
+    }
+
+    /// This client's roots are new or changed: upstreams in scope are told, and their
+    /// `roots/list` requests come to this client.
+    async fn roots_changed(&self, peer: &rmcp::Peer<RoleServer>) {
+        let snapshot = self.snapshot();
+        for entry in snapshot.servers.values() {
+            if let Scope::Server(id) = &self.scope
+                && entry.record.server_id != **id
+            {
+                continue;
+            }
+            entry.runtime.calls.touch(Client {
+                session: self.session,
+                peer: peer.clone(),
+            });
+            if let Some(upstream) = entry.runtime.peer() {
+                let _ = upstream.notify_roots_list_changed().await;
+            }
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -99,6 +159,21 @@ impl GatewayServer {
     }
 }
 
+/// A `tools/call` answer as the variants rmcp's server side sends back.
+fn call_tool_response(result: ServerResult) -> Result<CallToolResponse, McpError> {
+    match result {
+        ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
+        ServerResult::InputRequiredResult(result) => Ok(CallToolResponse::InputRequired(result)),
+        ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+        // A bare `{}` answer: a result with no content.
+        ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(Default::default())),
+        _ => Err(McpError::internal_error(
+            "mcp-gateway: the upstream answered tools/call with an unexpected result",
+            None,
+        )),
+    }
+}
+
 impl ServerHandler for GatewayServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
@@ -155,7 +230,7 @@ impl ServerHandler for GatewayServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let snapshot = self.snapshot();
         let view = self.scope.view(&snapshot);
@@ -165,9 +240,18 @@ impl ServerHandler for GatewayServer {
             .ok_or_else(|| error::unknown("tool", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let peer = Self::peer_of(&entry)?;
+        let (mut call, meta) = self.begin(&entry, &context);
         let mut upstream = request.clone();
         upstream.name = route.upstream_name.to_string().into();
-        let mut response = Self::relay(&entry, peer.call_tool_once(upstream)).await?;
+        upstream.meta = meta;
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
+        let result = Self::relay(&entry, async {
+            let pending = Pending::send(&peer, request).await?;
+            call.route_progress(pending.progress_token());
+            pending.response().await
+        })
+        .await?;
+        let mut response = call_tool_response(result)?;
         if let CallToolResponse::Complete(result) = &mut response {
             result.result_type.get_or_insert(ResultType::COMPLETE);
         }
@@ -191,7 +275,7 @@ impl ServerHandler for GatewayServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let snapshot = self.snapshot();
         let view = self.scope.view(&snapshot);
@@ -201,8 +285,10 @@ impl ServerHandler for GatewayServer {
             .ok_or_else(|| error::unknown("prompt", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let peer = Self::peer_of(&entry)?;
+        let (_call, meta) = self.begin(&entry, &context);
         let mut upstream = request.clone();
         upstream.name = route.upstream_name.to_string();
+        upstream.meta = meta;
         let mut response = Self::relay(&entry, peer.get_prompt_once(upstream)).await?;
         if let GetPromptResponse::Complete(result) = &mut response {
             result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -243,11 +329,14 @@ impl ServerHandler for GatewayServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
         let peer = Self::peer_of(&entry)?;
+        let (_call, meta) = self.begin(&entry, &context);
+        let mut request = request;
+        request.meta = meta;
         let mut response = Self::relay(&entry, peer.read_resource_once(request)).await?;
         if let ReadResourceResponse::Complete(result) = &mut response {
             result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -258,12 +347,19 @@ impl ServerHandler for GatewayServer {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
         let peer = Self::peer_of(&entry)?;
-        Self::relay(&entry, peer.subscribe(request)).await
+        let uri = request.uri.clone();
+        Self::relay(&entry, peer.subscribe(request)).await?;
+        let client = Client {
+            session: self.session,
+            peer: context.peer,
+        };
+        entry.runtime.calls.subscribe(&uri, client);
+        Ok(())
     }
 
     async fn unsubscribe(
@@ -273,6 +369,9 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
+        if entry.runtime.calls.unsubscribe(&request.uri, self.session) {
+            return Ok(()); // other sessions still follow this resource
+        }
         let peer = Self::peer_of(&entry)?;
         Self::relay(&entry, peer.unsubscribe(request)).await
     }
@@ -280,7 +379,7 @@ impl ServerHandler for GatewayServer {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         let snapshot = self.snapshot();
         let mut upstream = request.clone();
@@ -316,6 +415,8 @@ impl ServerHandler for GatewayServer {
             }
         };
         let peer = Self::peer_of(&entry)?;
+        let (_call, meta) = self.begin(&entry, &context);
+        upstream.meta = meta;
         // A legacy upstream's results have no resultType; 2026-07-28 clients need one
         // (rmcp strips it again for older clients).
         let mut result = Self::relay(&entry, peer.complete(upstream)).await?;
@@ -351,11 +452,22 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let offers_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.roots.is_some());
+        if offers_roots {
+            self.roots_changed(&context.peer).await;
+        }
         changes::spawn_session_notifier(
             self.gateway.registry.clone(),
             self.scope.clone(),
             context.peer,
         );
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        self.roots_changed(&context.peer).await;
     }
 
     fn accepted_subscription_filter(

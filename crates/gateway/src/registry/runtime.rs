@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     model::{HealthState, HealthView},
-    upstream::UpstreamPeer,
+    upstream::{CallRouter, UpstreamPeer},
 };
 
 /// Health and connection of one server.
@@ -19,6 +19,8 @@ pub struct ServerRuntime {
     peer: ArcSwapOption<UpstreamPeer>,
     /// Cancelled to stop the server's supervisor (removal, replacement, shutdown).
     pub stop: CancellationToken,
+    /// Downstream requests in flight on this server, for routing what it sends back.
+    pub calls: Arc<CallRouter>,
 }
 
 impl Default for ServerRuntime {
@@ -27,6 +29,7 @@ impl Default for ServerRuntime {
             health: Mutex::new(HealthView::connecting()),
             peer: ArcSwapOption::empty(),
             stop: CancellationToken::new(),
+            calls: Arc::default(),
         }
     }
 }

@@ -1,12 +1,27 @@
-//! The client-side handler of an upstream session: it receives the upstream's
-//! notifications and tells the supervisor about the ones that matter.
+//! The client-side handler of an upstream session. It tells the supervisor when the
+//! upstream's lists change, and relays what the upstream sends outside responses to the
+//! downstream client concerned (see [`CallRouter`]): progress, log messages,
+//! `resources/updated`, and the upstream's own requests for sampling, elicitation and roots.
+
+// Sampling, elicitation, roots and logging are deprecated by SEP-2577 but still part of
+// every protocol revision the gateway relays.
+#![allow(deprecated)]
+
+use std::sync::Arc;
 
 use rmcp::{
-    ClientHandler,
-    model::{ClientCapabilities, ClientConfig, Implementation},
-    service::{NotificationContext, RoleClient},
+    ClientHandler, ErrorData as McpError, Peer, RoleServer,
+    model::{
+        ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+        ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
+        LoggingMessageNotificationParam, ProgressNotificationParam,
+        ResourceUpdatedNotificationParam,
+    },
+    service::{NotificationContext, RequestContext, RoleClient},
 };
 use tokio::sync::mpsc;
+
+use super::calls::CallRouter;
 
 /// What an upstream told us that the supervisor acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +35,19 @@ pub enum UpstreamEvent {
 pub struct UpstreamHandler {
     server_id: String,
     events: mpsc::Sender<UpstreamEvent>,
+    calls: Arc<CallRouter>,
 }
 
 impl UpstreamHandler {
-    pub fn new(server_id: impl Into<String>, events: mpsc::Sender<UpstreamEvent>) -> Self {
+    pub fn new(
+        server_id: impl Into<String>,
+        events: mpsc::Sender<UpstreamEvent>,
+        calls: Arc<CallRouter>,
+    ) -> Self {
         Self {
             server_id: server_id.into(),
             events,
+            calls,
         }
     }
 
@@ -35,9 +56,115 @@ impl UpstreamHandler {
         // A full channel already holds a pending rediscovery, which covers this one.
         let _ = self.events.try_send(UpstreamEvent::ListChanged);
     }
+
+    /// The client a server-initiated request goes to, or the error the upstream gets.
+    fn requester(&self, what: &str) -> Result<Peer<RoleServer>, McpError> {
+        self.calls.latest_client().ok_or_else(|| {
+            McpError::internal_error(
+                format!(
+                    "mcp-gateway: no client request is in flight on {:?} to answer {what}",
+                    self.server_id
+                ),
+                None,
+            )
+        })
+    }
+}
+
+/// A downstream client's failure, reported to the upstream.
+fn from_client(error: rmcp::ServiceError) -> McpError {
+    match error {
+        rmcp::ServiceError::McpError(e) => e,
+        other => McpError::internal_error(
+            format!("mcp-gateway: the client did not answer: {other}"),
+            None,
+        ),
+    }
 }
 
 impl ClientHandler for UpstreamHandler {
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        self.requester("sampling/createMessage")?
+            .create_message(params)
+            .await
+            .map_err(from_client)
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        self.requester("elicitation/create")?
+            .create_elicitation(params)
+            .await
+            .map_err(from_client)
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, McpError> {
+        match self.calls.latest_or_last_client() {
+            Some(client)
+                if client
+                    .peer_info()
+                    .is_some_and(|i| i.capabilities.roots.is_some()) =>
+            {
+                client.list_roots().await.map_err(from_client)
+            }
+            // No client in flight, or one without roots: the gateway exposes none.
+            _ => Ok(ListRootsResult::default()),
+        }
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        // The call registers rmcp's token right after queuing the request; a very fast
+        // upstream can beat it by microseconds, so look again briefly before giving up.
+        for _ in 0..20 {
+            if let Some((client, token)) = self.calls.progress_target(&params.progress_token) {
+                let mut params = params;
+                params.progress_token = token;
+                let _ = client.notify_progress(params).await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        tracing::debug!(upstream = %self.server_id, "progress for no known call");
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let Some(client) = self.calls.latest_client() else {
+            tracing::debug!(upstream = %self.server_id, level = ?params.level, "upstream log message with no client in flight");
+            return;
+        };
+        let mut params = params;
+        params.logger.get_or_insert_with(|| self.server_id.clone());
+        let _ = client.notify_logging_message(params).await;
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        for client in self.calls.subscribers(&params.uri) {
+            let _ = client.notify_resource_updated(params.clone()).await;
+        }
+    }
+
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.list_changed("tools");
     }
@@ -51,8 +178,15 @@ impl ClientHandler for UpstreamHandler {
     }
 
     fn get_info(&self) -> ClientConfig {
+        // Offered so that upstreams may ask; each request is answered by the downstream
+        // client concerned, or refused when it cannot.
+        let capabilities = ClientCapabilities::builder()
+            .enable_roots()
+            .enable_sampling()
+            .enable_elicitation()
+            .build();
         ClientConfig::new(
-            ClientCapabilities::default(),
+            capabilities,
             Implementation::new("mcp-gateway", env!("CARGO_PKG_VERSION")),
         )
     }

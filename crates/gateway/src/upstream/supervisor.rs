@@ -78,7 +78,8 @@ impl Supervisor {
         loop {
             self.runtime.mark_connecting();
             let (events_tx, events_rx) = mpsc::channel(1);
-            let handler = UpstreamHandler::new(id.clone(), events_tx.clone());
+            let handler =
+                UpstreamHandler::new(id.clone(), events_tx.clone(), self.runtime.calls.clone());
             let attempt = tokio::select! {
                 attempt = connect(&self.record, handler) => attempt,
                 () = self.runtime.stop.cancelled() => return,

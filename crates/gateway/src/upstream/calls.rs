@@ -1,0 +1,182 @@
+//! Which downstream client is waiting on an upstream. Everything an upstream sends outside
+//! a response — progress, log messages, `resources/updated`, and its own requests
+//! (sampling, elicitation, roots) — must reach the client session whose call caused it.
+//!
+//! Progress is routed exactly: rmcp gives every upstream request a progress token of its
+//! own, which is mapped back to the client's token. Requests and log messages carry no such
+//! link, so they go to the client of the most recent call still in flight on that upstream
+//! (with one caller at a time, that is exact).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use rmcp::{Peer, RoleServer, model::ProgressToken};
+
+/// A downstream client session: its number (one per MCP session of the gateway) and the
+/// handle to send it messages.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub session: u64,
+    pub peer: Peer<RoleServer>,
+}
+
+/// In-flight relayed requests and resource subscriptions of one upstream server.
+#[derive(Debug, Default)]
+pub struct CallRouter {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_id: u64,
+    /// Ordered by start, so the last entry is the most recent call.
+    calls: BTreeMap<u64, InFlight>,
+    /// Upstream progress token → call, for calls whose client asked for progress.
+    progress: HashMap<ProgressToken, u64>,
+    /// The client of the most recent call, kept after it ends: upstreams ask for roots
+    /// right after a `roots/list_changed`, when no call is in flight.
+    last_client: Option<Client>,
+    /// Resource URI → sessions subscribed to it through the gateway.
+    subscriptions: HashMap<String, Vec<Client>>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    client: Client,
+    /// The client's own progress token, when it asked for progress.
+    client_token: Option<ProgressToken>,
+}
+
+/// Registration of one relayed request; removed when dropped.
+#[derive(Debug)]
+pub struct CallGuard {
+    router: Arc<CallRouter>,
+    id: u64,
+    upstream_token: Option<ProgressToken>,
+}
+
+impl CallGuard {
+    /// Links the progress token rmcp gave the upstream request to this call (only when
+    /// the client asked for progress).
+    pub fn route_progress(&mut self, upstream_token: &ProgressToken) {
+        let mut inner = self.router.lock();
+        if inner
+            .calls
+            .get(&self.id)
+            .is_some_and(|c| c.client_token.is_some())
+        {
+            inner.progress.insert(upstream_token.clone(), self.id);
+            self.upstream_token = Some(upstream_token.clone());
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let mut inner = self.router.lock();
+        inner.calls.remove(&self.id);
+        if let Some(token) = &self.upstream_token {
+            inner.progress.remove(token);
+        }
+    }
+}
+
+impl CallRouter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every critical section is a single map operation, so a poisoned lock is intact.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a request relayed for `client`, who may have asked for progress.
+    pub fn begin(
+        self: &Arc<Self>,
+        client: Client,
+        client_token: Option<ProgressToken>,
+    ) -> CallGuard {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.last_client = Some(client.clone());
+        inner.calls.insert(
+            id,
+            InFlight {
+                client,
+                client_token,
+            },
+        );
+        CallGuard {
+            router: self.clone(),
+            id,
+            upstream_token: None,
+        }
+    }
+
+    /// Where an upstream progress notification goes: the client and its own token.
+    pub fn progress_target(
+        &self,
+        upstream_token: &ProgressToken,
+    ) -> Option<(Peer<RoleServer>, ProgressToken)> {
+        let inner = self.lock();
+        let call = inner.calls.get(inner.progress.get(upstream_token)?)?;
+        Some((call.client.peer.clone(), call.client_token.clone()?))
+    }
+
+    /// The client of the most recent call still in flight.
+    pub fn latest_client(&self) -> Option<Peer<RoleServer>> {
+        self.lock()
+            .calls
+            .values()
+            .rev()
+            .find(|c| !c.client.peer.is_transport_closed())
+            .map(|c| c.client.peer.clone())
+    }
+
+    /// [`Self::latest_client`], else the most recently active client still connected.
+    pub fn latest_or_last_client(&self) -> Option<Peer<RoleServer>> {
+        self.latest_client().or_else(|| {
+            let inner = self.lock();
+            let last = inner.last_client.as_ref()?;
+            (!last.peer.is_transport_closed()).then(|| last.peer.clone())
+        })
+    }
+
+    /// Marks `client` as the most recently active one (it just connected or changed roots).
+    pub fn touch(&self, client: Client) {
+        self.lock().last_client = Some(client);
+    }
+
+    /// Remembers that `client` subscribed to `uri` through this upstream.
+    pub fn subscribe(&self, uri: &str, client: Client) {
+        let mut inner = self.lock();
+        let subscribers = inner.subscriptions.entry(uri.to_owned()).or_default();
+        subscribers.retain(|c| !c.peer.is_transport_closed() && c.session != client.session);
+        subscribers.push(client);
+    }
+
+    /// Forgets the subscription of `session` to `uri`; returns whether other sessions still
+    /// want it, in which case the upstream subscription stays.
+    pub fn unsubscribe(&self, uri: &str, session: u64) -> bool {
+        let mut inner = self.lock();
+        let Some(subscribers) = inner.subscriptions.get_mut(uri) else {
+            return false;
+        };
+        subscribers.retain(|c| !c.peer.is_transport_closed() && c.session != session);
+        let others = !subscribers.is_empty();
+        if !others {
+            inner.subscriptions.remove(uri);
+        }
+        others
+    }
+
+    /// The sessions subscribed to `uri`.
+    pub fn subscribers(&self, uri: &str) -> Vec<Peer<RoleServer>> {
+        let mut inner = self.lock();
+        let Some(subscribers) = inner.subscriptions.get_mut(uri) else {
+            return Vec::new();
+        };
+        subscribers.retain(|c| !c.peer.is_transport_closed());
+        subscribers.iter().map(|c| c.peer.clone()).collect()
+    }
+}

@@ -1,0 +1,146 @@
+//! The official client SDKs drive `/mcp`, with server-everything behind the gateway over
+//! each transport: the Python SDK (`mcp`, both `mode="legacy"` and `mode="2026-07-28"`) and
+//! the TypeScript SDK. The scripts in `tests/interop/clients/` check tools, progress,
+//! sampling, elicitation, roots, resources, prompts, completion, logging and ping.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use mcp_gateway::{app, config::Settings};
+use mcp_gateway_testkit::{free_port, interop_dir, npm_bin_or_skip, python_bin_or_skip};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+/// server-everything in an HTTP mode on a free port; killed when dropped.
+async fn everything_http(bin: &Path, mode: &str) -> (Child, u16) {
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start server-everything");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "server-everything {mode} did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, port)
+}
+
+/// A gateway with server-everything registered three times: `ev_stdio`, `ev_http`, `ev_sse`.
+struct Setup {
+    running: app::Running,
+    _http: Child,
+    _sse: Child,
+}
+
+async fn setup(everything: &Path) -> Setup {
+    let (http, http_port) = everything_http(everything, "streamableHttp").await;
+    let (sse, sse_port) = everything_http(everything, "sse").await;
+    let running = app::start(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_stdio_registration: true,
+        ..Settings::default()
+    })
+    .await
+    .unwrap();
+    let gw = &running.gateway;
+    for body in [
+        json!({"server_id": "ev_stdio", "command": everything.display().to_string(), "args": ["stdio"]}),
+        json!({"server_id": "ev_http", "url": format!("http://127.0.0.1:{http_port}/mcp")}),
+        json!({"server_id": "ev_sse", "url": format!("http://127.0.0.1:{sse_port}/sse"), "transport": "sse"}),
+    ] {
+        gw.register(record(body)).await.unwrap();
+    }
+    for id in ["ev_stdio", "ev_http", "ev_sse"] {
+        wait_healthy(gw, id).await;
+    }
+    Setup {
+        running,
+        _http: http,
+        _sse: sse,
+    }
+}
+
+/// Runs a client script; every line it prints is a check, and it exits non-zero on failure.
+async fn run(program: &Path, script: &str, args: &[String]) {
+    let script: PathBuf = interop_dir().join("clients").join(script);
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        Command::new(program)
+            .arg(&script)
+            .args(args)
+            .current_dir(interop_dir())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("client script finished within 90 s")
+    .expect("client script runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed:\n{stdout}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[tokio::test]
+async fn python_sdk_both_eras_over_every_upstream_transport() {
+    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
+        return;
+    };
+    let Some(python) = python_bin_or_skip("python") else {
+        return;
+    };
+    let setup = setup(&everything).await;
+    let url = format!("http://{}/mcp", setup.running.addr);
+    for server in ["ev_stdio", "ev_http", "ev_sse"] {
+        for mode in ["legacy", "2026-07-28"] {
+            run(
+                &python,
+                "python_relay.py",
+                &[url.clone(), mode.into(), server.into()],
+            )
+            .await;
+        }
+    }
+    setup.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn typescript_sdk_over_every_upstream_transport() {
+    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
+        return;
+    };
+    let setup = setup(&everything).await;
+    let url = format!("http://{}/mcp", setup.running.addr);
+    for server in ["ev_stdio", "ev_http", "ev_sse"] {
+        run(
+            Path::new("node"),
+            "ts_relay.mjs",
+            &[url.clone(), server.into()],
+        )
+        .await;
+    }
+    setup.running.shutdown().await.unwrap();
+}

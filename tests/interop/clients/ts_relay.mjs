@@ -1,0 +1,94 @@
+// Drives mcp-gateway's /mcp with the official TypeScript SDK (@modelcontextprotocol/sdk)
+// and checks the relay through a server-everything upstream registered as `everything`.
+// usage: node ts_relay.mjs URL [SERVER_ID]   (prints one line per check; exits 1 on failure)
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+
+const url = process.argv[2];
+const P = `${process.argv[3] ?? "everything"}__`;
+
+function check(name, ok, detail = "") {
+  console.log(`${ok ? "ok" : "FAIL"} ts ${name} ${detail}`.trimEnd());
+  if (!ok) process.exit(1);
+}
+
+const client = new Client(
+  { name: "ts-relay", version: "1.0.0" },
+  { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
+);
+client.setRequestHandler(CreateMessageRequestSchema, async (req) => ({
+  role: "assistant",
+  model: "fake-llm",
+  stopReason: "endTurn",
+  content: { type: "text", text: `sampled: ${req.params.messages[0].content.text}` },
+}));
+client.setRequestHandler(ElicitRequestSchema, async () => ({
+  action: "accept",
+  content: { color: "green", firstLine: "gw", checkbox: true },
+}));
+client.setRequestHandler(ListRootsRequestSchema, async () => ({
+  roots: [{ uri: "file:///tmp/ts-root", name: "ts-root" }],
+}));
+let listChanged = 0;
+client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+  listChanged += 1;
+});
+
+await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+
+const tools = (await client.listTools()).tools.map((t) => t.name);
+check("tools listed", tools.includes(`${P}echo`), `(${tools.length} tools)`);
+
+let r = await client.callTool({ name: `${P}echo`, arguments: { message: "hi" } });
+check("tools/call", r.content[0].text === "Echo: hi");
+
+const progress = [];
+r = await client.callTool(
+  { name: `${P}trigger-long-running-operation`, arguments: { duration: 1, steps: 3 } },
+  undefined,
+  { onprogress: (p) => progress.push(p.progress) },
+);
+check("progress relayed", progress.length >= 2, JSON.stringify(progress));
+
+r = await client.callTool({ name: `${P}trigger-sampling-request`, arguments: { prompt: "2+2?" } });
+let text = r.content.map((c) => c.text ?? "").join(" ");
+check("sampling/createMessage routed back", text.includes("sampled:") && text.includes("2+2?"));
+
+r = await client.callTool({ name: `${P}trigger-elicitation-request`, arguments: {} });
+text = r.content.map((c) => c.text ?? "").join(" ");
+check("elicitation/create routed back", text.includes("green"));
+
+await client.sendRootsListChanged();
+await new Promise((resolve) => setTimeout(resolve, 300));
+r = await client.callTool({ name: `${P}get-roots-list`, arguments: {} });
+text = r.content.map((c) => c.text ?? "").join(" ");
+check("roots/list routed back", text.includes("ts-root"), text.slice(0, 80).replace(/\n/g, " "));
+
+const resources = (await client.listResources()).resources;
+const read = await client.readResource({ uri: resources[0].uri });
+check("resources/read", read.contents.length === 1);
+
+const templates = (await client.listResourceTemplates()).resourceTemplates;
+check("resources/templates/list", templates.length >= 1);
+
+const prompt = await client.getPrompt({ name: `${P}simple-prompt` });
+check("prompts/get", prompt.messages.length >= 1);
+
+const completion = await client.complete({
+  ref: { type: "ref/prompt", name: `${P}completable-prompt` },
+  argument: { name: "department", value: "E" },
+});
+check("completion/complete routed by ref", completion.completion.values.length >= 1, JSON.stringify(completion.completion.values));
+
+await client.setLoggingLevel("debug");
+check("logging/setLevel", true);
+await client.ping();
+check("ping", true);
+
+await client.close();
