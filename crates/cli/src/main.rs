@@ -32,6 +32,13 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Serve the aggregated gateway over stdio, for MCP clients that spawn their servers
+    /// (stdout carries only the protocol; logs go to stderr).
+    Stdio {
+        /// YAML configuration file (`gateway:` and `mcp_servers:` blocks).
+        #[arg(long, env = "MCP_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+    },
     #[command(flatten)]
     Admin(admin::AdminCommand),
 }
@@ -51,19 +58,34 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve { config, listen } => runtime.block_on(serve(config, listen)),
+        Command::Stdio { config } => runtime.block_on(stdio(config)),
         Command::Admin(command) => runtime.block_on(admin::run(command)),
     }
 }
 
+fn load(config: Option<PathBuf>, listen: Option<String>) -> Result<Settings, ExitCode> {
+    Settings::load(config.as_deref(), &Overrides { listen }, &ProcessEnv).map_err(|e| {
+        eprintln!("mcp-gateway: bad configuration: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
 async fn serve(config: Option<PathBuf>, listen: Option<String>) -> ExitCode {
-    let settings = match Settings::load(config.as_deref(), &Overrides { listen }, &ProcessEnv) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("mcp-gateway: bad configuration: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    match mcp_gateway::app::run(settings, shutdown_signal()).await {
+    match load(config, listen) {
+        Ok(settings) => exit_code(mcp_gateway::app::run(settings, shutdown_signal()).await),
+        Err(code) => code,
+    }
+}
+
+async fn stdio(config: Option<PathBuf>) -> ExitCode {
+    match load(config, None) {
+        Ok(settings) => exit_code(mcp_gateway::app::serve_stdio(settings, shutdown_signal()).await),
+        Err(code) => code,
+    }
+}
+
+fn exit_code(result: Result<(), mcp_gateway::app::AppError>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(mcp_gateway::app::AppError::Store(e)) => {
             eprintln!("mcp-gateway: bad configuration: {e}");

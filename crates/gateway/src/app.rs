@@ -93,6 +93,34 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     running.shutdown().await
 }
 
+/// Serves the aggregate over stdin/stdout (for clients that spawn their MCP servers) until
+/// the client closes stdin or `shutdown` resolves. stdout carries only the protocol.
+pub async fn serve_stdio(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AppError> {
+    use rmcp::ServiceExt;
+    announce_settings(&settings);
+    let gateway = Gateway::start(settings).await?;
+    let server =
+        crate::downstream::GatewayServer::new(gateway.clone(), crate::downstream::Scope::All);
+    let result = match server.serve(rmcp::transport::stdio()).await {
+        Ok(running) => {
+            let cancel = running.cancellation_token();
+            tokio::select! {
+                _ = running.waiting() => Ok(()),
+                () = shutdown => {
+                    cancel.cancel();
+                    Ok(())
+                }
+            }
+        }
+        Err(e) => Err(AppError::Serve(std::io::Error::other(e))),
+    };
+    gateway.shutdown().await;
+    result
+}
+
 /// Without a master key the admin API is open, so the gateway only listens on loopback.
 fn effective_listen_addr(settings: &Settings) -> SocketAddr {
     let addr = settings.listen;

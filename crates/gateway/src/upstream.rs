@@ -124,12 +124,18 @@ pub async fn connect(
                     .as_deref()
                     .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
                 let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
-                let config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(
-                    headers
-                        .into_iter()
-                        .filter_map(|(k, v)| Some((k?, v)))
-                        .collect(),
-                );
+                // An upstream that forgot our session (restart, expiry) answers 404: rmcp
+                // re-initialises transparently and retries the request.
+                let config = StreamableHttpClientTransportConfig::with_uri(url)
+                    .custom_headers(
+                        headers
+                            .into_iter()
+                            .filter_map(|(k, v)| Some((k?, v)))
+                            .collect(),
+                    )
+                    .reinit_on_expired_session(true)
+                    // One upstream session serves every downstream client of this server.
+                    .max_concurrent_requests(64);
                 let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
                 let service = handler
                     .serve_with_lifecycle(transport, auto_lifecycle())

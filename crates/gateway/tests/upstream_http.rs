@@ -268,3 +268,52 @@ async fn replace_reconnects_and_remove_disconnects() {
     assert!(gw.registry.snapshot().route_tool("s__b_echo").is_none());
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_upstream_that_forgot_our_session_is_reinitialised_transparently() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let first = tokio::spawn(serve_http(
+        listener,
+        FixtureServer::new(FixtureOptions::default().legacy_only()),
+        stop.clone(),
+    ));
+    // Health probes far apart: only the 404-driven re-initialisation can save the call.
+    let gw = mcp_gateway::gateway::Gateway::start_with(
+        mcp_gateway::config::Settings::default(),
+        mcp_gateway::upstream::supervisor::SupervisorConfig {
+            health_interval: Duration::from_secs(600),
+            ..fast()
+        },
+    )
+    .await
+    .unwrap();
+    gw.register(record(
+        json!({"server_id": "re", "url": format!("http://{addr}/mcp")}),
+    ))
+    .await
+    .unwrap();
+    wait_healthy(&gw, "re").await;
+    assert_eq!(
+        call_text(&gw, "re__echo", echo_args("before")).await,
+        "before"
+    );
+
+    // The upstream restarts on the same address with an empty session table.
+    stop.cancel();
+    let _ = first.await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(serve_http(
+        listener,
+        FixtureServer::new(FixtureOptions::default().legacy_only()),
+        stop.clone(),
+    ));
+    assert_eq!(
+        call_text(&gw, "re__echo", echo_args("after")).await,
+        "after"
+    );
+    stop.cancel();
+    gw.shutdown().await;
+}
