@@ -83,7 +83,6 @@ async fn serves_the_aggregate_over_stdio() {
     )
     .await;
     assert_eq!(call["result"]["content"][0]["text"], "over stdio");
-    drop(request);
     drop(stdin); // EOF: the gateway shuts down, stopping its upstream
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await

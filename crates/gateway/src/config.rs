@@ -62,6 +62,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Separator between server id and name in exposed names (`<server_id>__<name>`).
     pub name_separator: String,
+    /// What to do when servers offer items of the same name.
+    pub name_policy: crate::registry::NamePolicy,
     /// Browser origins allowed to call the MCP endpoints (others get 403).
     pub allowed_origins: Vec<String>,
     /// How often each upstream's catalog is re-fetched even without `list_changed`.
@@ -83,6 +85,7 @@ impl Default for Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             name_separator: "__".into(),
             discovery_refresh: Duration::from_secs(300),
+            name_policy: crate::registry::NamePolicy::default(),
             allowed_origins: crate::downstream::DEFAULT_ALLOWED_ORIGINS
                 .iter()
                 .map(|o| o.to_string())

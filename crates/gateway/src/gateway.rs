@@ -55,7 +55,10 @@ impl Gateway {
         supervisor_config: SupervisorConfig,
     ) -> Result<Arc<Self>, StoreError> {
         let store = store::open(&settings).await?;
-        let registry = Arc::new(Registry::new(settings.name_separator.clone()));
+        let registry = Arc::new(Registry::new(crate::registry::Naming {
+            separator: settings.name_separator.clone(),
+            policy: settings.name_policy,
+        }));
         let gateway = Arc::new(Self {
             settings: Arc::new(settings),
             registry,

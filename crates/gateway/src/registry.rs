@@ -3,6 +3,7 @@
 //! path) load the current snapshot without locks; writers are serialised and never hold a
 //! lock across `.await`.
 
+mod naming;
 mod runtime;
 mod snapshot;
 
@@ -15,6 +16,7 @@ use crate::{
     upstream::Catalog,
 };
 
+pub use naming::{NamePolicy, Naming};
 pub use runtime::ServerRuntime;
 pub use snapshot::{Fingerprint, Route, ServerEntry, Snapshot, TemplateRoute, template_matches};
 
@@ -32,19 +34,18 @@ pub struct Registry {
     current: ArcSwap<Snapshot>,
     /// Serialises writers so that no update is lost between load and store.
     write: Mutex<()>,
-    separator: String,
+    naming: Naming,
     /// Bumped after every published change; MCP sessions watch it for list_changed.
     generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
-    /// An empty registry exposing names as `<server_id><separator><name>`.
-    pub fn new(separator: impl Into<String>) -> Self {
-        let separator = separator.into();
+    /// An empty registry naming exposed items by `naming`.
+    pub fn new(naming: Naming) -> Self {
         Self {
-            current: ArcSwap::from_pointee(Snapshot::build(Default::default(), &separator)),
+            current: ArcSwap::from_pointee(Snapshot::build(Default::default(), &naming)),
             write: Mutex::new(()),
-            separator,
+            naming,
             generation: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -139,7 +140,7 @@ impl Registry {
         let mut servers = self.current.load().servers.clone();
         let out = change(&mut servers)?;
         self.current
-            .store(Arc::new(Snapshot::build(servers, &self.separator)));
+            .store(Arc::new(Snapshot::build(servers, &self.naming)));
         self.generation.send_modify(|g| *g += 1);
         Ok(out)
     }

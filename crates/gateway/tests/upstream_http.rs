@@ -317,3 +317,62 @@ async fn an_upstream_that_forgot_our_session_is_reinitialised_transparently() {
     stop.cancel();
     gw.shutdown().await;
 }
+
+/// Two fixtures offering the same tools (plus `extra_1` on `b`) under a naming policy;
+/// the fixture handles are returned so that they live as long as the test.
+async fn two_servers_with(
+    policy: mcp_gateway::registry::NamePolicy,
+) -> (
+    std::sync::Arc<mcp_gateway::gateway::Gateway>,
+    Vec<String>,
+    [mcp_gateway_testkit::FixtureHandle; 2],
+) {
+    let a = spawn_http(FixtureOptions::default()).await;
+    let b = spawn_http(FixtureOptions::default().with_extra_tools(1)).await;
+    let gw = gateway_with(mcp_gateway::config::Settings {
+        name_policy: policy,
+        ..Default::default()
+    })
+    .await;
+    gw.register(record(json!({"server_id": "a", "url": a.url()})))
+        .await
+        .unwrap();
+    gw.register(record(json!({"server_id": "b", "url": b.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "a").await;
+    wait_healthy(&gw, "b").await;
+    let names = gw.registry.snapshot().tools.keys().cloned().collect();
+    (gw, names, [a, b])
+}
+
+#[tokio::test]
+async fn name_policy_prefix_on_conflict() {
+    let (gw, names, _fixtures) =
+        two_servers_with(mcp_gateway::registry::NamePolicy::PrefixOnConflict).await;
+    assert!(
+        names.contains(&"a__echo".to_owned()) && names.contains(&"b__echo".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"extra_1".to_owned()),
+        "unique names stay bare: {names:?}"
+    );
+    assert_eq!(call_text(&gw, "extra_1", json!({})).await, "extra_1");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn name_policy_reject_keeps_the_first_server() {
+    let (gw, names, _fixtures) = two_servers_with(mcp_gateway::registry::NamePolicy::Reject).await;
+    assert!(
+        names.contains(&"echo".to_owned()) && names.contains(&"extra_1".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("__")), "{names:?}");
+    let snapshot = gw.registry.snapshot();
+    let (owner, _) = snapshot.route_tool("echo").unwrap();
+    assert_eq!(owner.record.server_id, "a");
+    assert_eq!(snapshot.exposed_tool_name("b", "echo"), None);
+    gw.shutdown().await;
+}

@@ -19,26 +19,23 @@ pub async fn tools(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     for entry in snapshot.servers.values() {
         for tool in entry.allowed_tools() {
             let mut item = owner(entry);
+            // None: hidden by the `reject` naming policy (another server owns the name).
+            let exposed = snapshot.exposed_tool_name(&entry.record.server_id, &tool.name);
             item.insert("tool".into(), json!(tool.name));
-            item.insert(
-                "name".into(),
-                json!(snapshot.exposed_name(&entry.record.server_id, &tool.name)),
-            );
+            item.insert("name".into(), json!(exposed));
             insert_some(&mut item, "title", &tool.title);
             insert_some(&mut item, "description", &tool.description);
             item.insert("input_schema".into(), json!(tool.input_schema));
             insert_some(&mut item, "output_schema", &tool.output_schema);
             insert_some(&mut item, "annotations", &tool.annotations);
-            item.insert("available".into(), json!(true));
+            item.insert("available".into(), json!(exposed.is_some()));
             tools.push(Value::Object(item));
         }
         for name in entry.missing_tools() {
             let mut item = owner(entry);
             item.insert("tool".into(), json!(name));
-            item.insert(
-                "name".into(),
-                json!(snapshot.exposed_name(&entry.record.server_id, name)),
-            );
+            let exposed = snapshot.exposed_tool_name(&entry.record.server_id, name);
+            item.insert("name".into(), json!(exposed));
             item.insert("available".into(), json!(false));
             tools.push(Value::Object(item));
         }
@@ -90,7 +87,7 @@ pub async fn prompts(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             item.insert("prompt".into(), json!(prompt.name));
             item.insert(
                 "name".into(),
-                json!(snapshot.exposed_name(&entry.record.server_id, &prompt.name)),
+                json!(snapshot.exposed_prompt_name(&entry.record.server_id, &prompt.name)),
             );
             insert_some(&mut item, "title", &prompt.title);
             insert_some(&mut item, "description", &prompt.description);
@@ -123,7 +120,11 @@ pub async fn call_tool(
     let snapshot = gateway.registry.snapshot();
     let exposed = match (call.name, call.server_id, call.tool) {
         (Some(name), None, None) => name,
-        (None, Some(server_id), Some(tool)) => snapshot.exposed_name(&server_id, &tool),
+        (None, Some(server_id), Some(tool)) => {
+            snapshot.exposed_tool_name(&server_id, &tool).ok_or(
+                crate::gateway::GatewayError::ToolNotFound(format!("{server_id}/{tool}")),
+            )?
+        }
         _ => {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,

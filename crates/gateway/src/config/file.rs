@@ -46,6 +46,7 @@ struct GatewaySection {
     tool_name_separator: Option<String>,
     discovery_refresh_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
+    tool_name_policy: Option<crate::registry::NamePolicy>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -101,6 +102,7 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         }
         settings.discovery_refresh = Duration::from_secs(secs);
     }
+    settings.name_policy = g.tool_name_policy.unwrap_or_default();
     if let Some(origins) = g.allowed_origins {
         for (i, origin) in origins.iter().enumerate() {
             if origin != "null" && !origin.contains("://") {

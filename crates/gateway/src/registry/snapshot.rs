@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use indexmap::IndexMap;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
-use super::ServerRuntime;
+use super::{
+    ServerRuntime,
+    naming::{Naming, Owners},
+};
 use crate::{
     model::{ServerRecord, ServerView, Source},
     upstream::Catalog,
@@ -174,7 +177,11 @@ pub struct TemplateRoute {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub servers: IndexMap<String, Arc<ServerEntry>>,
-    separator: String,
+    naming: Naming,
+    /// Upstream tool name → servers offering it (for the naming policy).
+    tool_owners: Owners,
+    /// Upstream prompt name → servers offering it.
+    prompt_owners: Owners,
     /// Exposed tool name → route.
     pub tools: BTreeMap<String, Route<Tool>>,
     /// Exposed prompt name → route.
@@ -187,28 +194,47 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub(super) fn build(servers: IndexMap<String, Arc<ServerEntry>>, separator: &str) -> Self {
+    pub(super) fn build(servers: IndexMap<String, Arc<ServerEntry>>, naming: &Naming) -> Self {
         let mut snapshot = Self {
-            separator: separator.to_owned(),
+            naming: naming.clone(),
             ..Self::default()
         };
         for (id, entry) in &servers {
             let server_id: Arc<str> = Arc::from(id.as_str());
             for tool in entry.allowed_tools() {
-                let exposed = exposed_name(id, separator, &tool.name);
-                let mut renamed = tool.clone();
-                renamed.name = exposed.clone().into();
-                snapshot
-                    .tools
-                    .insert(exposed, route(&server_id, &tool.name, renamed));
+                let owners = snapshot
+                    .tool_owners
+                    .entry(tool.name.to_string())
+                    .or_default();
+                owners.push(server_id.clone());
             }
             for prompt in entry.prompts() {
-                let exposed = exposed_name(id, separator, &prompt.name);
+                snapshot
+                    .prompt_owners
+                    .entry(prompt.name.clone())
+                    .or_default()
+                    .push(server_id.clone());
+            }
+        }
+        for (id, entry) in &servers {
+            let server_id: Arc<str> = Arc::from(id.as_str());
+            for tool in entry.allowed_tools() {
+                let Some(exposed) = naming.expose(&snapshot.tool_owners, id, &tool.name) else {
+                    continue;
+                };
+                let mut renamed = tool.clone();
+                renamed.name = exposed.clone().into();
+                let route = route(&server_id, &tool.name, renamed);
+                snapshot.tools.entry(exposed).or_insert(route);
+            }
+            for prompt in entry.prompts() {
+                let Some(exposed) = naming.expose(&snapshot.prompt_owners, id, &prompt.name) else {
+                    continue;
+                };
                 let mut renamed = prompt.clone();
                 renamed.name = exposed.clone();
-                snapshot
-                    .prompts
-                    .insert(exposed, route(&server_id, &prompt.name, renamed));
+                let route = route(&server_id, &prompt.name, renamed);
+                snapshot.prompts.entry(exposed).or_insert(route);
             }
             for resource in entry.allowed_resources() {
                 snapshot
@@ -230,9 +256,15 @@ impl Snapshot {
         snapshot
     }
 
-    /// The name a server's item is exposed under.
-    pub fn exposed_name(&self, server_id: &str, name: &str) -> String {
-        exposed_name(server_id, &self.separator, name)
+    /// The name a server's tool is exposed under at `/mcp`, or `None` when the naming
+    /// policy hides it (a rejected conflict).
+    pub fn exposed_tool_name(&self, server_id: &str, name: &str) -> Option<String> {
+        self.naming.expose(&self.tool_owners, server_id, name)
+    }
+
+    /// [`Self::exposed_tool_name`] for prompts.
+    pub fn exposed_prompt_name(&self, server_id: &str, name: &str) -> Option<String> {
+        self.naming.expose(&self.prompt_owners, server_id, name)
     }
 
     /// Resolves an exposed tool name.
@@ -298,14 +330,6 @@ pub fn template_matches(template: &str, uri: &str) -> bool {
     }
     // The last expression takes everything up to the trailing literal.
     tail.is_empty() || (remaining.ends_with(tail))
-}
-
-fn exposed_name(server_id: &str, separator: &str, name: &str) -> String {
-    let mut out = String::with_capacity(server_id.len() + separator.len() + name.len());
-    out.push_str(server_id);
-    out.push_str(separator);
-    out.push_str(name);
-    out
 }
 
 fn route<T>(server_id: &Arc<str>, name: &str, item: T) -> Route<T> {

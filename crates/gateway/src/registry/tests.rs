@@ -21,7 +21,7 @@ fn tool(name: &str) -> Tool {
 
 #[test]
 fn insert_rejects_duplicates_and_remove_unknown() {
-    let reg = Registry::new("__");
+    let reg = Registry::new(Naming::default());
     reg.insert(record("a", &[]), Source::Api).unwrap();
     assert_eq!(
         reg.insert(record("a", &[]), Source::Api).unwrap_err(),
@@ -34,7 +34,7 @@ fn insert_rejects_duplicates_and_remove_unknown() {
 
 #[test]
 fn catalog_updates_routes_and_respects_allowlist() {
-    let reg = Registry::new("__");
+    let reg = Registry::new(Naming::default());
     let entry = reg
         .insert(record("a", &["search", "gone"]), Source::Config)
         .unwrap();
@@ -57,7 +57,7 @@ fn catalog_updates_routes_and_respects_allowlist() {
 
 #[test]
 fn stale_runtime_cannot_overwrite_a_replacement() {
-    let reg = Registry::new("__");
+    let reg = Registry::new(Naming::default());
     let old = reg.insert(record("a", &[]), Source::Api).unwrap();
     let (_, new) = reg.replace(record("a", &[]), Source::Api).unwrap();
     let catalog = Catalog {
