@@ -62,6 +62,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Separator between server id and name in exposed names (`<server_id>__<name>`).
     pub name_separator: String,
+    /// Most session-based MCP sessions per endpoint; more get 503 `too_many_sessions`.
+    pub max_sessions: usize,
+    /// An MCP session idle this long is closed.
+    pub session_ttl: Duration,
     /// What to do when servers offer items of the same name.
     pub name_policy: crate::registry::NamePolicy,
     /// Browser origins allowed to call the MCP endpoints (others get 403).
@@ -86,6 +90,8 @@ impl Default for Settings {
             name_separator: "__".into(),
             discovery_refresh: Duration::from_secs(300),
             name_policy: crate::registry::NamePolicy::default(),
+            max_sessions: 10_000,
+            session_ttl: Duration::from_secs(300),
             allowed_origins: crate::downstream::DEFAULT_ALLOWED_ORIGINS
                 .iter()
                 .map(|o| o.to_string())

@@ -312,3 +312,60 @@ async fn mcp_endpoint_security() {
     assert_eq!(res.status(), 404);
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn sessions_beyond_the_maximum_get_503() {
+    let running = started(Settings {
+        max_sessions: 2,
+        ..Settings::default()
+    })
+    .await;
+    let url = format!("http://{}/mcp", running.addr);
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let open = || {
+        http.post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&init)
+            .send()
+    };
+    let first = open().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first_id = first.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(open().await.unwrap().status(), 200);
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_sessions");
+
+    // A stateless 2026-07-28 client does not hold a session, so it is still served.
+    let c = client(
+        (),
+        &url,
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await;
+    c.list_all_tools().await.unwrap();
+    c.cancel().await.unwrap();
+
+    // Ending a session frees a place.
+    let ended = http
+        .delete(&url)
+        .header("mcp-session-id", &first_id)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    eventually(Duration::from_secs(5), "a place is free again", || async {
+        open().await.unwrap().status() == 200
+    })
+    .await;
+    running.shutdown().await.unwrap();
+}

@@ -47,6 +47,8 @@ struct GatewaySection {
     discovery_refresh_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
     tool_name_policy: Option<crate::registry::NamePolicy>,
+    max_sessions: Option<usize>,
+    session_ttl_secs: Option<u64>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -103,6 +105,26 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         settings.discovery_refresh = Duration::from_secs(secs);
     }
     settings.name_policy = g.tool_name_policy.unwrap_or_default();
+    match g.max_sessions {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "gateway.max_sessions",
+                "must be at least 1",
+            ));
+        }
+        Some(max) => settings.max_sessions = max,
+        None => {}
+    }
+    match g.session_ttl_secs {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "gateway.session_ttl_secs",
+                "must be at least 1",
+            ));
+        }
+        Some(secs) => settings.session_ttl = Duration::from_secs(secs),
+        None => {}
+    }
     if let Some(origins) = g.allowed_origins {
         for (i, origin) in origins.iter().enumerate() {
             if origin != "null" && !origin.contains("://") {
