@@ -6,6 +6,7 @@
 //! (sessions with `Mcp-Session-Id` for 2024-11-05 … 2025-11-25, stateless requests for
 //! 2026-07-28); [`server::GatewayServer`] answers every request from the registry.
 
+mod bridge;
 mod changes;
 mod error;
 mod server;

@@ -27,7 +27,7 @@ use rmcp::{
 
 use crate::model::{ServerRecord, TransportKind};
 
-pub use calls::{CallGuard, CallRouter, Client};
+pub use calls::{CallGuard, CallRouter, Client, InputAsk, Requester};
 pub use discovery::{Catalog, discover};
 pub use handler::{UpstreamEvent, UpstreamHandler};
 pub use headers::upstream_headers;

@@ -144,3 +144,32 @@ async fn typescript_sdk_over_every_upstream_transport() {
     }
     setup.running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn era_bridging_in_front_of_a_2026_upstream_that_needs_input() {
+    let Some(python) = python_bin_or_skip("python") else {
+        return;
+    };
+    let running = app::start(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_stdio_registration: true,
+        ..Settings::default()
+    })
+    .await
+    .unwrap();
+    let server = interop_dir().join("servers").join("python_elicit.py");
+    running
+        .gateway
+        .register(record(
+            json!({"server_id": "elicit", "command": python.display().to_string(),
+                                "args": [server.display().to_string()]}),
+        ))
+        .await
+        .unwrap();
+    wait_healthy(&running.gateway, "elicit").await;
+    let url = format!("http://{}/mcp", running.addr);
+    for mode in ["legacy", "2026-07-28"] {
+        run(&python, "python_bridge.py", &[url.clone(), mode.into()]).await;
+    }
+    running.shutdown().await.unwrap();
+}

@@ -5,6 +5,8 @@
 // part of every protocol revision the gateway relays.
 #![allow(deprecated)]
 
+use tokio::sync::mpsc;
+
 use std::{
     future::Future,
     sync::{
@@ -28,13 +30,13 @@ use rmcp::{
 };
 
 use super::{
-    changes, error,
+    bridge, changes, error,
     view::{Scope, page, template_item},
 };
 use crate::{
     gateway::Gateway,
     registry::{ServerEntry, Snapshot},
-    upstream::{CallGuard, Client, Pending, UpstreamError, UpstreamPeer},
+    upstream::{CallGuard, Client, InputAsk, Pending, UpstreamError, UpstreamPeer},
 };
 
 /// One MCP server face of the gateway: `/mcp` (all servers) or one server's endpoint.
@@ -63,6 +65,7 @@ impl GatewayServer {
         &self,
         entry: &ServerEntry,
         context: &RequestContext<RoleServer>,
+        input: Option<mpsc::Sender<InputAsk>>,
     ) -> (CallGuard, Option<RequestMetaObject>) {
         let client = Client {
             session: self.session,
@@ -71,7 +74,7 @@ impl GatewayServer {
         let guard = entry
             .runtime
             .calls
-            .begin(client, context.meta.get_progress_token());
+            .begin(client, context.meta.get_progress_token(), input);
         let mut meta = RequestMetaObject::default();
         for (key, value) in context.meta.0.0.iter() {
             if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
@@ -159,6 +162,43 @@ impl GatewayServer {
     }
 }
 
+/// Sends one `tools/call` upstream, routing its progress to the caller, within the
+/// server's timeout.
+async fn relay_call_with(
+    entry: &ServerEntry,
+    peer: &UpstreamPeer,
+    call: &mut CallGuard,
+    params: CallToolRequestParams,
+) -> Result<CallToolResponse, McpError> {
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+    let result = GatewayServer::relay(entry, async {
+        let pending = Pending::send(peer, request).await?;
+        call.route_progress(pending.progress_token());
+        pending.response().await
+    })
+    .await?;
+    call_tool_response(result)
+}
+
+/// [`relay_call_with`], owning what it needs (it runs in its own task for bridged calls).
+async fn relay_call(
+    entry: &ServerEntry,
+    peer: &UpstreamPeer,
+    mut call: CallGuard,
+    params: CallToolRequestParams,
+) -> Result<CallToolResponse, McpError> {
+    relay_call_with(entry, peer, &mut call, params).await
+}
+
+/// A final result has a `resultType` even when a session-era upstream left it out
+/// (rmcp strips it again for session-era clients).
+fn completed(mut response: CallToolResponse) -> CallToolResponse {
+    if let CallToolResponse::Complete(result) = &mut response {
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+    }
+    response
+}
+
 /// A `tools/call` answer as the variants rmcp's server side sends back.
 fn call_tool_response(result: ServerResult) -> Result<CallToolResponse, McpError> {
     match result {
@@ -232,6 +272,18 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        // The retry of a call parked for this (2026-07-28) client's input.
+        if let Some(state) = request
+            .request_state
+            .as_deref()
+            .filter(|s| bridge::is_parked(s))
+        {
+            let responses = request.input_responses.clone().unwrap_or_default();
+            let resumed = bridge::resume(state, responses).await;
+            return resumed
+                .unwrap_or_else(|| Err(McpError::invalid_params("requestState expired", None)))
+                .map(completed);
+        }
         let snapshot = self.snapshot();
         let view = self.scope.view(&snapshot);
         let route = view
@@ -240,22 +292,44 @@ impl ServerHandler for GatewayServer {
             .ok_or_else(|| error::unknown("tool", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let peer = Self::peer_of(&entry)?;
-        let (mut call, meta) = self.begin(&entry, &context);
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize());
         let mut upstream = request.clone();
         upstream.name = route.upstream_name.to_string().into();
-        upstream.meta = meta;
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(upstream));
-        let result = Self::relay(&entry, async {
-            let pending = Pending::send(&peer, request).await?;
-            call.route_progress(pending.progress_token());
-            pending.response().await
-        })
-        .await?;
-        let mut response = call_tool_response(result)?;
-        if let CallToolResponse::Complete(result) = &mut response {
-            result.result_type.get_or_insert(ResultType::COMPLETE);
+
+        if modern {
+            let (input, asks) = mpsc::channel(8);
+            let (call, meta) = self.begin(&entry, &context, Some(input));
+            upstream.meta = meta;
+            let run = bridge::spawn(
+                async move { relay_call(&entry, &peer, call, upstream).await },
+                asks,
+            );
+            return bridge::drive(run).await.map(completed);
         }
-        Ok(response)
+
+        let (mut call, meta) = self.begin(&entry, &context, None);
+        upstream.meta = meta;
+        for _ in 0..bridge::MAX_ROUNDS {
+            // A 2026-07-28 upstream may answer `input_required`: this session-era client
+            // takes the requests directly, and the upstream call is retried.
+            match relay_call_with(&entry, &peer, &mut call, upstream.clone()).await? {
+                CallToolResponse::InputRequired(needed) => {
+                    let requests = needed.input_requests.unwrap_or_default();
+                    upstream.input_responses = Some(bridge::fulfil(&context.peer, requests).await?);
+                    upstream.request_state = needed.request_state;
+                }
+                other => return Ok(completed(other)),
+            }
+        }
+        Err(McpError::internal_error(
+            format!(
+                "mcp-gateway: the upstream still wanted input after {} rounds",
+                bridge::MAX_ROUNDS
+            ),
+            None,
+        ))
     }
 
     async fn list_prompts(
@@ -285,7 +359,7 @@ impl ServerHandler for GatewayServer {
             .ok_or_else(|| error::unknown("prompt", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let peer = Self::peer_of(&entry)?;
-        let (_call, meta) = self.begin(&entry, &context);
+        let (_call, meta) = self.begin(&entry, &context, None);
         let mut upstream = request.clone();
         upstream.name = route.upstream_name.to_string();
         upstream.meta = meta;
@@ -334,7 +408,7 @@ impl ServerHandler for GatewayServer {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
         let peer = Self::peer_of(&entry)?;
-        let (_call, meta) = self.begin(&entry, &context);
+        let (_call, meta) = self.begin(&entry, &context, None);
         let mut request = request;
         request.meta = meta;
         let mut response = Self::relay(&entry, peer.read_resource_once(request)).await?;
@@ -415,7 +489,7 @@ impl ServerHandler for GatewayServer {
             }
         };
         let peer = Self::peer_of(&entry)?;
-        let (_call, meta) = self.begin(&entry, &context);
+        let (_call, meta) = self.begin(&entry, &context, None);
         upstream.meta = meta;
         // A legacy upstream's results have no resultType; 2026-07-28 clients need one
         // (rmcp strips it again for older clients).

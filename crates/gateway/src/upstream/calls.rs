@@ -12,7 +12,20 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use rmcp::{Peer, RoleServer, model::ProgressToken};
+use rmcp::{
+    ErrorData as McpError, Peer, RoleServer,
+    model::{InputRequest, ProgressToken},
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// An upstream's request (sampling, elicitation, roots) for a 2026-07-28 client, which
+/// cannot receive server-initiated requests: the call answers it with `input_required`
+/// and the client's retry carries the reply (see `downstream::bridge`).
+#[derive(Debug)]
+pub struct InputAsk {
+    pub request: InputRequest,
+    pub reply: oneshot::Sender<Result<serde_json::Value, McpError>>,
+}
 
 /// A downstream client session: its number (one per MCP session of the gateway) and the
 /// handle to send it messages.
@@ -47,6 +60,17 @@ struct InFlight {
     client: Client,
     /// The client's own progress token, when it asked for progress.
     client_token: Option<ProgressToken>,
+    /// For 2026-07-28 clients: where the upstream's requests go instead of the client.
+    input: Option<mpsc::Sender<InputAsk>>,
+}
+
+/// Who answers an upstream's request.
+#[derive(Debug, Clone)]
+pub enum Requester {
+    /// A session-era client: ask it directly.
+    Client(Peer<RoleServer>),
+    /// A 2026-07-28 client: the call turns the request into `input_required`.
+    Input(mpsc::Sender<InputAsk>),
 }
 
 /// Registration of one relayed request; removed when dropped.
@@ -89,11 +113,13 @@ impl CallRouter {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a request relayed for `client`, who may have asked for progress.
+    /// Registers a request relayed for `client`, who may have asked for progress; `input`
+    /// is set for 2026-07-28 clients (see [`InputAsk`]).
     pub fn begin(
         self: &Arc<Self>,
         client: Client,
         client_token: Option<ProgressToken>,
+        input: Option<mpsc::Sender<InputAsk>>,
     ) -> CallGuard {
         let mut inner = self.lock();
         inner.next_id += 1;
@@ -104,6 +130,7 @@ impl CallRouter {
             InFlight {
                 client,
                 client_token,
+                input,
             },
         );
         CallGuard {
@@ -121,6 +148,21 @@ impl CallRouter {
         let inner = self.lock();
         let call = inner.calls.get(inner.progress.get(upstream_token)?)?;
         Some((call.client.peer.clone(), call.client_token.clone()?))
+    }
+
+    /// Where a server-initiated request goes: the most recent call in flight, either as
+    /// the client itself (session era) or as its input channel (2026-07-28).
+    pub fn requester(&self) -> Option<Requester> {
+        let inner = self.lock();
+        let call = inner
+            .calls
+            .values()
+            .rev()
+            .find(|c| !c.client.peer.is_transport_closed())?;
+        Some(match &call.input {
+            Some(input) => Requester::Input(input.clone()),
+            None => Requester::Client(call.client.peer.clone()),
+        })
     }
 
     /// The client of the most recent call still in flight.

@@ -10,18 +10,18 @@
 use std::sync::Arc;
 
 use rmcp::{
-    ClientHandler, ErrorData as McpError, Peer, RoleServer,
+    ClientHandler, ErrorData as McpError,
     model::{
-        ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
-        ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
-        LoggingMessageNotificationParam, ProgressNotificationParam,
-        ResourceUpdatedNotificationParam,
+        ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
+        CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
+        InputRequest, ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam,
+        ProgressNotificationParam, ResourceUpdatedNotificationParam,
     },
     service::{NotificationContext, RequestContext, RoleClient},
 };
 use tokio::sync::mpsc;
 
-use super::calls::CallRouter;
+use super::calls::{CallRouter, InputAsk, Requester};
 
 /// What an upstream told us that the supervisor acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +57,9 @@ impl UpstreamHandler {
         let _ = self.events.try_send(UpstreamEvent::ListChanged);
     }
 
-    /// The client a server-initiated request goes to, or the error the upstream gets.
-    fn requester(&self, what: &str) -> Result<Peer<RoleServer>, McpError> {
-        self.calls.latest_client().ok_or_else(|| {
+    /// Who answers a server-initiated request, or the error the upstream gets.
+    fn requester(&self, what: &str) -> Result<Requester, McpError> {
+        self.calls.requester().ok_or_else(|| {
             McpError::internal_error(
                 format!(
                     "mcp-gateway: no client request is in flight on {:?} to answer {what}",
@@ -69,6 +69,32 @@ impl UpstreamHandler {
             )
         })
     }
+}
+
+/// Hands an upstream request to the call of a 2026-07-28 client (which answers it through
+/// `input_required` and the client's retry) and waits for the reply.
+async fn ask<T: serde::de::DeserializeOwned>(
+    input: &mpsc::Sender<InputAsk>,
+    request: InputRequest,
+) -> Result<T, McpError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let gone = || {
+        McpError::internal_error(
+            "mcp-gateway: the client's call ended before it answered",
+            None,
+        )
+    };
+    input
+        .send(InputAsk { request, reply })
+        .await
+        .map_err(|_| gone())?;
+    let value = answer.await.map_err(|_| gone())??;
+    serde_json::from_value(value).map_err(|e| {
+        McpError::invalid_params(
+            format!("mcp-gateway: the client's input response is malformed: {e}"),
+            None,
+        )
+    })
 }
 
 /// A downstream client's failure, reported to the upstream.
@@ -88,10 +114,16 @@ impl ClientHandler for UpstreamHandler {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        self.requester("sampling/createMessage")?
-            .create_message(params)
-            .await
-            .map_err(from_client)
+        match self.requester("sampling/createMessage")? {
+            Requester::Client(client) => client.create_message(params).await.map_err(from_client),
+            Requester::Input(input) => {
+                ask(
+                    &input,
+                    InputRequest::CreateMessage(CreateMessageRequest::new(params)),
+                )
+                .await
+            }
+        }
     }
 
     async fn create_elicitation(
@@ -99,16 +131,27 @@ impl ClientHandler for UpstreamHandler {
         params: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        self.requester("elicitation/create")?
-            .create_elicitation(params)
-            .await
-            .map_err(from_client)
+        match self.requester("elicitation/create")? {
+            Requester::Client(client) => {
+                client.create_elicitation(params).await.map_err(from_client)
+            }
+            Requester::Input(input) => {
+                ask(
+                    &input,
+                    InputRequest::Elicitation(ElicitRequest::new(params)),
+                )
+                .await
+            }
+        }
     }
 
     async fn list_roots(
         &self,
         _context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
+        if let Some(Requester::Input(input)) = self.calls.requester() {
+            return ask(&input, InputRequest::ListRoots(ListRootsRequest::default())).await;
+        }
         match self.calls.latest_or_last_client() {
             Some(client)
                 if client
