@@ -369,3 +369,71 @@ async fn sessions_beyond_the_maximum_get_503() {
     .await;
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_cancel_reaches_the_upstream_in_both_eras() {
+    let fixture = spawn_http(FixtureOptions::default()).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(json!({"server_id": "fx", "url": fixture.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "fx").await;
+    let url = format!("http://{}/mcp", running.addr);
+    for (n, (era, mode)) in eras().into_iter().enumerate() {
+        let c = client((), &url, mode).await;
+        let slow = CallToolRequestParams::new("fx__slow")
+            .with_arguments(json!({"ms": 20_000}).as_object().unwrap().clone());
+        // Dropping the pending call makes rmcp's client send notifications/cancelled.
+        let abandoned = tokio::time::timeout(Duration::from_millis(500), c.call_tool(slow)).await;
+        assert!(
+            abandoned.is_err(),
+            "{era}: the slow call should still be running"
+        );
+        eventually(
+            Duration::from_secs(10),
+            &format!("{era}: the upstream saw the cancel"),
+            || async { fixture.server().cancellations() == n as u64 + 1 },
+        )
+        .await;
+        c.cancel().await.unwrap();
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_per_call_timeout_cancels_the_upstream_request() {
+    let fixture = spawn_http(FixtureOptions::default()).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(
+        json!({"server_id": "fx", "url": fixture.url(), "timeout_secs": 1}),
+    ))
+    .await
+    .unwrap();
+    wait_healthy(&gw, "fx").await;
+    let c = client(
+        (),
+        &format!("http://{}/mcp", running.addr),
+        ClientLifecycleMode::Initialize,
+    )
+    .await;
+    let started_at = std::time::Instant::now();
+    let slow = CallToolRequestParams::new("fx__slow")
+        .with_arguments(json!({"ms": 20_000}).as_object().unwrap().clone());
+    let err = c.call_tool(slow).await.unwrap_err();
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert!(started_at.elapsed() < Duration::from_secs(5));
+    eventually(
+        Duration::from_secs(10),
+        "the upstream saw the cancel",
+        || async { fixture.server().cancellations() == 1 },
+    )
+    .await;
+    // Other calls are not held up by it.
+    let quick = CallToolRequestParams::new("fx__echo")
+        .with_arguments(json!({"message": "next"}).as_object().unwrap().clone());
+    assert_eq!(text(&c.call_tool(quick).await.unwrap()), "next");
+    c.cancel().await.unwrap();
+    running.shutdown().await.unwrap();
+}

@@ -146,6 +146,8 @@ struct State {
     dynamic_tools: Mutex<Vec<String>>,
     next_dynamic: AtomicU64,
     calls: AtomicU64,
+    /// `slow` calls that ended by `notifications/cancelled` instead of finishing.
+    cancelled: AtomicU64,
     /// Headers of every HTTP request that reached the server (filled by the HTTP front).
     seen_headers: Mutex<Vec<http::HeaderMap>>,
     /// Sessions that used the `initialize` handshake: they get unsolicited `list_changed`.
@@ -195,6 +197,7 @@ impl FixtureServer {
                 dynamic_tools: Mutex::new(Vec::new()),
                 next_dynamic: AtomicU64::new(1),
                 calls: AtomicU64::new(0),
+                cancelled: AtomicU64::new(0),
                 seen_headers: Mutex::new(Vec::new()),
                 legacy_peers: Mutex::new(Vec::new()),
                 generation: watch::Sender::new(0),
@@ -210,6 +213,11 @@ impl FixtureServer {
     /// Number of `tools/call` requests received so far (all sessions).
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// How many `slow` calls were cancelled by the client before they finished.
+    pub fn cancellations(&self) -> u64 {
+        self.state.cancelled.load(Ordering::SeqCst)
     }
 
     /// Headers of every HTTP request received so far, oldest first (empty over stdio).
@@ -401,7 +409,10 @@ impl FixtureServer {
                 })?;
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(ms)) => Ok(text(format!("slept {ms}ms"))),
-                    _ = context.ct.cancelled() => Err(McpError::internal_error("cancelled", None)),
+                    _ = context.ct.cancelled() => {
+                        self.state.cancelled.fetch_add(1, Ordering::SeqCst);
+                        Err(McpError::internal_error("cancelled", None))
+                    }
                 }
             }
             "fail" => {

@@ -7,6 +7,8 @@ import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
@@ -38,6 +40,14 @@ client.setRequestHandler(ListRootsRequestSchema, async () => ({
 let listChanged = 0;
 client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
   listChanged += 1;
+});
+const updated = [];
+client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => {
+  updated.push(n.params.uri);
+});
+const logged = [];
+client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+  logged.push(n.params);
 });
 
 await client.connect(new StreamableHTTPClientTransport(new URL(url)));
@@ -90,5 +100,18 @@ await client.setLoggingLevel("debug");
 check("logging/setLevel", true);
 await client.ping();
 check("ping", true);
+
+// Subscriptions and log messages: server-everything sends them every 5 s once toggled.
+const subscribed = resources[0].uri;
+await client.subscribeResource({ uri: subscribed });
+await client.callTool({ name: `${P}toggle-subscriber-updates`, arguments: {} });
+await client.callTool({ name: `${P}toggle-simulated-logging`, arguments: {} });
+for (let i = 0; i < 80 && (!updated.includes(subscribed) || logged.length === 0); i++) {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+check("notifications/resources/updated relayed", updated.includes(subscribed), JSON.stringify(updated.slice(0, 2)));
+check("notifications/message relayed", logged.length > 0, JSON.stringify(logged[0] ?? {}).slice(0, 80));
+await client.unsubscribeResource({ uri: subscribed });
+check("resources/unsubscribe", true);
 
 await client.close();

@@ -34,10 +34,18 @@ const GATHER: Duration = Duration::from_millis(20);
 pub const MAX_ROUNDS: usize = 8;
 
 /// A relayed call running in its own task, so that it can outlive the request that
-/// started it.
+/// started it. Dropping it (the client cancelled, or never came back) aborts the call,
+/// which cancels the upstream request.
 pub struct Running {
     done: oneshot::Receiver<Result<CallToolResponse, McpError>>,
     asks: mpsc::Receiver<InputAsk>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Starts `call`; `asks` receives the upstream's requests meant for the client.
@@ -46,10 +54,11 @@ pub fn spawn(
     asks: mpsc::Receiver<InputAsk>,
 ) -> Running {
     let (tx, done) = oneshot::channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = tx.send(call.await);
-    });
-    Running { done, asks }
+    })
+    .abort_handle();
+    Running { done, asks, task }
 }
 
 /// A call waiting for its client's input.

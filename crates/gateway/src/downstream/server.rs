@@ -214,60 +214,8 @@ fn call_tool_response(result: ServerResult) -> Result<CallToolResponse, McpError
     }
 }
 
-impl ServerHandler for GatewayServer {
-    fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
-            .enable_tools()
-            .enable_tool_list_changed()
-            .enable_prompts()
-            .enable_prompts_list_changed()
-            .enable_resources()
-            .enable_resources_list_changed()
-            .enable_resources_subscribe()
-            .enable_logging()
-            .enable_completions()
-            .build();
-        let info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
-            "mcp-gateway",
-            env!("CARGO_PKG_VERSION"),
-        ));
-        match &self.scope {
-            Scope::All => info.with_instructions(
-                "mcp-gateway: the tools, resources and prompts of several MCP servers. \
-                 Names are prefixed with the id of the server that provides them.",
-            ),
-            Scope::Server(id) => {
-                let upstream = self
-                    .snapshot()
-                    .servers
-                    .get(&**id)
-                    .and_then(|e| e.runtime.peer());
-                match upstream
-                    .and_then(|p| p.peer_info())
-                    .and_then(|i| i.instructions.clone())
-                {
-                    Some(instructions) => info.with_instructions(instructions),
-                    None => info,
-                }
-            }
-        }
-    }
-
-    async fn list_tools(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, McpError> {
-        let snapshot = self.snapshot();
-        let view = self.scope.view(&snapshot);
-        let (tools, next) = page(&view.tools, Self::cursor(&request), |r| (*r.item).clone())
-            .map_err(error::bad_cursor)?;
-        let mut result = ListToolsResult::with_all_items(tools);
-        result.next_cursor = next;
-        Ok(result)
-    }
-
-    async fn call_tool(
+impl GatewayServer {
+    async fn call_tool_relayed(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -331,6 +279,81 @@ impl ServerHandler for GatewayServer {
             None,
         ))
     }
+}
+
+/// Runs a relayed request until the client cancels it (`notifications/cancelled`); the
+/// relay is then dropped, which cancels the upstream request too.
+async fn until_cancelled<T>(
+    cancelled: &tokio_util::sync::CancellationToken,
+    relay: impl Future<Output = Result<T, McpError>>,
+) -> Result<T, McpError> {
+    tokio::select! {
+        result = relay => result,
+        () = cancelled.cancelled() => Err(McpError::internal_error("request cancelled by the client", None)),
+    }
+}
+
+impl ServerHandler for GatewayServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_logging()
+            .enable_completions()
+            .build();
+        let info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            "mcp-gateway",
+            env!("CARGO_PKG_VERSION"),
+        ));
+        match &self.scope {
+            Scope::All => info.with_instructions(
+                "mcp-gateway: the tools, resources and prompts of several MCP servers. \
+                 Names are prefixed with the id of the server that provides them.",
+            ),
+            Scope::Server(id) => {
+                let upstream = self
+                    .snapshot()
+                    .servers
+                    .get(&**id)
+                    .and_then(|e| e.runtime.peer());
+                match upstream
+                    .and_then(|p| p.peer_info())
+                    .and_then(|i| i.instructions.clone())
+                {
+                    Some(instructions) => info.with_instructions(instructions),
+                    None => info,
+                }
+            }
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let snapshot = self.snapshot();
+        let view = self.scope.view(&snapshot);
+        let (tools, next) = page(&view.tools, Self::cursor(&request), |r| (*r.item).clone())
+            .map_err(error::bad_cursor)?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let cancelled = context.ct.clone();
+        until_cancelled(&cancelled, self.call_tool_relayed(request, context)).await
+    }
 
     async fn list_prompts(
         &self,
@@ -363,7 +386,11 @@ impl ServerHandler for GatewayServer {
         let mut upstream = request.clone();
         upstream.name = route.upstream_name.to_string();
         upstream.meta = meta;
-        let mut response = Self::relay(&entry, peer.get_prompt_once(upstream)).await?;
+        let mut response = until_cancelled(
+            &context.ct,
+            Self::relay(&entry, peer.get_prompt_once(upstream)),
+        )
+        .await?;
         if let GetPromptResponse::Complete(result) = &mut response {
             result.result_type.get_or_insert(ResultType::COMPLETE);
         }
@@ -411,7 +438,11 @@ impl ServerHandler for GatewayServer {
         let (_call, meta) = self.begin(&entry, &context, None);
         let mut request = request;
         request.meta = meta;
-        let mut response = Self::relay(&entry, peer.read_resource_once(request)).await?;
+        let mut response = until_cancelled(
+            &context.ct,
+            Self::relay(&entry, peer.read_resource_once(request)),
+        )
+        .await?;
         if let ReadResourceResponse::Complete(result) = &mut response {
             result.result_type.get_or_insert(ResultType::COMPLETE);
         }
@@ -493,7 +524,8 @@ impl ServerHandler for GatewayServer {
         upstream.meta = meta;
         // A legacy upstream's results have no resultType; 2026-07-28 clients need one
         // (rmcp strips it again for older clients).
-        let mut result = Self::relay(&entry, peer.complete(upstream)).await?;
+        let mut result =
+            until_cancelled(&context.ct, Self::relay(&entry, peer.complete(upstream))).await?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
     }

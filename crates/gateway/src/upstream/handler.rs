@@ -189,7 +189,9 @@ impl ClientHandler for UpstreamHandler {
         params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let Some(client) = self.calls.latest_client() else {
+        // Log messages may come at any time (not only during a call): they go to the
+        // client of the latest call.
+        let Some(client) = self.calls.latest_or_last_client() else {
             tracing::debug!(upstream = %self.server_id, level = ?params.level, "upstream log message with no client in flight");
             return;
         };
