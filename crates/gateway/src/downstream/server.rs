@@ -18,13 +18,13 @@ use std::{
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest,
+        CallToolRequest, CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientRequest,
         CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
-        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        Reference, RequestMetaObject, ResultType, ServerCapabilities, ServerConfig, ServerResult,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
-        UnsubscribeRequestParams,
+        GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, Reference, RequestMetaObject, ResultType,
+        ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -177,7 +177,11 @@ async fn relay_call_with(
         pending.response().await
     })
     .await?;
-    call_tool_response(result)
+    let response = call_tool_response(result)?;
+    if let CallToolResponse::Task(created) = &response {
+        call.record_task(&created.task.task_id);
+    }
+    Ok(response)
 }
 
 /// [`relay_call_with`], owning what it needs (it runs in its own task for bridged calls).
@@ -215,6 +219,23 @@ fn call_tool_response(result: ServerResult) -> Result<CallToolResponse, McpError
 }
 
 impl GatewayServer {
+    /// The upstream that created a task for one of the gateway's clients.
+    fn task_owner(&self, task_id: &str) -> Result<(Arc<ServerEntry>, Arc<UpstreamPeer>), McpError> {
+        let snapshot = self.snapshot();
+        let entry = snapshot
+            .servers
+            .values()
+            .filter(|e| match &self.scope {
+                Scope::All => true,
+                Scope::Server(id) => e.record.server_id == **id,
+            })
+            .find(|e| e.runtime.calls.owns_task(task_id))
+            .cloned()
+            .ok_or_else(|| error::unknown("task", task_id))?;
+        let peer = Self::peer_of(&entry)?;
+        Ok((entry, peer))
+    }
+
     async fn call_tool_relayed(
         &self,
         request: CallToolRequestParams,
@@ -305,6 +326,7 @@ impl ServerHandler for GatewayServer {
             .enable_resources_subscribe()
             .enable_logging()
             .enable_completions()
+            .enable_tasks()
             .build();
         let info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
             "mcp-gateway",
@@ -528,6 +550,33 @@ impl ServerHandler for GatewayServer {
             until_cancelled(&context.ct, Self::relay(&entry, peer.complete(upstream))).await?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let (entry, peer) = self.task_owner(&request.task_id)?;
+        until_cancelled(&context.ct, Self::relay(&entry, peer.get_task(request))).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let (entry, peer) = self.task_owner(&request.task_id)?;
+        until_cancelled(&context.ct, Self::relay(&entry, peer.update_task(request))).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let (entry, peer) = self.task_owner(&request.task_id)?;
+        until_cancelled(&context.ct, Self::relay(&entry, peer.cancel_task(request))).await
     }
 
     async fn set_level(

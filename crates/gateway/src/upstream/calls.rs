@@ -53,6 +53,8 @@ struct Inner {
     last_client: Option<Client>,
     /// Resource URI → sessions subscribed to it through the gateway.
     subscriptions: HashMap<String, Vec<Client>>,
+    /// Task id → the client whose call created the task (SEP-2663 tasks).
+    tasks: HashMap<String, Client>,
 }
 
 #[derive(Debug)]
@@ -93,6 +95,22 @@ impl CallGuard {
         {
             inner.progress.insert(upstream_token.clone(), self.id);
             self.upstream_token = Some(upstream_token.clone());
+        }
+    }
+}
+
+impl CallGuard {
+    /// The call created the upstream task `task_id`: later `tasks/*` requests and task
+    /// status notifications belong to this call's client.
+    pub fn record_task(&self, task_id: &str) {
+        let client = self
+            .router
+            .lock()
+            .calls
+            .get(&self.id)
+            .map(|c| c.client.clone());
+        if let Some(client) = client {
+            self.router.record_task(task_id, client);
         }
     }
 }
@@ -210,6 +228,23 @@ impl CallRouter {
             inner.subscriptions.remove(uri);
         }
         others
+    }
+
+    /// Remembers that `client`'s call created the upstream task `task_id`.
+    pub fn record_task(&self, task_id: &str, client: Client) {
+        let mut inner = self.lock();
+        inner.tasks.retain(|_, c| !c.peer.is_transport_closed());
+        inner.tasks.insert(task_id.to_owned(), client);
+    }
+
+    /// Whether this upstream created the task `task_id` for a client of the gateway.
+    pub fn owns_task(&self, task_id: &str) -> bool {
+        self.lock().tasks.contains_key(task_id)
+    }
+
+    /// The client that owns task `task_id`.
+    pub fn task_client(&self, task_id: &str) -> Option<Peer<RoleServer>> {
+        self.lock().tasks.get(task_id).map(|c| c.peer.clone())
     }
 
     /// The sessions subscribed to `uri`.

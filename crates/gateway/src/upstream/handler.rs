@@ -15,7 +15,8 @@ use rmcp::{
         ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
         CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
         InputRequest, ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam,
-        ProgressNotificationParam, ResourceUpdatedNotificationParam,
+        ProgressNotificationParam, ResourceUpdatedNotificationParam, ServerNotification,
+        TaskStatusNotification, TaskStatusNotificationParams,
     },
     service::{NotificationContext, RequestContext, RoleClient},
 };
@@ -207,6 +208,18 @@ impl ClientHandler for UpstreamHandler {
     ) {
         for client in self.calls.subscribers(&params.uri) {
             let _ = client.notify_resource_updated(params.clone()).await;
+        }
+    }
+
+    async fn on_task_status(
+        &self,
+        params: TaskStatusNotificationParams,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Some(client) = self.calls.task_client(&params.task.task.task_id) {
+            let notification =
+                ServerNotification::TaskStatusNotification(TaskStatusNotification::new(params));
+            let _ = client.send_notification(notification).await;
         }
     }
 
