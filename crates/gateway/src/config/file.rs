@@ -46,6 +46,7 @@ struct GatewaySection {
     tool_name_separator: Option<String>,
     discovery_refresh_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
+    max_sse_sessions: Option<usize>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -100,6 +101,15 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             ));
         }
         settings.discovery_refresh = Duration::from_secs(secs);
+    }
+    if let Some(max) = g.max_sse_sessions {
+        if max == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.max_sse_sessions",
+                "must be at least 1",
+            ));
+        }
+        settings.max_sse_sessions = max;
     }
     if let Some(origins) = g.allowed_origins {
         for (i, origin) in origins.iter().enumerate() {
@@ -247,6 +257,18 @@ mcp_servers:
         .unwrap_err()
         .to_string();
         assert!(err.contains("carrier_pigeon"), "{err}");
+    }
+
+    #[test]
+    fn sse_session_limit() {
+        let env = MapEnv::default();
+        let s = parse("gateway:\n  max_sse_sessions: 50\n", "c.yaml", &env).unwrap();
+        assert_eq!(s.max_sse_sessions, 50);
+        let err = parse("gateway:\n  max_sse_sessions: 0\n", "c.yaml", &env).unwrap_err();
+        assert!(
+            err.to_string().contains("gateway.max_sse_sessions"),
+            "{err}"
+        );
     }
 
     #[test]
