@@ -21,6 +21,7 @@ use axum::{
 use crate::{gateway::Gateway, secret::keys_match};
 
 pub use body::JsonBody;
+pub(crate) use body::body_error;
 pub use error::ApiError;
 
 /// The whole HTTP surface of the gateway.

@@ -20,6 +20,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-gateway.db";
 /// The default request body limit for REST and MCP routes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The default limit on concurrent legacy SSE sessions (`GET /sse`).
+pub const DEFAULT_MAX_SSE_SESSIONS: usize = 10_000;
 
 /// A configuration problem. The binary reports it on one line and exits with code 64.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,8 @@ pub struct Settings {
     pub name_policy: crate::registry::NamePolicy,
     /// Browser origins allowed to call the MCP endpoints (others get 403).
     pub allowed_origins: Vec<String>,
+    /// Most concurrent legacy SSE sessions (`GET /sse`); beyond it `503 too_many_sessions`.
+    pub max_sse_sessions: usize,
     /// How often each upstream's catalog is re-fetched even without `list_changed`.
     pub discovery_refresh: Duration,
     /// Servers from the `mcp_servers:` block, validated.
@@ -96,6 +100,7 @@ impl Default for Settings {
                 .iter()
                 .map(|o| o.to_string())
                 .collect(),
+            max_sse_sessions: DEFAULT_MAX_SSE_SESSIONS,
             servers: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ mod bridge;
 mod changes;
 mod error;
 mod server;
+mod sse;
 mod view;
 
 use std::{
@@ -128,6 +129,8 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
                 one_server(state, path, request, per_server.clone())
             }),
         )
+        // The legacy HTTP+SSE transport: `GET /sse`, `POST /messages?sessionId=…`.
+        .merge(sse::routes(&gateway))
         .route_layer(middleware::from_fn(session_delete_status))
         .route_layer(middleware::from_fn_with_state(
             gateway,

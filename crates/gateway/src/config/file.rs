@@ -49,6 +49,7 @@ struct GatewaySection {
     tool_name_policy: Option<crate::registry::NamePolicy>,
     max_sessions: Option<usize>,
     session_ttl_secs: Option<u64>,
+    max_sse_sessions: Option<usize>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -124,6 +125,15 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         }
         Some(secs) => settings.session_ttl = Duration::from_secs(secs),
         None => {}
+    }
+    if let Some(max) = g.max_sse_sessions {
+        if max == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.max_sse_sessions",
+                "must be at least 1",
+            ));
+        }
+        settings.max_sse_sessions = max;
     }
     if let Some(origins) = g.allowed_origins {
         for (i, origin) in origins.iter().enumerate() {
@@ -271,6 +281,18 @@ mcp_servers:
         .unwrap_err()
         .to_string();
         assert!(err.contains("carrier_pigeon"), "{err}");
+    }
+
+    #[test]
+    fn sse_session_limit() {
+        let env = MapEnv::default();
+        let s = parse("gateway:\n  max_sse_sessions: 50\n", "c.yaml", &env).unwrap();
+        assert_eq!(s.max_sse_sessions, 50);
+        let err = parse("gateway:\n  max_sse_sessions: 0\n", "c.yaml", &env).unwrap_err();
+        assert!(
+            err.to_string().contains("gateway.max_sse_sessions"),
+            "{err}"
+        );
     }
 
     #[test]
