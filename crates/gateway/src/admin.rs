@@ -83,7 +83,10 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 }
 
 async fn fallback(State(gateway): State<Arc<Gateway>>, uri: Uri) -> ApiError {
-    if !gateway.settings.mcp_enabled && (uri.path() == "/mcp" || uri.path().starts_with("/mcp/")) {
+    let path = uri.path();
+    let mcp_route =
+        path == "/mcp" || path.starts_with("/mcp/") || path == "/sse" || path == "/messages";
+    if !gateway.settings.mcp_enabled && mcp_route {
         return ApiError::disabled();
     }
     ApiError::new(

@@ -11,6 +11,8 @@ use crate::{admin, config::Settings, gateway::Gateway, store::StoreError};
 
 /// How long in-flight requests get to finish after the shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long before open MCP streams are closed during a shutdown.
+const STREAM_GRACE: Duration = Duration::from_secs(1);
 
 /// Why the gateway could not run.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +38,18 @@ pub struct Running {
 
 impl Running {
     /// Stops accepting, drains in-flight requests up to a deadline, then stops upstreams.
-    pub async fn shutdown(self) -> Result<(), AppError> {
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
         self.stop.cancel();
+        // In-flight calls get a moment to finish; then the long-lived streams (GET /mcp,
+        // GET /sse), which never finish by themselves, are closed so the drain can end.
+        if tokio::time::timeout(STREAM_GRACE, &mut self.server)
+            .await
+            .is_ok()
+        {
+            self.gateway.shutdown().await;
+            return Ok(());
+        }
+        self.gateway.shutdown_token().cancel();
         let served = match tokio::time::timeout(DRAIN_DEADLINE, self.server).await {
             Ok(Ok(result)) => result.map_err(AppError::Serve),
             Ok(Err(join)) => Err(AppError::Serve(std::io::Error::other(join))),

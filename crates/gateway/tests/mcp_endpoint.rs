@@ -437,3 +437,43 @@ async fn the_per_call_timeout_cancels_the_upstream_request() {
     c.cancel().await.unwrap();
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_streams_promptly() {
+    let running = started(Settings::default()).await;
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    // A legacy SSE stream and a session-era GET stream, both left open.
+    let sse = http.get(format!("{base}/sse")).send().await.unwrap();
+    assert_eq!(sse.status(), 200);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let opened = http
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let stream = http
+        .get(format!("{base}/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let started_at = std::time::Instant::now();
+    running.shutdown().await.unwrap();
+    assert!(
+        started_at.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started_at.elapsed()
+    );
+    drop((sse, stream));
+}
