@@ -173,3 +173,67 @@ async fn era_bridging_in_front_of_a_2026_upstream_that_needs_input() {
     }
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn inspector_cli_lists_and_calls_tools() {
+    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
+        return;
+    };
+    let Some(inspector) = npm_bin_or_skip("mcp-inspector") else {
+        return;
+    };
+    let running = app::start(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_stdio_registration: true,
+        ..Settings::default()
+    })
+    .await
+    .unwrap();
+    running
+        .gateway
+        .register(record(json!({"server_id": "everything", "command": everything.display().to_string(), "args": ["stdio"]})))
+        .await
+        .unwrap();
+    wait_healthy(&running.gateway, "everything").await;
+    let url = format!("http://{}/mcp", running.addr);
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(&inspector);
+        cmd.args(["--cli", &url, "--transport", "http"])
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    };
+    let list = tokio::time::timeout(
+        Duration::from_secs(60),
+        cli(&["--method", "tools/list"]).output(),
+    )
+    .await
+    .expect("inspector answers within 60 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success() && stdout.contains("everything__echo"),
+        "{stdout}"
+    );
+    let call = tokio::time::timeout(
+        Duration::from_secs(60),
+        cli(&[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "everything__echo",
+            "--tool-arg",
+            "message=inspector",
+        ])
+        .output(),
+    )
+    .await
+    .expect("inspector answers within 60 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&call.stdout);
+    assert!(
+        call.status.success() && stdout.contains("Echo: inspector"),
+        "{stdout}"
+    );
+    running.shutdown().await.unwrap();
+}
