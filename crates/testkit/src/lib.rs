@@ -55,6 +55,7 @@
 //! panic when `MCP_GATEWAY_REQUIRE_INTEROP=1` (set by CI). See `tests/interop/README.md`
 //! for how each peer is started.
 
+pub mod conformance;
 mod harness;
 mod http;
 mod server;

@@ -4,7 +4,9 @@
 use std::{io::Write, net::SocketAddr};
 
 use clap::{Args, Parser, Subcommand};
-use mcp_gateway_testkit::{FixtureOptions, FixtureServer, MCP_PATH, serve_http, serve_stdio};
+use mcp_gateway_testkit::{
+    FixtureOptions, FixtureServer, MCP_PATH, conformance, serve_http, serve_stdio,
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -57,6 +59,28 @@ enum Mode {
         #[arg(long, value_name = "K=V", value_parser = parse_header)]
         require_header: Option<(String, String)>,
     },
+    /// Serve the conformance fixture (what the official MCP conformance suite calls; the
+    /// options above do not apply), over stdio or streamable HTTP
+    Conformance {
+        /// Declare only protocol versions up to 2025-11-25 (server/discover then fails
+        /// with -32022 and that list) instead of answering server/discover with -32601
+        #[arg(long)]
+        strict_versions: bool,
+        #[command(subcommand)]
+        mode: ConformanceMode,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConformanceMode {
+    /// Serve on stdin/stdout
+    Stdio,
+    /// Serve streamable HTTP at http://LISTEN/mcp
+    Http {
+        /// Address to listen on (port 0 picks a free port)
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -103,8 +127,19 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut options = options(&cli.options);
     match cli.mode {
-        Mode::Stdio => {
-            let result = serve_stdio(FixtureServer::new(options)).await;
+        Mode::Stdio
+        | Mode::Conformance {
+            mode: ConformanceMode::Stdio,
+            ..
+        } => {
+            let result = match cli.mode {
+                Mode::Conformance {
+                    strict_versions, ..
+                } => {
+                    conformance::serve_conformance_stdio(conformance_server(strict_versions)).await
+                }
+                _ => serve_stdio(FixtureServer::new(options)).await,
+            };
             if let Err(e) = &result {
                 eprintln!("mcp-fixture: {e:#}");
             }
@@ -116,19 +151,45 @@ async fn main() -> anyhow::Result<()> {
             require_header,
         } => {
             options.require_header = require_header;
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            let addr = listener.local_addr()?;
-            let line = format!("listening on http://{addr}{MCP_PATH}");
-            println!("{line}");
-            std::io::stdout().flush()?;
-            eprintln!("{line}");
-            let ct = CancellationToken::new();
-            let stop = ct.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                stop.cancel();
-            });
+            let (listener, ct) = listen_http(listen).await?;
             serve_http(listener, FixtureServer::new(options), ct).await
         }
+        Mode::Conformance {
+            strict_versions,
+            mode: ConformanceMode::Http { listen },
+        } => {
+            let (listener, ct) = listen_http(listen).await?;
+            let server = conformance_server(strict_versions);
+            conformance::serve_conformance_http(listener, server, ct).await
+        }
     }
+}
+
+fn conformance_server(strict_versions: bool) -> conformance::ConformanceServer {
+    let server = conformance::ConformanceServer::new();
+    if strict_versions {
+        server.strict_versions()
+    } else {
+        server
+    }
+}
+
+/// Binds, announces `listening on http://ADDR/mcp` (stdout and stderr), and gives a token
+/// cancelled on Ctrl-C.
+async fn listen_http(
+    listen: SocketAddr,
+) -> anyhow::Result<(tokio::net::TcpListener, CancellationToken)> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let line = format!("listening on http://{addr}{MCP_PATH}");
+    println!("{line}");
+    std::io::stdout().flush()?;
+    eprintln!("{line}");
+    let ct = CancellationToken::new();
+    let stop = ct.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    Ok((listener, ct))
 }
