@@ -117,74 +117,124 @@ pub async fn connect(
     handler: UpstreamHandler,
 ) -> Result<Connection, UpstreamError> {
     let attempt = async {
-        match record.transport_kind() {
-            TransportKind::StreamableHttp => {
-                let url = record
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
-                let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
-                // An upstream that forgot our session (restart, expiry) answers 404: rmcp
-                // re-initialises transparently and retries the request.
-                let config = StreamableHttpClientTransportConfig::with_uri(url)
-                    .custom_headers(
-                        headers
-                            .into_iter()
-                            .filter_map(|(k, v)| Some((k?, v)))
-                            .collect(),
-                    )
-                    .reinit_on_expired_session(true)
-                    // One upstream session serves every downstream client of this server.
-                    .max_concurrent_requests(64);
-                let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
-                let service = handler
-                    .serve_with_lifecycle(transport, auto_lifecycle())
-                    .await
-                    .map_err(UpstreamError::connect)?;
-                Ok(Connection {
-                    service,
-                    child: None,
-                })
-            }
-            TransportKind::Sse => {
-                let url = record
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| UpstreamError::Config("url is missing".into()))?;
-                let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
-                let transport = sse::SseClientTransport::connect(http_client()?, url, headers)
-                    .await
-                    .map_err(UpstreamError::connect)?;
-                let service = handler
-                    .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
-                    .await
-                    .map_err(UpstreamError::connect)?;
-                Ok(Connection {
-                    service,
-                    child: None,
-                })
-            }
-            TransportKind::Stdio => {
-                let (child, transport) = StdioChild::spawn(record)?;
-                match handler
-                    .serve_with_lifecycle(transport, auto_lifecycle())
-                    .await
-                {
-                    Ok(service) => Ok(Connection {
-                        service,
-                        child: Some(child),
-                    }),
-                    Err(e) => {
-                        child.terminate().await;
-                        Err(UpstreamError::connect(e))
-                    }
-                }
-            }
+        if record.transport_kind() == TransportKind::Sse {
+            // The legacy transport only knows the `initialize` handshake.
+            return connect_with(record, handler, ClientLifecycleMode::Initialize)
+                .await
+                .map_err(UpstreamError::from);
         }
+        match connect_with(record, handler.clone(), auto_lifecycle()).await {
+            // A server that answers `server/discover` but supports no 2026-07-28 version
+            // (-32022 with older versions only) is not treated as legacy by rmcp's probe;
+            // it is one, so connect again with the `initialize` handshake.
+            Err(Handshake::NoCommonVersion(_)) => {
+                connect_with(record, handler, ClientLifecycleMode::Initialize).await
+            }
+            other => other,
+        }
+        .map_err(UpstreamError::from)
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
         .map_err(|_| UpstreamError::Timeout(CONNECT_TIMEOUT))?
+}
+
+/// A failed connection attempt, keeping apart the one outcome that is worth retrying
+/// with the other handshake.
+enum Handshake {
+    NoCommonVersion(String),
+    Failed(UpstreamError),
+}
+
+impl From<Handshake> for UpstreamError {
+    fn from(e: Handshake) -> Self {
+        match e {
+            Handshake::NoCommonVersion(message) => UpstreamError::connect(message),
+            Handshake::Failed(e) => e,
+        }
+    }
+}
+
+impl From<UpstreamError> for Handshake {
+    fn from(e: UpstreamError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+fn handshake_error(e: rmcp::service::ClientInitializeError) -> Handshake {
+    match e {
+        rmcp::service::ClientInitializeError::NoCompatibleProtocolVersion { .. } => {
+            Handshake::NoCommonVersion(e.to_string())
+        }
+        other => Handshake::Failed(UpstreamError::connect(other)),
+    }
+}
+
+/// One connection attempt with one lifecycle mode.
+async fn connect_with(
+    record: &ServerRecord,
+    handler: UpstreamHandler,
+    lifecycle: ClientLifecycleMode,
+) -> Result<Connection, Handshake> {
+    let url = || {
+        record
+            .url
+            .as_deref()
+            .ok_or_else(|| UpstreamError::Config("url is missing".into()))
+    };
+    match record.transport_kind() {
+        TransportKind::StreamableHttp => {
+            let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
+            // An upstream that forgot our session (restart, expiry) answers 404: rmcp
+            // re-initialises transparently and retries the request.
+            let config = StreamableHttpClientTransportConfig::with_uri(url()?)
+                .custom_headers(
+                    headers
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k?, v)))
+                        .collect(),
+                )
+                .reinit_on_expired_session(true)
+                // One upstream session serves every downstream client of this server.
+                .max_concurrent_requests(64);
+            let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
+            let service = handler
+                .serve_with_lifecycle(transport, lifecycle)
+                .await
+                .map_err(handshake_error)?;
+            Ok(Connection {
+                service,
+                child: None,
+            })
+        }
+        TransportKind::Sse => {
+            let headers = upstream_headers(record).map_err(UpstreamError::Config)?;
+            let transport = sse::SseClientTransport::connect(http_client()?, url()?, headers)
+                .await
+                .map_err(UpstreamError::connect)?;
+            let service = handler
+                .serve_with_lifecycle(transport, lifecycle)
+                .await
+                .map_err(handshake_error)?;
+            Ok(Connection {
+                service,
+                child: None,
+            })
+        }
+        TransportKind::Stdio => {
+            let (child, transport) = StdioChild::spawn(record)?;
+            match handler.serve_with_lifecycle(transport, lifecycle).await {
+                Ok(service) => Ok(Connection {
+                    service,
+                    child: Some(child),
+                }),
+                Err(e) => {
+                    child.terminate().await;
+                    Err(handshake_error(e))
+                }
+            }
+        }
+    }
 }
 
 /// Probe with `server/discover` (2026-07-28) and fall back to `initialize` for legacy servers.

@@ -70,6 +70,7 @@ impl GatewayServer {
         let client = Client {
             session: self.session,
             peer: context.peer.clone(),
+            request: Some(context.id.clone()),
         };
         let guard = entry
             .runtime
@@ -98,6 +99,7 @@ impl GatewayServer {
             entry.runtime.calls.touch(Client {
                 session: self.session,
                 peer: peer.clone(),
+                request: None,
             });
             if let Some(upstream) = entry.runtime.peer() {
                 let _ = upstream.notify_roots_list_changed().await;
@@ -480,10 +482,12 @@ impl ServerHandler for GatewayServer {
         let entry = self.resource_owner(&snapshot, &request.uri)?;
         let peer = Self::peer_of(&entry)?;
         let uri = request.uri.clone();
+        let (_call, _) = self.begin(&entry, &context, None);
         Self::relay(&entry, peer.subscribe(request)).await?;
         let client = Client {
             session: self.session,
             peer: context.peer,
+            request: None,
         };
         entry.runtime.calls.subscribe(&uri, client);
         Ok(())
@@ -492,7 +496,7 @@ impl ServerHandler for GatewayServer {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
@@ -500,6 +504,7 @@ impl ServerHandler for GatewayServer {
             return Ok(()); // other sessions still follow this resource
         }
         let peer = Self::peer_of(&entry)?;
+        let (_call, _) = self.begin(&entry, &context, None);
         Self::relay(&entry, peer.unsubscribe(request)).await
     }
 
@@ -582,7 +587,7 @@ impl ServerHandler for GatewayServer {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         // Every upstream in scope that offers logging gets the level; one failing does not
         // fail the others.
@@ -599,7 +604,18 @@ impl ServerHandler for GatewayServer {
             let logs = peer
                 .peer_info()
                 .is_some_and(|i| i.capabilities.logging.is_some());
-            if logs && let Err(e) = Self::relay(entry, peer.set_level(request.clone())).await {
+            if !logs {
+                continue;
+            }
+            let client = Client {
+                session: self.session,
+                peer: context.peer.clone(),
+                request: Some(context.id.clone()),
+            };
+            let level = entry.runtime.calls.set_log_level(client, request.level);
+            let (_call, _) = self.begin(entry, &context, None);
+            let upstream = SetLevelRequestParams::new(level);
+            if let Err(e) = Self::relay(entry, peer.set_level(upstream)).await {
                 tracing::debug!(upstream = %entry.record.server_id, error = %e.message, "logging/setLevel not relayed");
             }
         }

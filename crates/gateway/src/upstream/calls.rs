@@ -7,6 +7,9 @@
 //! link, so they go to the client of the most recent call still in flight on that upstream
 //! (with one caller at a time, that is exact).
 
+// Logging is deprecated by SEP-2577 but still relayed.
+#![allow(deprecated)]
+
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
@@ -14,7 +17,7 @@ use std::{
 
 use rmcp::{
     ErrorData as McpError, Peer, RoleServer,
-    model::{InputRequest, ProgressToken},
+    model::{InputRequest, LoggingLevel, ProgressToken, RequestId},
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -33,6 +36,9 @@ pub struct InputAsk {
 pub struct Client {
     pub session: u64,
     pub peer: Peer<RoleServer>,
+    /// The client's request being relayed, when there is one: requests the upstream sends
+    /// meanwhile go out on that request's response stream.
+    pub request: Option<RequestId>,
 }
 
 /// In-flight relayed requests and resource subscriptions of one upstream server.
@@ -55,6 +61,8 @@ struct Inner {
     subscriptions: HashMap<String, Vec<Client>>,
     /// Task id → the client whose call created the task (SEP-2663 tasks).
     tasks: HashMap<String, Client>,
+    /// `logging/setLevel` of each session, with its handle to tell when it is gone.
+    levels: HashMap<u64, (LoggingLevel, Peer<RoleServer>)>,
 }
 
 #[derive(Debug)]
@@ -64,13 +72,19 @@ struct InFlight {
     client_token: Option<ProgressToken>,
     /// For 2026-07-28 clients: where the upstream's requests go instead of the client.
     input: Option<mpsc::Sender<InputAsk>>,
+    /// The upstream answered; the entry stays a moment for notifications sent just
+    /// before the answer, which rmcp may route after it.
+    done: bool,
 }
+
+/// How long a finished call stays routable for its late notifications.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Who answers an upstream's request.
 #[derive(Debug, Clone)]
 pub enum Requester {
-    /// A session-era client: ask it directly.
-    Client(Peer<RoleServer>),
+    /// A session-era client: ask it directly, on the stream of its request.
+    Client(Peer<RoleServer>, Option<RequestId>),
     /// A 2026-07-28 client: the call turns the request into `input_required`.
     Input(mpsc::Sender<InputAsk>),
 }
@@ -117,10 +131,26 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        let mut inner = self.router.lock();
-        inner.calls.remove(&self.id);
-        if let Some(token) = &self.upstream_token {
-            inner.progress.remove(token);
+        let router = self.router.clone();
+        let (id, token) = (self.id, self.upstream_token.take());
+        if let Some(call) = router.lock().calls.get_mut(&id) {
+            call.done = true;
+        }
+        let forget = move || {
+            let mut inner = router.lock();
+            inner.calls.remove(&id);
+            if let Some(token) = &token {
+                inner.progress.remove(token);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(LINGER).await;
+                    forget();
+                });
+            }
+            Err(_) => forget(),
         }
     }
 }
@@ -149,6 +179,7 @@ impl CallRouter {
                 client,
                 client_token,
                 input,
+                done: false,
             },
         );
         CallGuard {
@@ -176,30 +207,54 @@ impl CallRouter {
             .calls
             .values()
             .rev()
-            .find(|c| !c.client.peer.is_transport_closed())?;
+            .find(|c| !c.done && !c.client.peer.is_transport_closed())?;
         Some(match &call.input {
             Some(input) => Requester::Input(input.clone()),
-            None => Requester::Client(call.client.peer.clone()),
+            None => Requester::Client(call.client.peer.clone(), call.client.request.clone()),
         })
     }
 
-    /// The client of the most recent call still in flight.
-    pub fn latest_client(&self) -> Option<Peer<RoleServer>> {
-        self.lock()
+    /// The client of the most recent call (still in flight, or just answered), else the
+    /// most recently active client still connected.
+    pub fn latest_or_last_client(&self) -> Option<Client> {
+        let inner = self.lock();
+        let latest = inner
             .calls
             .values()
             .rev()
-            .find(|c| !c.client.peer.is_transport_closed())
-            .map(|c| c.client.peer.clone())
+            .find(|c| !c.client.peer.is_transport_closed());
+        match latest {
+            Some(call) => Some(call.client.clone()),
+            None => inner
+                .last_client
+                .clone()
+                .filter(|c| !c.peer.is_transport_closed()),
+        }
     }
 
-    /// [`Self::latest_client`], else the most recently active client still connected.
-    pub fn latest_or_last_client(&self) -> Option<Peer<RoleServer>> {
-        self.latest_client().or_else(|| {
-            let inner = self.lock();
-            let last = inner.last_client.as_ref()?;
-            (!last.peer.is_transport_closed()).then(|| last.peer.clone())
-        })
+    /// Records the log level `session` asked for; returns the level the upstream should
+    /// use: the most verbose one any connected session asked for (each session then gets
+    /// only messages at or above its own level, see [`Self::wants_log`]).
+    pub fn set_log_level(&self, client: Client, level: LoggingLevel) -> LoggingLevel {
+        let mut inner = self.lock();
+        inner
+            .levels
+            .retain(|_, (_, peer)| !peer.is_transport_closed());
+        inner.levels.insert(client.session, (level, client.peer));
+        let most_verbose = inner
+            .levels
+            .values()
+            .map(|(l, _)| *l)
+            .min_by_key(|l| *l as u8);
+        most_verbose.unwrap_or(level)
+    }
+
+    /// Whether `session` wants a log message of `level`.
+    pub fn wants_log(&self, session: u64, level: LoggingLevel) -> bool {
+        match self.lock().levels.get(&session) {
+            Some((wanted, _)) => level as u8 >= *wanted as u8,
+            None => true,
+        }
     }
 
     /// Marks `client` as the most recently active one (it just connected or changed roots).

@@ -20,6 +20,10 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, RoleClient},
 };
+use rmcp::{
+    model::{ClientResult, GetExtensions, ServerRequest},
+    service::OriginatingRequestId,
+};
 use tokio::sync::mpsc;
 
 use super::calls::{CallRouter, InputAsk, Requester};
@@ -98,6 +102,33 @@ async fn ask<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Sends an upstream's request to a session-era client, on the response stream of the
+/// client request being relayed when there is one. rmcp picks that stream from a marker it
+/// would otherwise fill with the upstream session's own request id (a task-local of this
+/// handler), so the send runs in a task of its own, outside that context.
+async fn ask_client(
+    client: rmcp::Peer<rmcp::RoleServer>,
+    origin: Option<rmcp::model::RequestId>,
+    mut request: ServerRequest,
+) -> Result<ClientResult, McpError> {
+    if let Some(origin) = origin {
+        request
+            .extensions_mut()
+            .insert(OriginatingRequestId(origin));
+    }
+    tokio::spawn(async move { client.send_request(request).await })
+        .await
+        .map_err(|e| McpError::internal_error(format!("mcp-gateway: {e}"), None))?
+        .map_err(from_client)
+}
+
+fn unexpected(what: &str) -> McpError {
+    McpError::internal_error(
+        format!("mcp-gateway: the client answered {what} with another result"),
+        None,
+    )
+}
+
 /// A downstream client's failure, reported to the upstream.
 fn from_client(error: rmcp::ServiceError) -> McpError {
     match error {
@@ -116,7 +147,14 @@ impl ClientHandler for UpstreamHandler {
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
         match self.requester("sampling/createMessage")? {
-            Requester::Client(client) => client.create_message(params).await.map_err(from_client),
+            Requester::Client(client, origin) => {
+                let request =
+                    ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+                match ask_client(client, origin, request).await? {
+                    ClientResult::CreateMessageResult(result) => Ok(*result),
+                    _ => Err(unexpected("sampling/createMessage")),
+                }
+            }
             Requester::Input(input) => {
                 ask(
                     &input,
@@ -133,8 +171,12 @@ impl ClientHandler for UpstreamHandler {
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
         match self.requester("elicitation/create")? {
-            Requester::Client(client) => {
-                client.create_elicitation(params).await.map_err(from_client)
+            Requester::Client(client, origin) => {
+                let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+                match ask_client(client, origin, request).await? {
+                    ClientResult::ElicitResult(result) => Ok(result),
+                    _ => Err(unexpected("elicitation/create")),
+                }
             }
             Requester::Input(input) => {
                 ask(
@@ -153,7 +195,7 @@ impl ClientHandler for UpstreamHandler {
         if let Some(Requester::Input(input)) = self.calls.requester() {
             return ask(&input, InputRequest::ListRoots(ListRootsRequest::default())).await;
         }
-        match self.calls.latest_or_last_client() {
+        match self.calls.latest_or_last_client().map(|c| c.peer) {
             Some(client)
                 if client
                     .peer_info()
@@ -196,9 +238,14 @@ impl ClientHandler for UpstreamHandler {
             tracing::debug!(upstream = %self.server_id, level = ?params.level, "upstream log message with no client in flight");
             return;
         };
+        // The upstream logs at the most verbose level any session asked for; this one
+        // may have asked for less.
+        if !self.calls.wants_log(client.session, params.level) {
+            return;
+        }
         let mut params = params;
         params.logger.get_or_insert_with(|| self.server_id.clone());
-        let _ = client.notify_logging_message(params).await;
+        let _ = client.peer.notify_logging_message(params).await;
     }
 
     async fn on_resource_updated(
