@@ -179,6 +179,7 @@ async fn relay_call_with(
         pending.response().await
     })
     .await?;
+    call.settle().await;
     let response = call_tool_response(result)?;
     if let CallToolResponse::Task(created) = &response {
         call.record_task(&created.task.task_id);

@@ -75,6 +75,8 @@ struct InFlight {
     /// The upstream answered; the entry stays a moment for notifications sent just
     /// before the answer, which rmcp may route after it.
     done: bool,
+    /// Notifications for this call being forwarded right now (see [`CallGuard::settle`]).
+    forwarding: usize,
 }
 
 /// How long a finished call stays routable for its late notifications.
@@ -113,7 +115,57 @@ impl CallGuard {
     }
 }
 
+/// A notification of a call being forwarded to its client; the call's answer waits for
+/// it (see [`CallGuard::settle`]).
+#[derive(Debug)]
+pub struct Forwarding {
+    router: Arc<CallRouter>,
+    id: u64,
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        if let Some(call) = self.router.lock().calls.get_mut(&self.id) {
+            call.forwarding = call.forwarding.saturating_sub(1);
+        }
+    }
+}
+
+/// How long an answer may wait for notifications sent just before it.
+const SETTLE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl CallGuard {
+    /// Lets notifications the upstream sent just before its answer reach the client first.
+    /// rmcp hands each notification to its own task, so one sent right before the answer
+    /// may still be on its way when the answer arrives. Only calls that can receive
+    /// notifications (progress asked for, or a log level set) wait, and briefly.
+    pub async fn settle(&self) {
+        let expects_notifications = {
+            let inner = self.router.lock();
+            inner.calls.get(&self.id).is_some_and(|c| {
+                c.client_token.is_some() || inner.levels.contains_key(&c.client.session)
+            })
+        };
+        if !expects_notifications {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + SETTLE_WINDOW;
+        // Give the notification tasks spawned before the answer a moment to start.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        while tokio::time::Instant::now() < deadline {
+            let busy = self
+                .router
+                .lock()
+                .calls
+                .get(&self.id)
+                .is_some_and(|c| c.forwarding > 0);
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// The call created the upstream task `task_id`: later `tasks/*` requests and task
     /// status notifications belong to this call's client.
     pub fn record_task(&self, task_id: &str) {
@@ -180,6 +232,7 @@ impl CallRouter {
                 client_token,
                 input,
                 done: false,
+                forwarding: 0,
             },
         );
         CallGuard {
@@ -191,12 +244,23 @@ impl CallRouter {
 
     /// Where an upstream progress notification goes: the client and its own token.
     pub fn progress_target(
-        &self,
+        self: &Arc<Self>,
         upstream_token: &ProgressToken,
-    ) -> Option<(Peer<RoleServer>, ProgressToken)> {
-        let inner = self.lock();
-        let call = inner.calls.get(inner.progress.get(upstream_token)?)?;
-        Some((call.client.peer.clone(), call.client_token.clone()?))
+    ) -> Option<(Peer<RoleServer>, ProgressToken, Forwarding)> {
+        let mut inner = self.lock();
+        let id = *inner.progress.get(upstream_token)?;
+        let call = inner.calls.get_mut(&id)?;
+        let token = call.client_token.clone()?;
+        call.forwarding += 1;
+        let peer = call.client.peer.clone();
+        Some((
+            peer,
+            token,
+            Forwarding {
+                router: self.clone(),
+                id,
+            },
+        ))
     }
 
     /// Where a server-initiated request goes: the most recent call in flight, either as
@@ -216,19 +280,27 @@ impl CallRouter {
 
     /// The client of the most recent call (still in flight, or just answered), else the
     /// most recently active client still connected.
-    pub fn latest_or_last_client(&self) -> Option<Client> {
-        let inner = self.lock();
+    pub fn latest_or_last_client(self: &Arc<Self>) -> Option<(Client, Option<Forwarding>)> {
+        let mut inner = self.lock();
         let latest = inner
             .calls
-            .values()
+            .iter_mut()
             .rev()
-            .find(|c| !c.client.peer.is_transport_closed());
+            .find(|(_, c)| !c.client.peer.is_transport_closed());
         match latest {
-            Some(call) => Some(call.client.clone()),
+            Some((id, call)) => {
+                call.forwarding += 1;
+                let forwarding = Forwarding {
+                    router: self.clone(),
+                    id: *id,
+                };
+                Some((call.client.clone(), Some(forwarding)))
+            }
             None => inner
                 .last_client
                 .clone()
-                .filter(|c| !c.peer.is_transport_closed()),
+                .filter(|c| !c.peer.is_transport_closed())
+                .map(|c| (c, None)),
         }
     }
 

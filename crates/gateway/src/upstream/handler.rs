@@ -195,7 +195,7 @@ impl ClientHandler for UpstreamHandler {
         if let Some(Requester::Input(input)) = self.calls.requester() {
             return ask(&input, InputRequest::ListRoots(ListRootsRequest::default())).await;
         }
-        match self.calls.latest_or_last_client().map(|c| c.peer) {
+        match self.calls.latest_or_last_client().map(|(c, _)| c.peer) {
             Some(client)
                 if client
                     .peer_info()
@@ -216,7 +216,9 @@ impl ClientHandler for UpstreamHandler {
         // The call registers rmcp's token right after queuing the request; a very fast
         // upstream can beat it by microseconds, so look again briefly before giving up.
         for _ in 0..20 {
-            if let Some((client, token)) = self.calls.progress_target(&params.progress_token) {
+            if let Some((client, token, _forwarding)) =
+                self.calls.progress_target(&params.progress_token)
+            {
                 let mut params = params;
                 params.progress_token = token;
                 let _ = client.notify_progress(params).await;
@@ -234,7 +236,7 @@ impl ClientHandler for UpstreamHandler {
     ) {
         // Log messages may come at any time (not only during a call): they go to the
         // client of the latest call.
-        let Some(client) = self.calls.latest_or_last_client() else {
+        let Some((client, _forwarding)) = self.calls.latest_or_last_client() else {
             tracing::debug!(upstream = %self.server_id, level = ?params.level, "upstream log message with no client in flight");
             return;
         };
