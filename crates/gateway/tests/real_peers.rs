@@ -5,42 +5,9 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    process::Stdio,
-    time::{Duration, Instant},
-};
-
 use common::*;
-use mcp_gateway_testkit::{free_port, npm_bin_or_skip, python_bin_or_skip};
+use mcp_gateway_testkit::{npm_bin_or_skip, python_bin_or_skip};
 use serde_json::json;
-use tokio::process::{Child, Command};
-
-/// server-everything in an HTTP mode on a free port; killed when dropped.
-async fn everything_http(bin: &Path, mode: &str) -> (Child, u16) {
-    let port = free_port();
-    let child = Command::new(bin)
-        .arg(mode)
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start server-everything");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "server-everything {mode} did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, port)
-}
 
 async fn check_everything(gw: &mcp_gateway::gateway::Gateway, id: &str) {
     wait_healthy(gw, id).await;

@@ -119,3 +119,30 @@ pub fn echo_args(message: &str) -> Value {
 pub fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// server-everything (`bin`) in an HTTP mode (`streamableHttp` or `sse`) on a free port;
+/// killed when the returned child is dropped.
+pub async fn everything_http(bin: &std::path::Path, mode: &str) -> (tokio::process::Child, u16) {
+    let port = mcp_gateway_testkit::free_port();
+    let child = tokio::process::Command::new(bin)
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start server-everything");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server-everything {mode} did not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, port)
+}
