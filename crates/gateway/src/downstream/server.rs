@@ -46,16 +46,64 @@ pub struct GatewayServer {
     gateway: Arc<Gateway>,
     scope: Scope,
     session: u64,
+    /// Dropped with the last clone, when the session ends.
+    end: Arc<SessionEnd>,
+}
+
+/// Releases what a session holds on upstreams (resource subscriptions, its log level)
+/// when the session ends.
+struct SessionEnd {
+    gateway: Arc<Gateway>,
+    session: u64,
+    /// Set once the session subscribed or set a log level; most sessions never do, and
+    /// their end costs nothing.
+    holds_state: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        if !self.holds_state.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let snapshot = self.gateway.registry.snapshot();
+        for entry in snapshot.servers.values() {
+            let unused = entry.runtime.calls.forget_session(self.session);
+            let Some(peer) = entry.runtime.peer() else {
+                continue;
+            };
+            for uri in unused {
+                let peer = peer.clone();
+                runtime.spawn(async move {
+                    let _ = peer.unsubscribe(UnsubscribeRequestParams::new(uri)).await;
+                });
+            }
+        }
+    }
 }
 
 impl GatewayServer {
     pub fn new(gateway: Arc<Gateway>, scope: Scope) -> Self {
         static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        let session = SESSIONS.fetch_add(1, Ordering::Relaxed) + 1;
+        let end = Arc::new(SessionEnd {
+            gateway: gateway.clone(),
+            session,
+            holds_state: Default::default(),
+        });
         Self {
             gateway,
             scope,
-            session: SESSIONS.fetch_add(1, Ordering::Relaxed) + 1,
+            session,
+            end,
         }
+    }
+
+    /// The session now holds upstream state to release when it ends.
+    fn holds_state(&self) {
+        self.end.holds_state.store(true, Ordering::Relaxed);
     }
 
     /// Registers a request relayed to `entry` on behalf of this session, and gives the
@@ -483,6 +531,7 @@ impl ServerHandler for GatewayServer {
         let entry = self.resource_owner(&snapshot, &request.uri)?;
         let peer = Self::peer_of(&entry)?;
         let uri = request.uri.clone();
+        self.holds_state();
         let (_call, _) = self.begin(&entry, &context, None);
         Self::relay(&entry, peer.subscribe(request)).await?;
         let client = Client {
@@ -613,6 +662,7 @@ impl ServerHandler for GatewayServer {
                 peer: context.peer.clone(),
                 request: Some(context.id.clone()),
             };
+            self.holds_state();
             let level = entry.runtime.calls.set_log_level(client, request.level);
             let (_call, _) = self.begin(entry, &context, None);
             let upstream = SetLevelRequestParams::new(level);

@@ -374,6 +374,22 @@ impl CallRouter {
         self.lock().tasks.get(task_id).map(|c| c.peer.clone())
     }
 
+    /// Forgets a session that ended: its log level and subscriptions. Returns the URIs
+    /// nobody follows any more, to unsubscribe upstream.
+    pub fn forget_session(&self, session: u64) -> Vec<String> {
+        let mut inner = self.lock();
+        inner.levels.remove(&session);
+        let mut unused = Vec::new();
+        inner.subscriptions.retain(|uri, subscribers| {
+            subscribers.retain(|c| c.session != session && !c.peer.is_transport_closed());
+            if subscribers.is_empty() {
+                unused.push(uri.clone());
+            }
+            !subscribers.is_empty()
+        });
+        unused
+    }
+
     /// The sessions subscribed to `uri`.
     pub fn subscribers(&self, uri: &str) -> Vec<Peer<RoleServer>> {
         let mut inner = self.lock();
