@@ -477,3 +477,43 @@ async fn shutdown_closes_open_streams_promptly() {
     );
     drop((sse, stream));
 }
+
+#[tokio::test]
+async fn subscriptions_are_shared_and_released_when_sessions_end() {
+    // resources/subscribe belongs to the session era; the upstream speaks it.
+    let fixture = spawn_http(FixtureOptions::default().legacy_only()).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(json!({"server_id": "fx", "url": fixture.url()})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "fx").await;
+    let url = format!("http://{}/mcp", running.addr);
+    let readme = || rmcp::model::SubscribeRequestParams::new("fixture://readme");
+    let a = client((), &url, ClientLifecycleMode::Initialize).await;
+    let b = client((), &url, ClientLifecycleMode::Initialize).await;
+    #[allow(deprecated)]
+    {
+        a.subscribe(readme()).await.unwrap();
+        b.subscribe(readme()).await.unwrap();
+    }
+    assert_eq!(
+        fixture.server().subscriptions(),
+        ["fixture://readme"],
+        "one upstream subscription for both sessions"
+    );
+
+    // A leaves: B still follows the resource, so the upstream subscription stays.
+    a.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!fixture.server().subscriptions().is_empty());
+    // B leaves too: the gateway unsubscribes upstream.
+    b.cancel().await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the upstream subscription is released",
+        || async { fixture.server().subscriptions().is_empty() },
+    )
+    .await;
+    running.shutdown().await.unwrap();
+}

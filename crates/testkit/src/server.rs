@@ -20,7 +20,8 @@ use rmcp::{
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
         ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-        Role, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+        Role, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
+        UnsubscribeRequestParams,
     },
     service::{Peer, RequestContext, SubscriptionContext},
 };
@@ -148,6 +149,8 @@ struct State {
     calls: AtomicU64,
     /// `slow` calls that ended by `notifications/cancelled` instead of finishing.
     cancelled: AtomicU64,
+    /// Resource URIs currently subscribed to (`resources/subscribe`), with repeats.
+    subscriptions: Mutex<Vec<String>>,
     /// Headers of every HTTP request that reached the server (filled by the HTTP front).
     seen_headers: Mutex<Vec<http::HeaderMap>>,
     /// Sessions that used the `initialize` handshake: they get unsolicited `list_changed`.
@@ -198,6 +201,7 @@ impl FixtureServer {
                 next_dynamic: AtomicU64::new(1),
                 calls: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
+                subscriptions: Mutex::new(Vec::new()),
                 seen_headers: Mutex::new(Vec::new()),
                 legacy_peers: Mutex::new(Vec::new()),
                 generation: watch::Sender::new(0),
@@ -213,6 +217,12 @@ impl FixtureServer {
     /// Number of `tools/call` requests received so far (all sessions).
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// The resource URIs subscribed to right now (one entry per `resources/subscribe` not
+    /// yet undone by `resources/unsubscribe`).
+    pub fn subscriptions(&self) -> Vec<String> {
+        lock(&self.state.subscriptions).clone()
     }
 
     /// How many `slow` calls were cancelled by the client before they finished.
@@ -514,6 +524,7 @@ impl ServerHandler for FixtureServer {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .build(),
         )
@@ -639,6 +650,27 @@ impl ServerHandler for FixtureServer {
                 .with_description("Item `id`; its text is `item <id>`.")
                 .with_mime_type("text/plain"),
         ]))
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        lock(&self.state.subscriptions).push(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let mut subscriptions = lock(&self.state.subscriptions);
+        if let Some(i) = subscriptions.iter().position(|uri| *uri == request.uri) {
+            subscriptions.remove(i);
+        }
+        Ok(())
     }
 
     async fn read_resource(

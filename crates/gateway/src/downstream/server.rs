@@ -532,8 +532,11 @@ impl ServerHandler for GatewayServer {
         let peer = Self::peer_of(&entry)?;
         let uri = request.uri.clone();
         self.holds_state();
-        let (_call, _) = self.begin(&entry, &context, None);
-        Self::relay(&entry, peer.subscribe(request)).await?;
+        // One upstream subscription per URI, however many sessions follow it.
+        if entry.runtime.calls.subscribers(&uri).is_empty() {
+            let (_call, _) = self.begin(&entry, &context, None);
+            Self::relay(&entry, peer.subscribe(request)).await?;
+        }
         let client = Client {
             session: self.session,
             peer: context.peer,
