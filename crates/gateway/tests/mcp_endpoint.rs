@@ -66,6 +66,12 @@ async fn started(settings: Settings) -> app::Running {
     .unwrap()
 }
 
+/// A raw session-era `initialize` request, for tests that speak HTTP directly.
+fn initialize_request() -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
 fn text(result: &rmcp::model::CallToolResult) -> String {
     serde_json::to_value(result).unwrap()["content"][0]["text"]
         .as_str()
@@ -264,8 +270,7 @@ async fn mcp_endpoint_security() {
     .await;
     let url = format!("http://{}/mcp", running.addr);
     let http = reqwest::Client::new();
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let init = initialize_request();
     let post = |origin: Option<&str>, key: Option<&str>| {
         let mut req = http
             .post(&url)
@@ -322,8 +327,7 @@ async fn sessions_beyond_the_maximum_get_503() {
     .await;
     let url = format!("http://{}/mcp", running.addr);
     let http = reqwest::Client::new();
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let init = initialize_request();
     let open = || {
         http.post(&url)
             .header("accept", "application/json, text/event-stream")
@@ -446,8 +450,7 @@ async fn shutdown_closes_open_streams_promptly() {
     // A legacy SSE stream and a session-era GET stream, both left open.
     let sse = http.get(format!("{base}/sse")).send().await.unwrap();
     assert_eq!(sse.status(), 200);
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let init = initialize_request();
     let opened = http
         .post(format!("{base}/mcp"))
         .header("accept", "application/json, text/event-stream")
