@@ -54,12 +54,24 @@ fn diff(before: &[(String, Fingerprint)], after: &[(String, Fingerprint)]) -> Ch
 /// nothing, such as one still connecting, does not count as a change.
 const EMPTY: u64 = 0;
 
+/// How often a session's watcher checks that its session still exists.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Watches the registry for one session and notifies it; ends with the session.
 pub fn spawn_session_notifier(registry: Arc<Registry>, scope: Scope, peer: Peer<RoleServer>) {
     tokio::spawn(async move {
         let mut changes = registry.subscribe();
         let mut last = scope.fingerprint(&registry.snapshot());
-        while changes.changed().await.is_ok() {
+        loop {
+            // The task holds the session's handle: look for its end regularly too, or a
+            // closed session would stay in memory until the registry next changes.
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { break },
+                () = tokio::time::sleep(SESSION_CHECK) => {
+                    if peer.is_transport_closed() { break }
+                    continue;
+                }
+            }
             if peer.is_transport_closed() {
                 break;
             }
