@@ -1,0 +1,1028 @@
+//! `mcp-bench compare`: the scenarios, direct and through the gateway, in one run.
+//!
+//! * `tools/call` rows (`http-session`, `http-stateless`, `stdio-session`,
+//!   `stdio-stateless`): for each concurrency, `rounds` rounds of a direct run followed by
+//!   a gateway run of the same length; the table shows the median of each metric.
+//! * `catalog`: N servers × T tools registered through `POST /mcp/servers` (the rate),
+//!   then `tools/list` through every page on `/mcp` (both eras) and `GET /mcp/tools`.
+//! * `memory`: RSS of an idle gateway, then with S idle sessions.
+//! * `startup`: from spawn to `/health/readiness` 200 (and to every server healthy) with
+//!   M servers in the config file.
+//!
+//! The upstream is `mcp-bench-echo`; the catalog registers one echo process under N
+//! server ids (N processes would measure the machine, not the gateway).
+
+use std::{
+    fmt::Write as _,
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::{
+    load::{self, HttpTarget, LoadResult, McpHttp, StdioClient, Window},
+    procs::{self, Binaries, EchoHttp, GatewayProc},
+    wire::Era,
+};
+
+/// What `compare` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// tools/call, streamable HTTP upstream, session-based client
+    HttpSession,
+    /// tools/call, streamable HTTP upstream, 2026-07-28 (stateless) client
+    HttpStateless,
+    /// tools/call, stdio upstream, session-based client (direct: rmcp client with initialize)
+    StdioSession,
+    /// tools/call, stdio upstream, 2026-07-28 client (direct: rmcp client with server/discover)
+    StdioStateless,
+    /// registration rate, tools/list through every page, GET /mcp/tools on a big catalog
+    Catalog,
+    /// idle RSS and RSS per idle session
+    Memory,
+    /// start to ready with many configured servers
+    Startup,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 7] = [
+        Scenario::HttpSession,
+        Scenario::HttpStateless,
+        Scenario::StdioSession,
+        Scenario::StdioStateless,
+        Scenario::Catalog,
+        Scenario::Memory,
+        Scenario::Startup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::HttpSession => "http-session",
+            Scenario::HttpStateless => "http-stateless",
+            Scenario::StdioSession => "stdio-session",
+            Scenario::StdioStateless => "stdio-stateless",
+            Scenario::Catalog => "catalog",
+            Scenario::Memory => "memory",
+            Scenario::Startup => "startup",
+        }
+    }
+
+    /// For the `tools/call` rows: whether the upstream is stdio, and the client's era.
+    fn call_row(self) -> Option<(bool, Era)> {
+        match self {
+            Scenario::HttpSession => Some((false, Era::Session)),
+            Scenario::HttpStateless => Some((false, Era::Stateless)),
+            Scenario::StdioSession => Some((true, Era::Session)),
+            Scenario::StdioStateless => Some((true, Era::Stateless)),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a comparison needs to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub smoke: bool,
+    pub window: Window,
+    pub rounds: usize,
+    pub concurrency: Vec<usize>,
+    pub scenarios: Vec<Scenario>,
+    pub catalog_servers: usize,
+    pub catalog_tools: usize,
+    /// Full `tools/list` listings and `GET /mcp/tools` requests in the catalog scenario.
+    pub catalog_iterations: usize,
+    pub sessions: usize,
+    pub startup_servers: usize,
+    pub startup_repeats: usize,
+}
+
+impl Options {
+    /// The full run documented in `docs/BENCHMARKS.md`.
+    pub fn full() -> Self {
+        Self {
+            smoke: false,
+            window: Window {
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs(10),
+            },
+            rounds: 3,
+            concurrency: vec![1, 16, 64],
+            scenarios: Scenario::ALL.to_vec(),
+            catalog_servers: 500,
+            catalog_tools: 20,
+            catalog_iterations: 20,
+            sessions: 10_000,
+            startup_servers: 100,
+            startup_repeats: 5,
+        }
+    }
+
+    /// Every scenario, briefly (CI): correctness and plumbing, not numbers.
+    pub fn smoke() -> Self {
+        Self {
+            smoke: true,
+            window: Window {
+                warmup: Duration::from_millis(50),
+                duration: Duration::from_millis(150),
+            },
+            rounds: 1,
+            concurrency: vec![1, 16, 64],
+            scenarios: Scenario::ALL.to_vec(),
+            catalog_servers: 50,
+            catalog_tools: 20,
+            catalog_iterations: 3,
+            sessions: 1_000,
+            startup_servers: 20,
+            startup_repeats: 1,
+        }
+    }
+}
+
+/// The outcome: the Markdown report, and how many errors were seen (a run with errors is
+/// not a valid measurement).
+#[derive(Debug)]
+pub struct Report {
+    pub markdown: String,
+    pub errors: u64,
+}
+
+/// CPU time used during a run, per completed call, in microseconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuPerCall {
+    client: f64,
+    gateway: Option<f64>,
+    upstream: Option<f64>,
+}
+
+/// Processes whose CPU time a run samples (the bench process itself is always sampled).
+#[derive(Debug, Clone, Copy, Default)]
+struct Watched {
+    gateway: Option<u32>,
+    upstream: Option<u32>,
+}
+
+impl Watched {
+    fn sample(&self) -> [Option<Duration>; 3] {
+        [
+            procs::cpu_time(std::process::id()),
+            self.gateway.and_then(procs::cpu_time),
+            self.upstream.and_then(procs::cpu_time),
+        ]
+    }
+
+    async fn measure<F>(&self, run: F) -> anyhow::Result<(LoadResult, CpuPerCall)>
+    where
+        F: Future<Output = anyhow::Result<LoadResult>>,
+    {
+        let before = self.sample();
+        let result = run.await?;
+        let after = self.sample();
+        let calls = result.calls.max(1) as f64;
+        let per_call = |i: usize| match (before[i], after[i]) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / calls),
+            _ => None,
+        };
+        let cpu = CpuPerCall {
+            client: per_call(0).unwrap_or(0.0),
+            gateway: per_call(1),
+            upstream: per_call(2),
+        };
+        Ok((result, cpu))
+    }
+}
+
+/// One side (direct or gateway) of a `tools/call` row, over its rounds.
+#[derive(Default)]
+struct Side {
+    runs: Vec<(LoadResult, CpuPerCall)>,
+}
+
+impl Side {
+    fn median(&self, f: impl Fn(&(LoadResult, CpuPerCall)) -> Option<f64>) -> Option<f64> {
+        let mut values: Vec<f64> = self.runs.iter().filter_map(f).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        Some(if values.len() % 2 == 1 {
+            values[mid]
+        } else {
+            (values[mid - 1] + values[mid]) / 2.0
+        })
+    }
+
+    fn rps(&self) -> f64 {
+        self.median(|(r, _)| Some(r.rps())).unwrap_or(0.0)
+    }
+
+    fn p50(&self) -> f64 {
+        self.median(|(r, _)| (r.ok > 0).then(|| r.p50_us()))
+            .unwrap_or(f64::NAN)
+    }
+
+    fn p99(&self) -> f64 {
+        self.median(|(r, _)| (r.ok > 0).then(|| r.p99_us()))
+            .unwrap_or(f64::NAN)
+    }
+
+    fn errors(&self) -> u64 {
+        self.runs.iter().map(|(r, _)| r.errors).sum()
+    }
+
+    fn first_error(&self) -> Option<&str> {
+        self.runs.iter().find_map(|(r, _)| r.first_error.as_deref())
+    }
+}
+
+struct CallRow {
+    scenario: Scenario,
+    concurrency: usize,
+    direct: Side,
+    gateway: Side,
+}
+
+impl CallRow {
+    fn ratio(&self) -> f64 {
+        self.gateway.rps() / self.direct.rps()
+    }
+
+    fn added_p50(&self) -> f64 {
+        self.gateway.p50() - self.direct.p50()
+    }
+
+    /// The issue's target for this row, and whether it is met.
+    fn target(&self) -> (String, bool) {
+        let (stdio, _) = self.scenario.call_row().unwrap_or((false, Era::Session));
+        if stdio {
+            ("ratio ≥ 0.90".into(), self.ratio() >= 0.9)
+        } else if self.concurrency == 1 {
+            ("added p50 ≤ 50 µs".into(), self.added_p50() <= 50.0)
+        } else {
+            ("ratio ≥ 0.80".into(), self.ratio() >= 0.8)
+        }
+    }
+}
+
+/// A line of the catalog / memory / start-up table.
+struct Metric {
+    scenario: &'static str,
+    metric: String,
+    value: String,
+    target: String,
+}
+
+impl Metric {
+    fn new(scenario: Scenario, metric: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            scenario: scenario.name(),
+            metric: metric.into(),
+            value: value.into(),
+            target: String::new(),
+        }
+    }
+
+    fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
+    }
+}
+
+/// Errors of the non-`tools/call` scenarios.
+#[derive(Default)]
+struct Errors {
+    count: u64,
+    messages: Vec<String>,
+}
+
+impl Errors {
+    fn add(&mut self, context: &str, e: impl std::fmt::Display) {
+        self.count += 1;
+        if self.messages.len() < 10 {
+            self.messages.push(format!("{context}: {e}"));
+        }
+    }
+}
+
+struct Progress(Instant);
+
+impl Progress {
+    fn say(&self, message: impl std::fmt::Display) {
+        let t = self.0.elapsed().as_secs();
+        eprintln!("[{:>2}:{:02}] {message}", t / 60, t % 60);
+    }
+}
+
+/// Runs the selected scenarios and builds the report.
+pub async fn run(bins: &Binaries, options: &Options) -> anyhow::Result<Report> {
+    let progress = Progress(Instant::now());
+    let mut rows = Vec::new();
+    let mut metrics = Vec::new();
+    let mut errors = Errors::default();
+
+    let call_scenarios: Vec<Scenario> = options
+        .scenarios
+        .iter()
+        .copied()
+        .filter(|s| s.call_row().is_some())
+        .collect();
+    if !call_scenarios.is_empty() {
+        match call_rows(bins, options, &call_scenarios, &progress).await {
+            Ok(done) => rows = done,
+            Err(e) => errors.add("tools/call scenarios", format!("{e:#}")),
+        }
+    }
+    for scenario in options.scenarios.iter().copied() {
+        let result = match scenario {
+            Scenario::Catalog => catalog(bins, options, &progress, &mut metrics, &mut errors).await,
+            Scenario::Memory => memory(bins, options, &progress, &mut metrics, &mut errors).await,
+            Scenario::Startup => startup(bins, options, &progress, &mut metrics).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            errors.add(scenario.name(), format!("{e:#}"));
+        }
+    }
+    let call_errors: u64 = rows
+        .iter()
+        .map(|r| r.direct.errors() + r.gateway.errors())
+        .sum();
+    let markdown = render(options, &rows, &metrics, &errors);
+    Ok(Report {
+        markdown,
+        errors: call_errors + errors.count,
+    })
+}
+
+/// The `tools/call` rows: one echo HTTP upstream and one gateway (with the echo upstream
+/// and a stdio echo server registered) serve every round.
+async fn call_rows(
+    bins: &Binaries,
+    options: &Options,
+    scenarios: &[Scenario],
+    progress: &Progress,
+) -> anyhow::Result<Vec<CallRow>> {
+    let echo = EchoHttp::start(bins, 1).await?;
+    let echo_bin = bins.echo.to_string_lossy().into_owned();
+    let config = json!({
+        "mcp_servers": {
+            "echo": {"url": echo.url, "transport": "streamable_http"},
+            "stdio": {"transport": "stdio", "command": echo_bin, "args": ["stdio"]},
+        }
+    });
+    let mut gateway = GatewayProc::spawn(bins, &config)?;
+    gateway.wait_ready(Duration::from_secs(30)).await?;
+    gateway.wait_healthy(2, Duration::from_secs(30)).await?;
+    gateway
+        .wait_tools(2, &["echo__echo", "stdio__echo"], Duration::from_secs(30))
+        .await?;
+    let gateway_pid = gateway.proc.pid();
+    let stdio_child = gateway_pid.and_then(|pid| {
+        procs::children_of(pid)
+            .into_iter()
+            .find(|(_, comm)| comm.starts_with("mcp-bench-echo"))
+            .map(|(child, _)| child)
+    });
+    progress.say(format!(
+        "gateway up at {} (pid {gateway_pid:?}, stdio upstream pid {stdio_child:?}); echo upstream at {}",
+        gateway.base, echo.url
+    ));
+
+    let mut rows = Vec::new();
+    for &scenario in scenarios {
+        let (stdio, era) = scenario.call_row().expect("a tools/call scenario");
+        for &concurrency in &options.concurrency {
+            let mut row = CallRow {
+                scenario,
+                concurrency,
+                direct: Side::default(),
+                gateway: Side::default(),
+            };
+            for round in 1..=options.rounds {
+                // Direct.
+                let direct = if stdio {
+                    let client = StdioClient::spawn(&bins.echo, &["stdio"], era).await?;
+                    let watched = Watched {
+                        gateway: None,
+                        upstream: client.pid(),
+                    };
+                    let run = watched
+                        .measure(async {
+                            Ok(load::run_stdio(&client, concurrency, options.window).await)
+                        })
+                        .await;
+                    client.shutdown().await;
+                    run?
+                } else {
+                    let target = HttpTarget {
+                        url: echo.url.clone(),
+                        tool: "echo".into(),
+                        era,
+                    };
+                    let watched = Watched {
+                        gateway: None,
+                        upstream: echo.proc.pid(),
+                    };
+                    watched
+                        .measure(load::run_http(&target, concurrency, options.window))
+                        .await?
+                };
+                say_run(
+                    progress,
+                    scenario,
+                    concurrency,
+                    round,
+                    options.rounds,
+                    "direct",
+                    &direct.0,
+                );
+                row.direct.runs.push(direct);
+                // Through the gateway.
+                let target = HttpTarget {
+                    url: gateway.mcp_url(),
+                    tool: if stdio { "stdio__echo" } else { "echo__echo" }.into(),
+                    era,
+                };
+                let watched = Watched {
+                    gateway: gateway_pid,
+                    upstream: if stdio { stdio_child } else { echo.proc.pid() },
+                };
+                let through = watched
+                    .measure(load::run_http(&target, concurrency, options.window))
+                    .await?;
+                say_run(
+                    progress,
+                    scenario,
+                    concurrency,
+                    round,
+                    options.rounds,
+                    "gateway",
+                    &through.0,
+                );
+                row.gateway.runs.push(through);
+            }
+            rows.push(row);
+        }
+    }
+    let log_lines = std::fs::read_to_string(&gateway.log)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    progress.say(format!("gateway log: {log_lines} lines"));
+    gateway.proc.shutdown().await;
+    echo.proc.shutdown().await;
+    Ok(rows)
+}
+
+fn say_run(
+    progress: &Progress,
+    scenario: Scenario,
+    concurrency: usize,
+    round: usize,
+    rounds: usize,
+    side: &str,
+    r: &LoadResult,
+) {
+    let mut line = format!(
+        "{} c={concurrency} round {round}/{rounds} {side:<7}: {:>8.0} req/s  p50 {:>7.1} µs  p99 {:>8.1} µs  errors {}",
+        scenario.name(),
+        r.rps(),
+        r.p50_us(),
+        r.p99_us(),
+        r.errors
+    );
+    if let Some(e) = &r.first_error {
+        let _ = write!(line, " (first: {e})");
+    }
+    progress.say(line);
+}
+
+/// Quantile of a nanosecond histogram, in milliseconds.
+fn ms(histogram: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
+    histogram.value_at_quantile(q) as f64 / 1e6
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+async fn catalog(
+    bins: &Binaries,
+    options: &Options,
+    progress: &Progress,
+    metrics: &mut Vec<Metric>,
+    errors: &mut Errors,
+) -> anyhow::Result<()> {
+    let s = Scenario::Catalog;
+    let (servers, tools) = (options.catalog_servers, options.catalog_tools);
+    let expected = servers * tools;
+    let echo = EchoHttp::start(bins, tools).await?;
+    let mut gateway = GatewayProc::spawn(bins, &json!({}))?;
+    gateway.wait_ready(Duration::from_secs(30)).await?;
+    settle().await;
+    let idle = gateway.proc.rss_kib()?;
+    metrics.push(Metric::new(s, "gateway RSS, idle, no servers", mib(idle)));
+
+    // Registration, one request at a time over one connection.
+    progress.say(format!("catalog: registering {servers} servers"));
+    let mut each = load::new_histogram();
+    let started = Instant::now();
+    for i in 0..servers {
+        let t = Instant::now();
+        match gateway.register(&format!("srv{i:04}"), &echo.url).await {
+            Ok(()) => load::record(&mut each, t.elapsed()),
+            Err(e) => errors.add("POST /mcp/servers", format!("{e:#}")),
+        }
+    }
+    let took = started.elapsed();
+    metrics.push(Metric::new(
+        s,
+        format!("register {servers} servers (POST /mcp/servers, sequential)"),
+        format!(
+            "{:.0} servers/s ({:.2} s; p50 {:.2} ms, p99 {:.2} ms)",
+            servers as f64 / took.as_secs_f64(),
+            took.as_secs_f64(),
+            ms(&each, 0.5),
+            ms(&each, 0.99)
+        ),
+    ));
+    let registered = Instant::now();
+    gateway
+        .wait_healthy(servers, Duration::from_secs(300))
+        .await?;
+    gateway
+        .wait_tools(expected, &[], Duration::from_secs(300))
+        .await?;
+    metrics.push(Metric::new(
+        s,
+        format!("all {expected} tools routable, after the last registration"),
+        format!("{:.2} s", registered.elapsed().as_secs_f64()),
+    ));
+    settle().await;
+    let full = gateway.proc.rss_kib()?;
+    metrics.push(Metric::new(
+        s,
+        format!("gateway RSS with {servers} servers × {tools} tools"),
+        mib(full),
+    ));
+
+    // tools/list through every page, in both eras.
+    for era in [Era::Session, Era::Stateless] {
+        progress.say(format!("catalog: tools/list, {} client", era.label()));
+        let mut client = McpHttp::new(&gateway.mcp_url(), era)?;
+        client.open().await?;
+        let (mut pages, mut listings) = (load::new_histogram(), load::new_histogram());
+        let mut page_count = 0;
+        for _ in 0..options.catalog_iterations {
+            let listing = Instant::now();
+            let (mut cursor, mut total, mut count) = (None::<String>, 0, 0);
+            let complete = loop {
+                let t = Instant::now();
+                match client.list_tools_page(cursor.as_deref()).await {
+                    Ok((n, next)) => {
+                        load::record(&mut pages, t.elapsed());
+                        total += n;
+                        count += 1;
+                        match next {
+                            Some(next) => cursor = Some(next),
+                            None => break true,
+                        }
+                    }
+                    Err(e) => {
+                        errors.add("tools/list", format!("{e:#}"));
+                        break false;
+                    }
+                }
+            };
+            if !complete {
+                continue;
+            }
+            if total != expected {
+                errors.add(
+                    "tools/list",
+                    format!("listed {total} tools, expected {expected}"),
+                );
+                continue;
+            }
+            load::record(&mut listings, listing.elapsed());
+            page_count = count;
+        }
+        client.close().await;
+        metrics.push(
+            Metric::new(
+                s,
+                format!("tools/list page on /mcp ({} client)", era.label()),
+                format!(
+                    "p50 {:.2} ms, p99 {:.2} ms",
+                    ms(&pages, 0.5),
+                    ms(&pages, 0.99)
+                ),
+            )
+            .target("p50 ≤ 5 ms"),
+        );
+        metrics.push(Metric::new(
+            s,
+            format!(
+                "tools/list, all {page_count} pages ({} client)",
+                era.label()
+            ),
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms",
+                ms(&listings, 0.5),
+                ms(&listings, 0.99)
+            ),
+        ));
+    }
+
+    // The REST list.
+    progress.say("catalog: GET /mcp/tools");
+    let mut times = load::new_histogram();
+    let mut size = 0;
+    for _ in 0..options.catalog_iterations {
+        let t = Instant::now();
+        let answer = gateway.http().get("/mcp/tools").await;
+        let elapsed = t.elapsed();
+        let check = answer.and_then(|answer| {
+            if !answer.status.is_success() {
+                bail!("GET /mcp/tools answered {}", answer.status);
+            }
+            let body = answer.body;
+            size = body.len();
+            let value: Value = serde_json::from_slice(&body)?;
+            let n = value["tools"].as_array().map_or(0, Vec::len);
+            if n != expected {
+                bail!("GET /mcp/tools listed {n} tools, expected {expected}");
+            }
+            Ok(())
+        });
+        match check {
+            Ok(()) => load::record(&mut times, elapsed),
+            Err(e) => errors.add("GET /mcp/tools", format!("{e:#}")),
+        }
+    }
+    metrics.push(
+        Metric::new(
+            s,
+            format!(
+                "GET /mcp/tools ({expected} tools, {:.1} MB)",
+                size as f64 / 1e6
+            ),
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms",
+                ms(&times, 0.5),
+                ms(&times, 0.99)
+            ),
+        )
+        .target("p50 ≤ 5 ms"),
+    );
+    gateway.proc.shutdown().await;
+    echo.proc.shutdown().await;
+    Ok(())
+}
+
+/// Connections the memory scenario opens and closes sessions over.
+const OPENERS: usize = 16;
+
+/// Clients, each with the session ids it opened.
+type Opened = Vec<(McpHttp, Vec<http::HeaderValue>)>;
+
+/// Opens `sessions` sessions (`initialize` + `notifications/initialized`) over
+/// [`OPENERS`] connections.
+async fn open_sessions(url: &str, sessions: usize, errors: &mut Errors) -> anyhow::Result<Opened> {
+    let tasks: Vec<_> = (0..OPENERS)
+        .map(|opener| {
+            let url = url.to_owned();
+            let count = sessions / OPENERS + usize::from(opener < sessions % OPENERS);
+            tokio::spawn(async move {
+                let mut client = McpHttp::new(&url, Era::Session)?;
+                let mut ids = Vec::with_capacity(count);
+                for _ in 0..count {
+                    client.open().await?;
+                    ids.extend(client.session().cloned());
+                }
+                anyhow::Ok((client, ids))
+            })
+        })
+        .collect();
+    let mut opened = Vec::with_capacity(OPENERS);
+    for task in tasks {
+        match task.await.context("opener panicked")? {
+            Ok(done) => opened.push(done),
+            Err(e) => errors.add("opening sessions", format!("{e:#}")),
+        }
+    }
+    Ok(opened)
+}
+
+/// Ends every session (`DELETE`).
+async fn close_sessions(opened: Opened) {
+    let closers: Vec<_> = opened
+        .into_iter()
+        .map(|(mut client, ids)| {
+            tokio::spawn(async move {
+                for id in ids {
+                    client.set_session(Some(id));
+                    client.close().await;
+                }
+            })
+        })
+        .collect();
+    for closer in closers {
+        let _ = closer.await;
+    }
+}
+
+async fn memory(
+    bins: &Binaries,
+    options: &Options,
+    progress: &Progress,
+    metrics: &mut Vec<Metric>,
+    errors: &mut Errors,
+) -> anyhow::Result<()> {
+    let s = Scenario::Memory;
+    let sessions = options.sessions;
+    let echo = EchoHttp::start(bins, 1).await?;
+    let config = json!({
+        "gateway": {"max_sessions": sessions + 100},
+        "mcp_servers": {"echo": {"url": echo.url, "transport": "streamable_http"}},
+    });
+    let mut gateway = GatewayProc::spawn(bins, &config)?;
+    gateway.wait_ready(Duration::from_secs(30)).await?;
+    gateway.wait_healthy(1, Duration::from_secs(30)).await?;
+    gateway
+        .wait_tools(1, &["echo__echo"], Duration::from_secs(30))
+        .await?;
+    settle().await;
+    let idle = gateway.proc.rss_kib()?;
+    metrics.push(Metric::new(s, "gateway RSS, idle, 1 server", mib(idle)));
+
+    progress.say(format!("memory: opening {sessions} idle sessions"));
+    let url = gateway.mcp_url();
+    let started = Instant::now();
+    let mut opened = open_sessions(&url, sessions, errors).await?;
+    let took = started.elapsed();
+    let count: usize = opened.iter().map(|(_, ids)| ids.len()).sum();
+    metrics.push(Metric::new(
+        s,
+        format!("open {count} sessions (initialize + initialized, {OPENERS} connections)"),
+        format!(
+            "{:.2} s ({:.0} sessions/s)",
+            took.as_secs_f64(),
+            count as f64 / took.as_secs_f64()
+        ),
+    ));
+    // The sessions work: one call on the first session opened.
+    if let Some((client, ids)) = opened.first_mut() {
+        client.set_session(ids.first().cloned());
+        if let Err(e) = client.call_echo("echo__echo", "still here").await {
+            errors.add("call on an idle session", format!("{e:#}"));
+        }
+        client.set_session(None);
+    }
+    settle().await;
+    let loaded = gateway.proc.rss_kib()?;
+    metrics.push(Metric::new(
+        s,
+        format!("gateway RSS with {count} idle sessions"),
+        mib(loaded),
+    ));
+    metrics.push(Metric::new(
+        s,
+        "RSS per idle session",
+        format!(
+            "{:.1} KiB",
+            loaded.saturating_sub(idle) as f64 / count.max(1) as f64
+        ),
+    ));
+    progress.say("memory: closing the sessions, then a second open/close cycle");
+    close_sessions(opened).await;
+    settle().await;
+    metrics.push(Metric::new(
+        s,
+        "gateway RSS after closing them",
+        mib(gateway.proc.rss_kib()?),
+    ));
+    // A second cycle shows whether that memory is reused (allocator) or lost (a leak).
+    let again = open_sessions(&url, sessions, errors).await?;
+    close_sessions(again).await;
+    settle().await;
+    metrics.push(Metric::new(
+        s,
+        "gateway RSS after a second open + close cycle",
+        mib(gateway.proc.rss_kib()?),
+    ));
+    gateway.proc.shutdown().await;
+    echo.proc.shutdown().await;
+    Ok(())
+}
+
+async fn startup(
+    bins: &Binaries,
+    options: &Options,
+    progress: &Progress,
+    metrics: &mut Vec<Metric>,
+) -> anyhow::Result<()> {
+    let s = Scenario::Startup;
+    let count = options.startup_servers;
+    let echo = EchoHttp::start(bins, 1).await?;
+    let servers: serde_json::Map<String, Value> = (0..count)
+        .map(|i| {
+            (
+                format!("srv{i:03}"),
+                json!({"url": echo.url, "transport": "streamable_http"}),
+            )
+        })
+        .collect();
+    let config = json!({"mcp_servers": servers});
+    let (mut ready, mut healthy, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for repeat in 1..=options.startup_repeats {
+        let mut gateway = GatewayProc::spawn(bins, &config)?;
+        let (_, to_ready) = gateway.wait_ready(Duration::from_secs(60)).await?;
+        let to_healthy = gateway
+            .wait_healthy(count, Duration::from_secs(120))
+            .await?;
+        progress.say(format!(
+            "startup {repeat}/{}: ready after {:.1} ms, {count} servers healthy after {:.1} ms",
+            options.startup_repeats,
+            to_ready.as_secs_f64() * 1e3,
+            to_healthy.as_secs_f64() * 1e3
+        ));
+        ready.push(to_ready.as_secs_f64() * 1e3);
+        healthy.push(to_healthy.as_secs_f64() * 1e3);
+        rss.push(gateway.proc.rss_kib()?);
+        gateway.proc.shutdown().await;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let runs = format!("median of {}", options.startup_repeats);
+    metrics.push(Metric::new(
+        s,
+        format!("spawn → /health/readiness 200, {count} configured servers"),
+        format!("{:.1} ms ({runs})", median(&mut ready)),
+    ));
+    metrics.push(Metric::new(
+        s,
+        format!("spawn → all {count} servers healthy"),
+        format!("{:.1} ms ({runs})", median(&mut healthy)),
+    ));
+    rss.sort_unstable();
+    metrics.push(Metric::new(
+        s,
+        format!("gateway RSS just after, {count} servers"),
+        mib(rss[rss.len() / 2]),
+    ));
+    echo.proc.shutdown().await;
+    Ok(())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or_else(
+            || "unknown memory".into(),
+            |kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0),
+        );
+    format!("{cores} cores ({model}), {memory}")
+}
+
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.3}", d.as_secs_f64())
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+            + " s"
+    }
+}
+
+fn us(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn opt_us(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
+}
+
+fn render(options: &Options, rows: &[CallRow], metrics: &[Metric], errors: &Errors) -> String {
+    let mut md = String::new();
+    let w = options.window;
+    let _ = writeln!(
+        md,
+        "## mcp-bench compare{}\n\nMachine: {}. Each `tools/call` cell: median of {} round(s); \
+         a round is a direct run then a gateway run, each {} measured after {} of warm-up.\n",
+        if options.smoke { " --smoke" } else { "" },
+        machine(),
+        options.rounds,
+        human(w.duration),
+        human(w.warmup)
+    );
+    if !rows.is_empty() {
+        md.push_str(
+            "| scenario | c | direct req/s | gateway req/s | ratio | direct p50 / p99 (µs) | gateway p50 / p99 (µs) | added p50 (µs) | errors | target |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        );
+        for row in rows {
+            let errors = row.direct.errors() + row.gateway.errors();
+            let (target, met) = row.target();
+            let verdict = if errors > 0 {
+                "invalid (errors)".to_owned()
+            } else if options.smoke {
+                format!("{target} (smoke: not judged)")
+            } else {
+                format!("{target} {}", if met { "✓" } else { "✗" })
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {:+.0} | {} | {} |",
+                row.scenario.name(),
+                row.concurrency,
+                row.direct.rps(),
+                row.gateway.rps(),
+                row.ratio(),
+                us(row.direct.p50()),
+                us(row.direct.p99()),
+                us(row.gateway.p50()),
+                us(row.gateway.p99()),
+                row.added_p50(),
+                errors,
+                verdict
+            );
+        }
+        md.push_str(
+            "\nCPU time per call (µs; median of rounds; the bench client, the gateway, the upstream):\n\n\
+             | scenario | c | direct: client | direct: upstream | gateway: client | gateway: gateway | gateway: upstream |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for row in rows {
+            let d = |f: fn(&CpuPerCall) -> Option<f64>| row.direct.median(|(_, c)| f(c));
+            let g = |f: fn(&CpuPerCall) -> Option<f64>| row.gateway.median(|(_, c)| f(c));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                row.scenario.name(),
+                row.concurrency,
+                opt_us(d(|c| Some(c.client))),
+                opt_us(d(|c| c.upstream)),
+                opt_us(g(|c| Some(c.client))),
+                opt_us(g(|c| c.gateway)),
+                opt_us(g(|c| c.upstream)),
+            );
+        }
+        md.push('\n');
+    }
+    if !metrics.is_empty() {
+        md.push_str("| scenario | metric | value | target |\n|---|---|---|---|\n");
+        for m in metrics {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                m.scenario, m.metric, m.value, m.target
+            );
+        }
+        md.push('\n');
+    }
+    let mut first_errors: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            [("direct", &r.direct), ("gateway", &r.gateway)]
+                .into_iter()
+                .filter_map(move |(side, s)| {
+                    s.first_error()
+                        .map(|e| format!("{} c={} {side}: {e}", r.scenario.name(), r.concurrency))
+                })
+        })
+        .collect();
+    first_errors.extend(errors.messages.iter().cloned());
+    if first_errors.is_empty() {
+        md.push_str("Every answer was verified; no errors.\n");
+    } else {
+        md.push_str("**ERRORS — this run is not a valid measurement:**\n\n");
+        for e in first_errors {
+            let _ = writeln!(md, "* {e}");
+        }
+    }
+    md
+}

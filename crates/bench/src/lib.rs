@@ -1,0 +1,17 @@
+//! Benchmark harness for mcp-gateway (see `docs/BENCHMARKS.md`).
+//!
+//! * [`echo`] — the upstream under test: a minimal rmcp server with an `echo` tool, served
+//!   by the `mcp-bench-echo` binary over streamable HTTP or stdio;
+//! * [`wire`] — JSON-RPC bodies and the parsing of JSON or SSE answers;
+//! * [`load`] — the load generator: MCP streamable HTTP workers (session-based or
+//!   stateless 2026-07-28), one keep-alive connection each, and a direct stdio client;
+//! * [`conn`] — one HTTP/1.1 keep-alive connection per worker (no pool);
+//! * [`procs`] — the processes of a run: start, readiness, RSS, CPU time, shutdown;
+//! * [`compare`] — the scenario runner behind `mcp-bench compare`.
+
+pub mod compare;
+pub mod conn;
+pub mod echo;
+pub mod load;
+pub mod procs;
+pub mod wire;
