@@ -66,6 +66,19 @@ async fn started(settings: Settings) -> app::Running {
     .unwrap()
 }
 
+/// A gateway with one fixture upstream registered as `server_id` and healthy.
+async fn with_fixture(
+    server_id: &str,
+    options: FixtureOptions,
+) -> (mcp_gateway_testkit::FixtureHandle, app::Running) {
+    let fixture = spawn_http(options).await;
+    let running = started(Settings::default()).await;
+    let record = record(json!({"server_id": server_id, "url": fixture.url()}));
+    running.gateway.register(record).await.unwrap();
+    wait_healthy(&running.gateway, server_id).await;
+    (fixture, running)
+}
+
 /// A raw session-era `initialize` request, for tests that speak HTTP directly.
 fn initialize_request() -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -171,13 +184,7 @@ async fn aggregates_and_routes_in_both_eras() {
 
 #[tokio::test]
 async fn one_server_endpoint_uses_upstream_names() {
-    let a = spawn_http(FixtureOptions::default()).await;
-    let running = started(Settings::default()).await;
-    let gw = running.gateway.clone();
-    gw.register(record(json!({"server_id": "solo", "url": a.url()})))
-        .await
-        .unwrap();
-    wait_healthy(&gw, "solo").await;
+    let (_fixture, running) = with_fixture("solo", FixtureOptions::default()).await;
     let url = format!("http://{}/mcp/servers/solo/mcp", running.addr);
     for (era, mode) in eras() {
         let c = client((), &url, mode).await;
@@ -376,13 +383,7 @@ async fn sessions_beyond_the_maximum_get_503() {
 
 #[tokio::test]
 async fn a_client_cancel_reaches_the_upstream_in_both_eras() {
-    let fixture = spawn_http(FixtureOptions::default()).await;
-    let running = started(Settings::default()).await;
-    let gw = running.gateway.clone();
-    gw.register(record(json!({"server_id": "fx", "url": fixture.url()})))
-        .await
-        .unwrap();
-    wait_healthy(&gw, "fx").await;
+    let (fixture, running) = with_fixture("fx", FixtureOptions::default()).await;
     let url = format!("http://{}/mcp", running.addr);
     for (n, (era, mode)) in eras().into_iter().enumerate() {
         let c = client((), &url, mode).await;
@@ -484,13 +485,7 @@ async fn shutdown_closes_open_streams_promptly() {
 #[tokio::test]
 async fn subscriptions_are_shared_and_released_when_sessions_end() {
     // resources/subscribe belongs to the session era; the upstream speaks it.
-    let fixture = spawn_http(FixtureOptions::default().legacy_only()).await;
-    let running = started(Settings::default()).await;
-    let gw = running.gateway.clone();
-    gw.register(record(json!({"server_id": "fx", "url": fixture.url()})))
-        .await
-        .unwrap();
-    wait_healthy(&gw, "fx").await;
+    let (fixture, running) = with_fixture("fx", FixtureOptions::default().legacy_only()).await;
     let url = format!("http://{}/mcp", running.addr);
     let readme = || rmcp::model::SubscribeRequestParams::new("fixture://readme");
     let a = client((), &url, ClientLifecycleMode::Initialize).await;
