@@ -7,11 +7,13 @@
 //!   stateless 2026-07-28), one keep-alive connection each, and a direct stdio client;
 //! * [`conn`] — one HTTP/1.1 keep-alive connection per worker (no pool);
 //! * [`procs`] — the processes of a run: start, readiness, RSS, CPU time, shutdown;
-//! * [`compare`] — the scenario runner behind `mcp-bench compare`.
+//! * [`compare`] — the scenario runner behind `mcp-bench compare`;
+//! * [`soak`] — many sessions with mixed calls for a while, watching memory and leaks.
 
 pub mod compare;
 pub mod conn;
 pub mod echo;
 pub mod load;
 pub mod procs;
+pub mod soak;
 pub mod wire;

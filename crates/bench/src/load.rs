@@ -135,7 +135,7 @@ struct WorkerStats {
 }
 
 /// One worker's way of making a call; `seq` makes each echoed message unique.
-trait Caller: Send + 'static {
+pub(crate) trait Caller: Send + 'static {
     fn call(&mut self, seq: u64) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
@@ -180,7 +180,10 @@ async fn drive<C: Caller>(mut caller: C, start: Arc<Barrier>, window: Window) ->
 }
 
 /// Runs already set-up callers together and merges what they measured.
-async fn run_callers<C: Caller>(callers: Vec<C>, window: Window) -> (Vec<C>, LoadResult) {
+pub(crate) async fn run_callers<C: Caller>(
+    callers: Vec<C>,
+    window: Window,
+) -> (Vec<C>, LoadResult) {
     let concurrency = callers.len();
     let start = Arc::new(Barrier::new(concurrency));
     let tasks: Vec<_> = callers

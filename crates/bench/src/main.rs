@@ -8,6 +8,7 @@ use mcp_bench::{
     compare::{self, Options, Scenario},
     load::{self, HttpTarget, Window},
     procs::Binaries,
+    soak::{self, SoakOptions},
     wire::Era,
 };
 
@@ -28,6 +29,28 @@ enum Command {
     Compare(CompareArgs),
     /// Load one MCP endpoint with tools/call and print what was measured
     Load(LoadArgs),
+    /// Many sessions doing mixed calls through the gateway against three upstreams;
+    /// reports failures, memory and leaks (exit status 1 on a failed call or a leak)
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// 100 sessions for 5 s (CI)
+    #[arg(long)]
+    smoke: bool,
+    /// Concurrent sessions [default: 1000; smoke 100]
+    #[arg(long)]
+    sessions: Option<usize>,
+    /// How long they call [default: 60s; smoke 5s]
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Where mcp-gateway and mcp-bench-echo are [default: the directory of mcp-bench]
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Also write the Markdown report to this file
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -157,6 +180,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compare(args) => run_compare(args).await,
         Command::Load(args) => run_load(args).await,
+        Command::Soak(args) => run_soak(args).await,
     };
     match result {
         Ok(code) => code,
@@ -180,6 +204,26 @@ async fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
+    let bins = Binaries::locate(args.bin_dir.as_deref())?;
+    let options = SoakOptions {
+        sessions: args.sessions.unwrap_or(if args.smoke { 100 } else { 1000 }),
+        duration: args
+            .duration
+            .unwrap_or(Duration::from_secs(if args.smoke { 5 } else { 60 })),
+    };
+    let (report, passed) = soak::run(&bins, &options).await?;
+    println!("{report}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, &report)?;
+    }
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn run_load(args: LoadArgs) -> anyhow::Result<ExitCode> {

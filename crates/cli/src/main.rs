@@ -7,6 +7,14 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use mcp_gateway::config::{Overrides, ProcessEnv, Settings};
 
+// jemalloc, with background threads that return unused memory to the system: glibc's
+// malloc kept what 10,000 closed MCP sessions had used, and fragmented further on every
+// open/close cycle (docs/BENCHMARKS.md, "Optimisations"). The decay time is set at build
+// time (.cargo/config.toml) and background threads are enabled again at start-up.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for bad configuration (EX_USAGE from sysexits.h).
 const EXIT_CONFIG: u8 = 64;
 
@@ -46,6 +54,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    // Also set at build time; enabled here too for builds without the workspace config.
+    #[cfg(feature = "jemalloc")]
+    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(%error, "cannot start jemalloc's background threads; freed memory is returned to the system later");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

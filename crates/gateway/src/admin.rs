@@ -1,10 +1,12 @@
 //! The REST API of the seed (`/mcp/servers`, `/mcp/tools`, `/mcp/resources`, …) and the
 //! health routes. Admin routes need `Authorization: Bearer <master_key>` when a key is set.
 
+pub mod audit;
 mod body;
 mod catalog;
 pub mod error;
 mod health;
+pub mod limits;
 mod servers;
 
 use std::sync::Arc;
@@ -20,18 +22,21 @@ use axum::{
 
 use crate::{gateway::Gateway, secret::keys_match};
 
-pub use body::JsonBody;
 pub(crate) use body::body_error;
+pub use body::{JsonBody, parse as parse_body};
 pub use error::ApiError;
 
 /// The whole HTTP surface of the gateway.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let max_body = gateway.settings.max_body_bytes;
     let enabled = gateway.settings.mcp_enabled;
+    let timeout = gateway.settings.request_timeout;
+    let handler_timeout = middleware::from_fn_with_state(timeout, limits::handler_timeout);
     let mut app = Router::new()
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
-        .route("/health/readiness", get(health::readiness));
+        .route("/health/readiness", get(health::readiness))
+        .route_layer(handler_timeout.clone());
     if enabled {
         let admin = Router::new()
             .route("/mcp/servers", get(servers::list).post(servers::create))
@@ -42,9 +47,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
                     .delete(servers::remove),
             )
             .route("/mcp/tools", get(catalog::tools))
-            .route("/mcp/tools/call", post(catalog::call_tool))
             .route("/mcp/resources", get(catalog::resources))
             .route("/mcp/prompts", get(catalog::prompts))
+            .route_layer(handler_timeout)
+            // Bounded by the called server's own timeout_secs instead.
+            .route("/mcp/tools/call", post(catalog::call_tool))
             .route_layer(middleware::from_fn_with_state(gateway.clone(), require_key));
         app = app
             .merge(admin)
@@ -53,6 +60,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     app.fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            timeout,
+            limits::body_deadline,
+        ))
         .with_state(gateway)
 }
 
@@ -60,19 +71,29 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 /// the gateway listens on loopback only and admin routes are open to local callers.
 pub(crate) async fn require_key(
     State(gateway): State<Arc<Gateway>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(key) = &gateway.settings.master_key {
+    let who = if let Some(key) = &gateway.settings.master_key {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token);
         if !presented.is_some_and(|p| keys_match(p, key)) {
-            return Err(ApiError::unauthorized());
+            let error = ApiError::unauthorized();
+            if let Some((action, target)) = audit::change_of(request.method(), request.uri().path())
+            {
+                let caller = audit::Caller::new(request.extensions());
+                audit::change(&caller, action, &target, Err((error.status, error.code)));
+            }
+            return Err(error);
         }
-    }
+        "master_key"
+    } else {
+        "loopback"
+    };
+    request.extensions_mut().insert(audit::Authenticated(who));
     Ok(next.run(request).await)
 }
 

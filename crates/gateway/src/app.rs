@@ -3,9 +3,15 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::serve::ListenerExt;
+use axum::{Router, extract::ConnectInfo};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::{admin, config::Settings, gateway::Gateway, store::StoreError};
 
@@ -76,18 +82,10 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
     let addr = listener
         .local_addr()
         .map_err(|source| AppError::Bind { addr, source })?;
-    let listener = listener.tap_io(|tcp| {
-        // Small JSON-RPC messages must not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
     let stop = CancellationToken::new();
+    let head_timeout = gateway.settings.request_timeout;
     let router = admin::router(gateway.clone());
-    let graceful = stop.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { graceful.cancelled().await })
-            .await
-    });
+    let server = tokio::spawn(serve(listener, router, stop.clone(), head_timeout));
     tracing::info!(%addr, "mcp-gateway listening");
     Ok(Running {
         gateway,
@@ -95,6 +93,69 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         stop,
         server,
     })
+}
+
+/// Serves HTTP/1.1 connections until `stop`, then waits for the open ones to finish (idle
+/// keep-alive connections close at once, in-flight requests complete).
+///
+/// This is `axum::serve` plus what it cannot be configured for: a client must send a
+/// request's head (request line and headers) within `head_timeout` of the connection
+/// starting to wait for it — including an idle keep-alive connection — or the connection is
+/// closed. Each request carries the peer address as `ConnectInfo<SocketAddr>`, and
+/// `TCP_NODELAY` is set (small JSON-RPC messages must not wait for Nagle's algorithm).
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    stop: CancellationToken,
+    head_timeout: Duration,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        );
+        let connection =
+            http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::trace!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Errors of one incoming connection, not of the listener (as hyper and axum classify them).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Runs the gateway until `shutdown` resolves.
@@ -154,6 +215,21 @@ fn announce_settings(settings: &Settings) {
     if !settings.store_model_in_db {
         tracing::info!(
             "STORE_MODEL_IN_DB=false: servers registered through the API are kept in memory and lost on restart"
+        );
+    }
+    match (&settings.secret_key, settings.store_model_in_db) {
+        (Some(key), true) => tracing::info!(
+            key = key.form().describe(),
+            "MCP_GATEWAY_SECRET_KEY set: stored secrets are encrypted (AES-256-GCM)"
+        ),
+        (None, true) => tracing::info!(
+            "MCP_GATEWAY_SECRET_KEY not set: secrets of API-registered servers are stored unencrypted"
+        ),
+        _ => {}
+    }
+    if settings.allow_stdio_registration && settings.stdio_allowed_commands.is_empty() {
+        tracing::warn!(
+            "gateway.allow_stdio_registration is on with no gateway.stdio_allowed_commands: any caller with the admin key can run any command on this host"
         );
     }
     if !settings.mcp_enabled {

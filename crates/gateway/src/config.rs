@@ -5,11 +5,16 @@
 
 pub mod env;
 mod expand;
-mod file;
+pub(crate) mod file;
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
-use crate::{model::ServerRecord, secret::Secret};
+use ipnet::IpNet;
+
+use crate::{
+    model::ServerRecord,
+    secret::{Secret, at_rest::SecretKey},
+};
 
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use expand::expand;
@@ -22,6 +27,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-gateway.db";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The default limit on concurrent legacy SSE sessions (`GET /sse`).
 pub const DEFAULT_MAX_SSE_SESSIONS: usize = 10_000;
+/// The default time a client has to send a whole request body.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A configuration problem. The binary reports it on one line and exits with code 64.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +83,17 @@ pub struct Settings {
     pub max_sse_sessions: usize,
     /// How often each upstream's catalog is re-fetched even without `list_changed`.
     pub discovery_refresh: Duration,
+    /// `MCP_GATEWAY_SECRET_KEY`: encrypts secrets stored in the database.
+    pub secret_key: Option<SecretKey>,
+    /// API-registered upstream URLs must resolve into one of these ranges (empty: any).
+    pub upstream_allow_cidrs: Vec<IpNet>,
+    /// API-registered upstream URLs may not resolve into any of these ranges.
+    pub upstream_deny_cidrs: Vec<IpNet>,
+    /// Commands an API-registered stdio server may run (empty: any, when stdio
+    /// registration is enabled at all).
+    pub stdio_allowed_commands: Vec<String>,
+    /// How long a client has to send a request body, on every route.
+    pub request_timeout: Duration,
     /// Servers from the `mcp_servers:` block, validated.
     pub servers: Vec<ServerRecord>,
 }
@@ -101,6 +119,11 @@ impl Default for Settings {
                 .map(|o| o.to_string())
                 .collect(),
             max_sse_sessions: DEFAULT_MAX_SSE_SESSIONS,
+            secret_key: None,
+            upstream_allow_cidrs: Vec::new(),
+            upstream_deny_cidrs: Vec::new(),
+            stdio_allowed_commands: Vec::new(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             servers: Vec::new(),
         }
     }
@@ -152,16 +175,76 @@ impl Settings {
         if let Some(v) = env.var("MCP_GATEWAY_LISTEN").filter(|v| !v.is_empty()) {
             self.listen = parse_listen(&v, "MCP_GATEWAY_LISTEN")?;
         }
+        if let Some(v) = env.var("MCP_GATEWAY_SECRET_KEY") {
+            self.secret_key = SecretKey::parse(&v);
+        }
+        if let Some(v) = env.var("MCP_GATEWAY_UPSTREAM_ALLOW_CIDRS") {
+            self.upstream_allow_cidrs =
+                parse_cidrs(&split_list(&v), "MCP_GATEWAY_UPSTREAM_ALLOW_CIDRS")?;
+        }
+        if let Some(v) = env.var("MCP_GATEWAY_UPSTREAM_DENY_CIDRS") {
+            self.upstream_deny_cidrs =
+                parse_cidrs(&split_list(&v), "MCP_GATEWAY_UPSTREAM_DENY_CIDRS")?;
+        }
+        if let Some(v) = env.var("MCP_GATEWAY_STDIO_ALLOWED_COMMANDS") {
+            self.stdio_allowed_commands =
+                parse_commands(split_list(&v), "MCP_GATEWAY_STDIO_ALLOWED_COMMANDS")?;
+        }
         Ok(())
     }
 
     /// The policy applied to registrations made through the REST API.
-    pub fn api_policy(&self) -> crate::model::RegistrationPolicy {
+    pub fn api_policy(&self) -> crate::model::RegistrationPolicy<'_> {
         crate::model::RegistrationPolicy {
             allow_stdio: self.allow_stdio_registration,
             allow_link_local: self.allow_link_local_upstreams,
+            upstream_allow: &self.upstream_allow_cidrs,
+            upstream_deny: &self.upstream_deny_cidrs,
+            stdio_allowed_commands: &self.stdio_allowed_commands,
         }
     }
+}
+
+/// The items of a comma-separated environment list, trimmed, empty ones dropped.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Parses CIDR ranges (`10.0.0.0/8`, `fd00::/8`); a bare address is a single-host range.
+/// Errors name the list and the item's position.
+pub(crate) fn parse_cidrs(items: &[String], field: &str) -> Result<Vec<IpNet>, ConfigError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let item = item.trim();
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    ConfigError::invalid(
+                        format!("{field}[{i}]"),
+                        format!("{item:?} is not a CIDR range such as 10.0.0.0/8 or fd00::/8"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Checks a stdio command allowlist: no empty entries.
+pub(crate) fn parse_commands(items: Vec<String>, field: &str) -> Result<Vec<String>, ConfigError> {
+    if let Some(i) = items.iter().position(|c| c.trim().is_empty()) {
+        return Err(ConfigError::invalid(
+            format!("{field}[{i}]"),
+            "must not be empty",
+        ));
+    }
+    Ok(items)
 }
 
 pub(crate) fn parse_bool(value: &str, field: &str) -> Result<bool, ConfigError> {
@@ -218,6 +301,42 @@ mod tests {
         let env = MapEnv::new([("MCP_GATEWAY_ENABLED", "maybe")]);
         let err = Settings::load(None, &Overrides::default(), &env).unwrap_err();
         assert!(err.to_string().contains("MCP_GATEWAY_ENABLED"), "{err}");
+    }
+
+    #[test]
+    fn security_lists_from_the_environment() {
+        let env = MapEnv::new([
+            (
+                "MCP_GATEWAY_UPSTREAM_ALLOW_CIDRS",
+                "10.0.0.0/8, 192.168.1.7 ,fd00::/8",
+            ),
+            ("MCP_GATEWAY_UPSTREAM_DENY_CIDRS", "10.9.0.0/16"),
+            ("MCP_GATEWAY_STDIO_ALLOWED_COMMANDS", "npx,/usr/bin/uvx"),
+            ("MCP_GATEWAY_SECRET_KEY", "a passphrase"),
+        ]);
+        let s = Settings::load(None, &Overrides::default(), &env).unwrap();
+        let allow: Vec<String> = s
+            .upstream_allow_cidrs
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(allow, ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]);
+        assert_eq!(s.upstream_deny_cidrs[0].to_string(), "10.9.0.0/16");
+        assert_eq!(s.stdio_allowed_commands, ["npx", "/usr/bin/uvx"]);
+        assert!(s.secret_key.is_some());
+        assert!(!format!("{s:?}").contains("a passphrase"));
+
+        let env = MapEnv::new([("MCP_GATEWAY_UPSTREAM_DENY_CIDRS", "10.0.0.0/8,nonsense")]);
+        let err = Settings::load(None, &Overrides::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MCP_GATEWAY_UPSTREAM_DENY_CIDRS[1]") && err.contains("nonsense"),
+            "{err}"
+        );
+        let env = MapEnv::new([("MCP_GATEWAY_SECRET_KEY", "")]);
+        let s = Settings::load(None, &Overrides::default(), &env).unwrap();
+        assert!(s.secret_key.is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod bridge;
 mod changes;
+pub(crate) mod direct;
 mod error;
 mod server;
 mod sse;
@@ -27,24 +28,29 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
 };
-use rmcp::transport::{
-    StreamableHttpServerConfig, StreamableHttpService,
-    streamable_http_server::session::local::LocalSessionManager,
-};
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::ServiceExt;
 
 use crate::{admin::ApiError, gateway::Gateway};
 
+pub(crate) use changes::SessionWatch;
 pub use server::GatewayServer;
 pub use view::Scope;
 
-type McpService = StreamableHttpService<GatewayServer, LocalSessionManager>;
+use direct::{
+    DirectLane,
+    sessions::{LightSessions, TrackedSessions},
+};
 
-/// One MCP endpoint: rmcp's streamable HTTP service and its session table.
+type McpService = StreamableHttpService<GatewayServer, TrackedSessions>;
+
+/// One MCP endpoint: rmcp's streamable HTTP service, its session table and its direct
+/// lane for plain tool calls.
 #[derive(Clone)]
 struct Endpoint {
     service: McpService,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<TrackedSessions>,
+    direct: Arc<DirectLane>,
     max_sessions: usize,
 }
 
@@ -65,40 +71,79 @@ impl Endpoint {
         } else {
             config.with_allowed_hosts(["localhost", "127.0.0.1", "::1"])
         };
-        let mut sessions = LocalSessionManager::default();
-        sessions.session_config.keep_alive = Some(settings.session_ttl);
-        let sessions = Arc::new(sessions);
-        let gateway = gateway.clone();
+        let sessions = TrackedSessions::new(settings.session_ttl, gateway.shutdown_token().clone());
+        // rmcp takes over a light session through its session store (sessions.rs).
+        config.session_store = Some(Arc::new(LightSessions(sessions.clone())));
+        let direct = Arc::new(DirectLane::new(
+            gateway.clone(),
+            scope.clone(),
+            sessions.clone(),
+        ));
+        let (gateway, tracked) = (gateway.clone(), sessions.clone());
         let service = StreamableHttpService::new(
-            move || Ok(GatewayServer::new(gateway.clone(), scope.clone())),
+            move || {
+                let server = GatewayServer::new(gateway.clone(), scope.clone());
+                Ok(server.with_sessions(tracked.clone()))
+            },
             sessions.clone(),
             config,
         );
         Self {
             service,
             sessions,
+            direct,
             max_sessions: settings.max_sessions,
         }
     }
 
     async fn handle(self, request: Request<Body>) -> Response {
-        if self.opens_session(&request)
-            && self.sessions.sessions.read().await.len() >= self.max_sessions
-        {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_sessions",
-                format!(
-                    "the gateway holds its maximum of {} MCP sessions; retry later",
-                    self.max_sessions
-                ),
-            )
-            .into_response();
+        if self.opens_session(&request) && self.sessions.len() >= self.max_sessions {
+            return self.full();
+        }
+        let request = if request.method() == axum::http::Method::POST {
+            match self.direct.try_answer(request).await {
+                direct::Handled::Answered(response) => return response,
+                direct::Handled::Pass(request) => request,
+            }
+        } else {
+            request
+        };
+        if let Some(unknown) = self.deletes_unknown_session(&request) {
+            return unknown;
         }
         match self.service.oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         }
+    }
+
+    /// 503: no room for another session.
+    fn full(&self) -> Response {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            format!(
+                "the gateway holds its maximum of {} MCP sessions; retry later",
+                self.max_sessions
+            ),
+        )
+        .into_response()
+    }
+
+    /// A `DELETE` of a session that does not exist gets 404 (rmcp would answer 202).
+    fn deletes_unknown_session(&self, request: &Request<Body>) -> Option<Response> {
+        if request.method() != axum::http::Method::DELETE {
+            return None;
+        }
+        let id = request.headers().get("mcp-session-id")?.to_str().ok()?;
+        (!self.sessions.contains(id)).then(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "no such MCP session (it may have ended or expired)",
+            )
+            .into_response()
+        })
     }
 
     /// A session-era `initialize`: a POST with neither a session id nor the per-request

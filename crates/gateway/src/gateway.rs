@@ -36,6 +36,8 @@ pub struct Gateway {
     admin: Mutex<()>,
     /// Cancelled at shutdown: ends MCP sessions and their streams.
     shutdown: tokio_util::sync::CancellationToken,
+    /// The MCP sessions to send list_changed notifications to.
+    pub(crate) session_watch: crate::downstream::SessionWatch,
 }
 
 impl Gateway {
@@ -67,6 +69,7 @@ impl Gateway {
             supervisor_config,
             admin: Mutex::new(()),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            session_watch: Default::default(),
         });
         gateway.load_servers().await?;
         Ok(gateway)
@@ -109,24 +112,29 @@ impl Gateway {
 
     /// Registers a server through the API: validated, stored (durably) and then connected.
     pub async fn register(
-        &self,
+        self: &Arc<Self>,
         mut record: ServerRecord,
     ) -> Result<Arc<ServerEntry>, GatewayError> {
-        record.validate(self.settings.api_policy())?;
-        let _admin = self.admin.lock().await;
-        if self.registry.get(&record.server_id).is_some() {
-            return Err(GatewayError::Duplicate(record.server_id));
-        }
-        self.store.insert(&record).await?;
-        let entry = self.registry.insert(record, Source::Api)?;
-        self.supervise(&entry);
-        tracing::info!(server = %entry.record.server_id, transport = entry.record.transport_kind().as_str(), "server registered");
-        Ok(entry)
+        let policy = self.settings.api_policy();
+        record.validate(policy)?;
+        record.check_resolved_upstream(policy).await?;
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            if this.registry.get(&record.server_id).is_some() {
+                return Err(GatewayError::Duplicate(record.server_id));
+            }
+            this.store.insert(&record).await?;
+            let entry = this.registry.insert(record, Source::Api)?;
+            this.supervise(&entry);
+            tracing::info!(server = %entry.record.server_id, transport = entry.record.transport_kind().as_str(), "server registered");
+            Ok(entry)
+        })
+        .await
     }
 
     /// Replaces an API-registered server; its connection is re-established.
     pub async fn update(
-        &self,
+        self: &Arc<Self>,
         server_id: &str,
         mut record: ServerRecord,
     ) -> Result<Arc<ServerEntry>, GatewayError> {
@@ -141,26 +149,52 @@ impl Gateway {
                 ),
             )));
         }
-        record.validate(self.settings.api_policy())?;
-        let _admin = self.admin.lock().await;
-        self.ensure_api_defined(server_id)?;
-        self.store.replace(&record).await?;
-        let (old, entry) = self.registry.replace(record, Source::Api)?;
-        old.runtime.stop.cancel();
-        self.supervise(&entry);
-        tracing::info!(server = %server_id, "server updated");
-        Ok(entry)
+        let policy = self.settings.api_policy();
+        record.validate(policy)?;
+        record.check_resolved_upstream(policy).await?;
+        let server_id = server_id.to_owned();
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            this.ensure_api_defined(&server_id)?;
+            this.store.replace(&record).await?;
+            let (old, entry) = this.registry.replace(record, Source::Api)?;
+            old.runtime.stop.cancel();
+            this.supervise(&entry);
+            tracing::info!(server = %server_id, "server updated");
+            Ok(entry)
+        })
+        .await
     }
 
     /// Removes an API-registered server, closing its session and stopping its process.
-    pub async fn unregister(&self, server_id: &str) -> Result<(), GatewayError> {
-        let _admin = self.admin.lock().await;
-        self.ensure_api_defined(server_id)?;
-        self.store.delete(server_id).await?;
-        let old = self.registry.remove(server_id)?;
-        old.runtime.stop.cancel();
-        tracing::info!(server = %server_id, "server unregistered");
-        Ok(())
+    pub async fn unregister(self: &Arc<Self>, server_id: &str) -> Result<(), GatewayError> {
+        let server_id = server_id.to_owned();
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            this.ensure_api_defined(&server_id)?;
+            this.store.delete(&server_id).await?;
+            let old = this.registry.remove(&server_id)?;
+            old.runtime.stop.cancel();
+            tracing::info!(server = %server_id, "server unregistered");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs an admin change on its own task, so that the store and the registry change
+    /// together even when the caller goes away half-way (a client that disconnects, a
+    /// request timeout): dropping the returned future stops waiting, not the change.
+    async fn detached<T, F, Fut>(self: &Arc<Self>, change: F) -> Result<T, GatewayError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Self>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, GatewayError>> + Send + 'static,
+    {
+        match tokio::spawn(change(self.clone())).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(GatewayError::ShuttingDown),
+        }
     }
 
     fn ensure_api_defined(&self, server_id: &str) -> Result<(), GatewayError> {
@@ -193,9 +227,21 @@ impl Gateway {
         let result = tokio::time::timeout(timeout, peer.call_tool(params))
             .await
             .map_err(|_| upstream(UpstreamError::Timeout(timeout)))?
-            .map_err(|e| upstream(e.into()))?;
+            .map_err(|e| {
+                let e = UpstreamError::from(e);
+                if e.is_connection_failure() {
+                    entry.runtime.record_failure();
+                }
+                upstream(e)
+            })?;
         entry.runtime.mark_seen();
         Ok(result)
+    }
+
+    /// Number of MCP sessions watched for list changes (diagnostics, tests): a session
+    /// leaves the count when it ends.
+    pub fn watched_sessions(&self) -> usize {
+        self.session_watch.len()
     }
 
     /// Whether the store answers (readiness).

@@ -17,6 +17,8 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod downstream;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod model;
 pub mod registry;

@@ -17,8 +17,10 @@ use crate::{
 };
 
 pub use naming::{NamePolicy, Naming};
-pub use runtime::ServerRuntime;
-pub use snapshot::{Fingerprint, Route, ServerEntry, Snapshot, TemplateRoute, template_matches};
+pub use runtime::{FAILURES_TO_PROBE, ServerRuntime};
+pub use snapshot::{
+    Fingerprint, Route, SerializedPages, ServerEntry, Snapshot, TemplateRoute, template_matches,
+};
 
 /// A registry change that was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +45,11 @@ impl Registry {
     /// An empty registry naming exposed items by `naming`.
     pub fn new(naming: Naming) -> Self {
         Self {
-            current: ArcSwap::from_pointee(Snapshot::build(Default::default(), &naming)),
+            current: ArcSwap::from_pointee(Snapshot::build(
+                Default::default(),
+                &Snapshot::default(),
+                &naming,
+            )),
             write: Mutex::new(()),
             naming,
             generation: tokio::sync::watch::Sender::new(0),
@@ -109,21 +115,27 @@ impl Registry {
 
     /// Records a newly discovered catalog, unless the server was replaced or removed since
     /// `runtime` was current (a stale supervisor must not overwrite its successor's data).
+    /// A catalog with the same content as the current one (a periodic refresh, a lost
+    /// upstream that had nothing) publishes nothing: readers, caches and list_changed
+    /// watchers keep the current snapshot.
     pub fn set_catalog(
         &self,
         server_id: &str,
         runtime: &Arc<ServerRuntime>,
         catalog: Catalog,
     ) -> bool {
-        self.update(|servers| {
+        self.update_if(|servers| {
             let Some(slot) = servers.get_mut(server_id) else {
                 return Err(RegistryError::NotFound(server_id.to_owned()));
             };
             if !Arc::ptr_eq(&slot.runtime, runtime) {
                 return Err(RegistryError::NotFound(server_id.to_owned()));
             }
+            if slot.catalog.same_content(&catalog) {
+                return Ok(((), Publish::No));
+            }
             *slot = Arc::new(slot.with_catalog(catalog));
-            Ok(())
+            Ok(((), Publish::Yes))
         })
         .is_ok()
     }
@@ -136,14 +148,34 @@ impl Registry {
             &mut indexmap::IndexMap<String, Arc<ServerEntry>>,
         ) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
+        self.update_if(|servers| change(servers).map(|out| (out, Publish::Yes)))
+    }
+
+    /// [`Self::update`] for a change that may turn out to change nothing.
+    fn update_if<T>(
+        &self,
+        change: impl FnOnce(
+            &mut indexmap::IndexMap<String, Arc<ServerEntry>>,
+        ) -> Result<(T, Publish), RegistryError>,
+    ) -> Result<T, RegistryError> {
         let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut servers = self.current.load().servers.clone();
-        let out = change(&mut servers)?;
-        self.current
-            .store(Arc::new(Snapshot::build(servers, &self.naming)));
-        self.generation.send_modify(|g| *g += 1);
+        let current = self.current.load_full();
+        let mut servers = current.servers.clone();
+        let (out, publish) = change(&mut servers)?;
+        if publish == Publish::Yes {
+            self.current
+                .store(Arc::new(Snapshot::build(servers, &current, &self.naming)));
+            self.generation.send_modify(|g| *g += 1);
+        }
         Ok(out)
     }
+}
+
+/// Whether a change is worth a new snapshot.
+#[derive(Debug, PartialEq, Eq)]
+enum Publish {
+    Yes,
+    No,
 }
 
 #[cfg(test)]

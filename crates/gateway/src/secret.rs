@@ -1,4 +1,7 @@
-//! A string that must never be shown: debug output and logs see `***`.
+//! A string that must never be shown: debug output and logs see `***`; and the encryption
+//! of stored secrets ([`at_rest`]).
+
+pub mod at_rest;
 
 use std::fmt;
 

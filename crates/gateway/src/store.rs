@@ -29,6 +29,12 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored record for {server_id:?} is unreadable: {message}")]
     Corrupt { server_id: String, message: String },
+    #[error("stored record for server {server_id:?}: {field} {error}")]
+    Secret {
+        server_id: String,
+        field: String,
+        error: crate::secret::at_rest::OpenError,
+    },
 }
 
 /// The repository of API-registered servers. Every write is durable when it returns `Ok`:
@@ -54,7 +60,8 @@ pub async fn open(settings: &crate::config::Settings) -> Result<Arc<dyn ServerSt
     if !settings.store_model_in_db {
         return Ok(Arc::new(MemoryStore::default()));
     }
-    Ok(Arc::new(
-        SqlStore::connect(settings.database_url.expose()).await?,
-    ))
+    let store = SqlStore::connect(settings.database_url.expose())
+        .await?
+        .with_secret_key(settings.secret_key.clone());
+    Ok(Arc::new(store))
 }

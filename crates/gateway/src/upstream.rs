@@ -5,10 +5,12 @@
 //!
 //! [`supervisor`] keeps each registered server connected, discovered and health-checked.
 
+mod body;
 mod calls;
 mod discovery;
 mod handler;
 mod headers;
+pub mod lane;
 mod request;
 pub mod sse;
 mod stdio;
@@ -61,19 +63,33 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// A connection failure, described for operators: rmcp's messages embed the Rust type
-    /// name of the transport (`Transport [rmcp::transport::worker::…] error:`), which says
-    /// nothing useful, so that part is cut.
+    /// A connection failure, described for operators (see [`without_type_names`]).
     fn connect(error: impl std::fmt::Display) -> Self {
-        let mut text = error.to_string();
-        while let Some(start) = text.find("Transport [") {
-            let Some(len) = text[start..].find("] ") else {
-                break;
-            };
-            text.replace_range(start..start + len + 2, "");
-        }
-        Self::Connect(text)
+        Self::Connect(without_type_names(error.to_string()))
     }
+}
+
+impl UpstreamError {
+    /// The upstream could not be reached or the connection broke — as opposed to an
+    /// answer it gave (an error response, a timeout of one slow call).
+    pub fn is_connection_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect(_) | Self::Unavailable | Self::Transport(_)
+        )
+    }
+}
+
+/// rmcp's messages embed the Rust type name of the transport (`Transport
+/// [rmcp::transport::worker::…] error:`), which says nothing useful to a user.
+fn without_type_names(mut text: String) -> String {
+    while let Some(start) = text.find("Transport [") {
+        let Some(len) = text[start..].find("] ") else {
+            break;
+        };
+        text.replace_range(start..start + len + 2, "");
+    }
+    text
 }
 
 impl From<rmcp::ServiceError> for UpstreamError {
@@ -86,7 +102,7 @@ impl From<rmcp::ServiceError> for UpstreamError {
             },
             rmcp::ServiceError::Timeout { timeout } => Self::Timeout(timeout),
             rmcp::ServiceError::TransportClosed => Self::Unavailable,
-            other => Self::Transport(other.to_string()),
+            other => Self::Transport(without_type_names(other.to_string())),
         }
     }
 }
@@ -246,7 +262,7 @@ fn auto_lifecycle() -> ClientLifecycleMode {
 }
 
 /// The shared HTTP client for upstream traffic (connection pooling across servers).
-fn http_client() -> Result<reqwest::Client, UpstreamError> {
+pub(crate) fn http_client() -> Result<reqwest::Client, UpstreamError> {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(client) = CLIENT.get() {
         return Ok(client.clone());

@@ -270,13 +270,14 @@ async fn wire_format_errors_limits_and_cleanup() {
             .send()
     };
     let ping_bytes = ping.to_string().into_bytes();
-    for url in [
-        format!("{base}/messages?sessionId=00000000000000000000000000000000"),
-        format!("{base}/messages"),
-    ] {
-        let res = post(url, ping_bytes.clone()).await.unwrap();
-        assert_eq!(error_code(res).await, (404, "session_not_found".into()));
-    }
+    // As the Python SDK's SSE server answers: an unknown session is 404, none at all 400.
+    let unknown = format!("{base}/messages?sessionId=00000000000000000000000000000000");
+    let res = post(unknown, ping_bytes.clone()).await.unwrap();
+    assert_eq!(error_code(res).await, (404, "session_not_found".into()));
+    let res = post(format!("{base}/messages"), ping_bytes.clone())
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, (400, "missing_session_id".into()));
     let res = post(messages.clone(), b"{not json".to_vec()).await.unwrap();
     assert_eq!(error_code(res).await, (400, "invalid_json".into()));
     let res = post(messages.clone(), br#"{"hello": "world"}"#.to_vec())

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mcp_gateway::{app, config::Settings};
+use mcp_gateway::config::Settings;
 use mcp_gateway_testkit::{FixtureOptions, spawn_http};
 use rmcp::{
     ClientHandler, RoleClient,
@@ -54,29 +54,6 @@ async fn client<H: ClientHandler>(
         )
         .await
         .expect("client connects to the gateway")
-}
-
-async fn started(settings: Settings) -> app::Running {
-    app::start(Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_stdio_registration: true,
-        ..settings
-    })
-    .await
-    .unwrap()
-}
-
-/// A gateway with one fixture upstream registered as `server_id` and healthy.
-async fn with_fixture(
-    server_id: &str,
-    options: FixtureOptions,
-) -> (mcp_gateway_testkit::FixtureHandle, app::Running) {
-    let fixture = spawn_http(options).await;
-    let running = started(Settings::default()).await;
-    let record = record(json!({"server_id": server_id, "url": fixture.url()}));
-    running.gateway.register(record).await.unwrap();
-    wait_healthy(&running.gateway, server_id).await;
-    (fixture, running)
 }
 
 /// A raw session-era `initialize` request, for tests that speak HTTP directly.
@@ -264,7 +241,15 @@ async fn registering_a_server_notifies_connected_sessions() {
         .await
         .expect("list_changed after upstream change");
     assert_eq!(got, Some("tools"));
+    assert_eq!(gw.watched_sessions(), 1);
     c.cancel().await.unwrap();
+    // A closed session is forgotten at once (its handle would keep its channels in memory).
+    eventually(
+        Duration::from_secs(3),
+        "the session is no longer watched",
+        || async { gw.watched_sessions() == 0 },
+    )
+    .await;
     running.shutdown().await.unwrap();
 }
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::FutureExt;
 use mcp_gateway::model::{AuthType, ServerRecord, TransportKind};
 use mcp_gateway::secret::Secret;
+use mcp_gateway::secret::at_rest::{OpenError, SecretKey};
 use mcp_gateway::store::{ServerStore, SqlStore, StoreError};
 use sqlx::Connection;
 
@@ -63,6 +64,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     crud,
     secrets_round_trip,
+    secrets_encrypted_at_rest,
+    plaintext_rows_load_and_are_sealed_on_next_write,
     reopen_keeps_data_and_migrations_are_idempotent,
     corrupt_row_is_reported,
     describe_hides_password,
@@ -175,6 +178,168 @@ async fn secrets_round_trip(url: String) {
         raw.contains("env-secret"),
         "the stored JSON must hold the real value: {raw}"
     );
+    store.close().await;
+}
+
+const AT_REST_KEY: &str = "8c1f0e9d2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5";
+
+/// A record with a distinct secret in each secret field.
+fn secret_record(id: &str) -> ServerRecord {
+    let mut r = record(id);
+    r.auth_type = AuthType::BearerToken;
+    r.auth_value = Some(Secret::new(format!("plain-auth-{id}")));
+    r.headers = BTreeMap::from([(
+        "X-Tenant".to_owned(),
+        Secret::new(format!("plain-hdr-{id}")),
+    )]);
+    r.env = BTreeMap::from([("TOKEN".to_owned(), Secret::new(format!("plain-env-{id}")))]);
+    r
+}
+
+/// Everything the database holds: for SQLite every file of the database (main file, WAL,
+/// shared memory), byte for byte; for Postgres every stored row.
+async fn raw_database(url: &str) -> Vec<u8> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let dir = Path::new(path).parent().unwrap();
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            all.extend(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+        }
+        assert!(!all.is_empty());
+        all
+    } else {
+        raw_string(
+            url,
+            "SELECT COALESCE(string_agg(record, ''), '') FROM mcp_servers",
+        )
+        .await
+        .into_bytes()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// With a key, no secret value reaches the database in plaintext; they come back intact
+/// with the key, and without it (or with another) loading fails naming server and field.
+async fn secrets_encrypted_at_rest(url: String) {
+    let key = SecretKey::parse(AT_REST_KEY).unwrap();
+    let store = SqlStore::connect(&url)
+        .await
+        .expect("connect")
+        .with_secret_key(Some(key.clone()));
+    let (a, mut b) = (secret_record("enc-a"), secret_record("enc-b"));
+    store.insert(&a).await.unwrap();
+    store.insert(&b).await.unwrap();
+    b.auth_value = Some(Secret::new("plain-auth-replaced"));
+    store.replace(&b).await.unwrap();
+    assert_eq!(store.load_all().await.unwrap(), vec![a.clone(), b.clone()]);
+    store.close().await;
+
+    let raw = raw_database(&url).await;
+    for secret in [
+        "plain-auth-enc-a",
+        "plain-hdr-enc-a",
+        "plain-env-enc-a",
+        "plain-hdr-enc-b",
+        "plain-env-enc-b",
+        "plain-auth-replaced",
+        AT_REST_KEY,
+    ] {
+        assert!(!contains(&raw, secret), "{secret} is stored in plaintext");
+    }
+    assert!(contains(&raw, "enc:v1:"), "sealed values are stored");
+    assert!(
+        contains(&raw, "X-Tenant"),
+        "only values are sealed, not names"
+    );
+    let row = raw_string(
+        &url,
+        "SELECT record FROM mcp_servers WHERE server_id = 'enc-a'",
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&row).unwrap();
+    assert!(json["auth_value"].as_str().unwrap().starts_with("enc:v1:"));
+    assert!(
+        json["env"]["TOKEN"]
+            .as_str()
+            .unwrap()
+            .starts_with("enc:v1:")
+    );
+
+    // Reopened with the same key: intact.
+    let store = SqlStore::connect(&url)
+        .await
+        .unwrap()
+        .with_secret_key(SecretKey::parse(AT_REST_KEY));
+    assert_eq!(store.load_all().await.unwrap(), vec![a.clone(), b.clone()]);
+    store.close().await;
+
+    // Without a key, or with another one: an error naming the server, never the value.
+    let store = SqlStore::connect(&url).await.unwrap();
+    let err = store.load_all().await.unwrap_err();
+    match &err {
+        StoreError::Secret {
+            server_id,
+            field,
+            error,
+        } => {
+            assert_eq!(
+                (server_id.as_str(), field.as_str()),
+                ("enc-a", "auth_value")
+            );
+            assert_eq!(*error, OpenError::NoKey);
+        }
+        other => panic!("expected Secret, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("enc-a") && message.contains("MCP_GATEWAY_SECRET_KEY"),
+        "{message}"
+    );
+    assert!(!message.contains("plain-auth"), "{message}");
+    store.close().await;
+    let store = SqlStore::connect(&url)
+        .await
+        .unwrap()
+        .with_secret_key(SecretKey::parse("not the key"));
+    match store.load_all().await.unwrap_err() {
+        StoreError::Secret {
+            server_id, error, ..
+        } => {
+            assert_eq!(server_id, "enc-a");
+            assert_eq!(error, OpenError::WrongKey);
+        }
+        other => panic!("expected Secret, got {other:?}"),
+    }
+    store.close().await;
+}
+
+/// Rows written before a key was configured keep loading once it is; a row is sealed the
+/// next time it is written.
+async fn plaintext_rows_load_and_are_sealed_on_next_write(url: String) {
+    let old = secret_record("old");
+    let store = SqlStore::connect(&url).await.expect("connect");
+    store.insert(&old).await.unwrap();
+    store.close().await;
+    assert!(contains(&raw_database(&url).await, "plain-auth-old"));
+
+    let store = SqlStore::connect(&url)
+        .await
+        .unwrap()
+        .with_secret_key(SecretKey::parse(AT_REST_KEY));
+    assert_eq!(store.load_all().await.unwrap(), vec![old.clone()]);
+    store.replace(&old).await.unwrap();
+    let row = raw_string(
+        &url,
+        "SELECT record FROM mcp_servers WHERE server_id = 'old'",
+    )
+    .await;
+    assert!(!row.contains("plain-"), "{row}");
+    assert_eq!(store.load_all().await.unwrap(), vec![old]);
     store.close().await;
 }
 
@@ -379,12 +544,13 @@ async fn kill_9_loses_no_acknowledged_write(url: String) {
             "round {round}: acknowledged but lost: {lost:?}"
         );
         // Inserts that committed but whose ack was never printed: at most one per writer.
-        let unacked = stored
+        let unacked: Vec<&String> = stored
             .iter()
-            .filter(|id| id.starts_with(&prefix) && !acked.contains(*id));
+            .filter(|id| id.starts_with(&prefix) && !acked.contains(*id))
+            .collect();
         assert!(
-            unacked.count() <= WRITER_TASKS,
-            "round {round}: rows nobody wrote?"
+            unacked.len() <= WRITER_TASKS,
+            "round {round}: more committed rows than inserts in flight at the kill: {unacked:?}"
         );
         for r in &loaded {
             assert_eq!(
@@ -579,9 +745,11 @@ fn storm_and_kill(url: &str, prefix: &str, kill_after: usize) -> Vec<String> {
             }
         }
     });
+    // Not anchored at the line start: with one test thread libtest prints
+    // `test writer_process ... ` without a newline, so the first ack shares its line.
     let ack = |line: &str| {
-        line.strip_prefix("ACK ")
-            .and_then(|rest| rest.strip_suffix(" ok"))
+        line.split_once("ACK ")
+            .and_then(|(_, rest)| rest.strip_suffix(" ok"))
             .map(str::to_owned)
     };
 

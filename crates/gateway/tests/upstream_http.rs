@@ -220,6 +220,7 @@ async fn an_upstream_down_at_registration_becomes_usable_by_itself() {
             .collect::<Vec<_>>(),
         ["echo"]
     );
+    assert_eq!(rest_echo_available(&gw).await, Some(false));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -232,6 +233,8 @@ async fn an_upstream_down_at_registration_becomes_usable_by_itself() {
     ));
     wait_healthy(&gw, "late").await;
     assert_eq!(call_text(&gw, "late__echo", echo_args("up")).await, "up");
+    // GET /mcp/tools is cached per registry snapshot: it follows the upstream both ways.
+    assert_eq!(rest_echo_available(&gw).await, Some(true));
 
     // And when it goes away again, its tools leave the routing table.
     stop.cancel();
@@ -239,7 +242,37 @@ async fn an_upstream_down_at_registration_becomes_usable_by_itself() {
     wait_unhealthy(&gw, "late").await;
     assert!(gw.registry.snapshot().route_tool("late__echo").is_none());
     assert_eq!(health(&gw, "late"), HealthState::Unhealthy);
+    eventually(
+        Duration::from_secs(5),
+        "echo listed as unavailable",
+        || async { rest_echo_available(&gw).await == Some(false) },
+    )
+    .await;
     gw.shutdown().await;
+}
+
+/// `available` of `late`'s `echo` in `GET /mcp/tools`.
+async fn rest_echo_available(gw: &std::sync::Arc<mcp_gateway::gateway::Gateway>) -> Option<bool> {
+    use tower::ServiceExt;
+    let request = axum::http::Request::get("/mcp/tools")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = mcp_gateway::admin::router(gw.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    answer["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["server_id"] == "late" && t["tool"] == "echo")
+        .map(|t| t["available"].as_bool().unwrap())
 }
 
 #[tokio::test]

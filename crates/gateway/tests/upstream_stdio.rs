@@ -188,3 +188,110 @@ async fn the_child_does_not_inherit_gateway_secrets() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stdio_server_killed_mid_call_fails_that_call_fast_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let running = started(mcp_gateway::config::Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(fixture_record("victim", &pidfile, &[]))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "victim").await;
+    let url = format!("http://{}/mcp", running.addr);
+    // Both paths: the direct lane (a plain client) and rmcp's relay (a client that can be
+    // asked for sampling).
+    for asks in [false, true] {
+        let capabilities = if asks {
+            json!({"sampling": {}})
+        } else {
+            json!({})
+        };
+        let client = std::sync::Arc::new(raw::RawClient::session(&url, capabilities).await);
+        let pid = read_pid(&pidfile);
+        let caller = client.clone();
+        let call = tokio::spawn(async move {
+            let slow = json!({"ms": 20_000});
+            caller.call(json!(1), "victim__slow", slow, json!({})).await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let killed_at = std::time::Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("the call ends")
+            .unwrap();
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(1),
+            "asks={asks}: the failed call took {:?}",
+            killed_at.elapsed()
+        );
+        let message = answer.last()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.contains("victim"),
+            "asks={asks}: {:?}",
+            answer.messages
+        );
+
+        eventually(Duration::from_secs(20), "restarted", || async {
+            read_pid(&pidfile) != pid
+                && health(&gw, "victim") == mcp_gateway::model::HealthState::Healthy
+        })
+        .await;
+        assert!(!process_exists(pid), "the killed process was reaped");
+        let next = client
+            .call(
+                json!(2),
+                "victim__echo",
+                json!({"message": "again"}),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            next.last()["result"]["content"][0]["text"],
+            "again",
+            "asks={asks}"
+        );
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_crashes_in_a_loop_is_backed_off_and_unhealthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let starts = dir.path().join("starts");
+    let gw = gateway().await; // backoff 50 ms doubling up to 400 ms (common::fast)
+    let record = record(json!({
+        "server_id": "crashloop", "transport": "stdio", "command": "sh",
+        "args": ["-c", r#"echo start >> "$STARTS"; exit 3"#],
+        "env": {"STARTS": starts.display().to_string()}
+    }));
+    gw.register(record).await.unwrap();
+    let watched = Duration::from_secs(3);
+    tokio::time::sleep(watched).await;
+    let spawned = std::fs::read_to_string(&starts)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    // Without backoff a crash loop would start it hundreds of times in 3 s; with
+    // 50, 100, 200, 400, 400, … ms between attempts it is about ten.
+    assert!(
+        (2..=15).contains(&spawned),
+        "started {spawned} times in {watched:?}"
+    );
+    assert_eq!(
+        health(&gw, "crashloop"),
+        mcp_gateway::model::HealthState::Unhealthy
+    );
+    let view = gw.registry.get("crashloop").unwrap().runtime.health();
+    assert!(view.last_error.is_some_and(|e| !e.is_empty()));
+    gw.shutdown().await;
+}

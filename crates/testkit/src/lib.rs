@@ -56,10 +56,12 @@
 //! for how each peer is started.
 
 pub mod conformance;
+mod faulty;
 mod harness;
 mod http;
 mod server;
 
+pub use faulty::{FAULTY_TOOLS, FaultyHandle, spawn_faulty};
 pub use harness::{
     REQUIRE_INTEROP_ENV, fixture_bin, free_port, interop_dir, interop_required, npm_bin,
     npm_bin_or_skip, python_bin, python_bin_or_skip, repo_root, wait_for_http,

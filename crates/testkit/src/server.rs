@@ -18,10 +18,10 @@ use rmcp::{
         DiscoverRequestMethod, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
         GetPromptResult, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
-        ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-        Role, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
-        UnsubscribeRequestParams,
+        PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptArgument, PromptMessage,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+        ResourceContents, ResourceTemplate, Role, ServerCapabilities, ServerConfig,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{Peer, RequestContext, SubscriptionContext},
 };
@@ -329,10 +329,14 @@ impl FixtureServer {
             ),
             Tool::new(
                 p("slow"),
-                "Sleeps for `ms` milliseconds, then answers.",
+                "Sleeps for `ms` milliseconds, then answers; with `ticks`, sends that many \
+                 progress notifications (when asked for progress) and log messages first.",
                 schema(json!({
                     "type": "object",
-                    "properties": {"ms": {"type": "integer", "minimum": 0}},
+                    "properties": {
+                        "ms": {"type": "integer", "minimum": 0},
+                        "ticks": {"type": "integer", "minimum": 0}
+                    },
                     "required": ["ms"]
                 })),
             ),
@@ -390,6 +394,23 @@ impl FixtureServer {
         )]
     }
 
+    /// Progress (if the caller asked for it) and a log message, `ticks` times.
+    #[allow(deprecated)] // logging is deprecated by SEP-2577 but still relayed
+    async fn tick(&self, ticks: u64, context: &RequestContext<RoleServer>) {
+        for tick in 1..=ticks {
+            if let Some(token) = context.meta.get_progress_token() {
+                let progress =
+                    ProgressNotificationParam::new(token, tick as f64).with_total(ticks as f64);
+                let _ = context.peer.notify_progress(progress).await;
+            }
+            let log = rmcp::model::LoggingMessageNotificationParam::new(
+                rmcp::model::LoggingLevel::Info,
+                json!(format!("tick {tick}")),
+            );
+            let _ = context.peer.notify_logging_message(log).await;
+        }
+    }
+
     async fn run_tool(
         &self,
         name: &str,
@@ -417,6 +438,8 @@ impl FixtureServer {
                 let ms = args.get("ms").and_then(Value::as_u64).ok_or_else(|| {
                     McpError::invalid_params("`ms` must be a non-negative integer", None)
                 })?;
+                let ticks = args.get("ticks").and_then(Value::as_u64).unwrap_or(0);
+                self.tick(ticks, context).await;
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(ms)) => Ok(text(format!("slept {ms}ms"))),
                     _ = context.ct.cancelled() => {

@@ -3,99 +3,237 @@
 //!
 //! Allowlisted names that were not discovered are listed with `"available": false`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::{Json, extract::State};
-use rmcp::model::{CallToolResult, JsonObject};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use rmcp::model::{CallToolResult, JsonObject, PromptArgument, ToolAnnotations};
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody};
-use crate::{gateway::Gateway, registry::ServerEntry};
+use crate::{gateway::Gateway, registry::Snapshot};
 
-pub async fn tools(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+pub async fn tools(State(gateway): State<Arc<Gateway>>) -> Response {
     let snapshot = gateway.registry.snapshot();
+    cached(&snapshot.rest.tools, || tools_json(&snapshot))
+}
+
+pub async fn resources(State(gateway): State<Arc<Gateway>>) -> Response {
+    let snapshot = gateway.registry.snapshot();
+    cached(&snapshot.rest.resources, || resources_json(&snapshot))
+}
+
+pub async fn prompts(State(gateway): State<Arc<Gateway>>) -> Response {
+    let snapshot = gateway.registry.snapshot();
+    cached(&snapshot.rest.prompts, || prompts_json(&snapshot))
+}
+
+/// The answer serialised once per snapshot. Everything these lists show (records,
+/// allowlists, discovered catalogs, naming) lives in the immutable snapshot, and an upstream
+/// that is lost has its catalog cleared, which publishes a new snapshot: so a snapshot's
+/// answer never goes stale, and a new snapshot starts with an empty cache.
+fn cached(cell: &OnceLock<Bytes>, build: impl FnOnce() -> Vec<u8>) -> Response {
+    let body = cell.get_or_init(|| Bytes::from(build())).clone();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("catalog items serialise")
+}
+
+// Every listed item starts with the seed's ownership keys `server_id` and `server_name`.
+
+#[derive(Serialize)]
+struct ToolItem<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    tool: &'a str,
+    /// None: hidden by the `reject` naming policy (another server owns the name).
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_schema: Option<&'a JsonObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_schema: Option<&'a JsonObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a ToolAnnotations>,
+    available: bool,
+}
+
+fn tools_json(snapshot: &Snapshot) -> Vec<u8> {
     let mut tools = Vec::with_capacity(snapshot.tool_count());
     for entry in snapshot.servers.values() {
         for tool in entry.allowed_tools() {
-            let mut item = owner(entry);
-            // None: hidden by the `reject` naming policy (another server owns the name).
             let exposed = snapshot.exposed_tool_name(&entry.record.server_id, &tool.name);
-            item.insert("tool".into(), json!(tool.name));
-            item.insert("name".into(), json!(exposed));
-            insert_some(&mut item, "title", &tool.title);
-            insert_some(&mut item, "description", &tool.description);
-            item.insert("input_schema".into(), json!(tool.input_schema));
-            insert_some(&mut item, "output_schema", &tool.output_schema);
-            insert_some(&mut item, "annotations", &tool.annotations);
-            item.insert("available".into(), json!(exposed.is_some()));
-            tools.push(Value::Object(item));
+            tools.push(ToolItem {
+                server_id: &entry.record.server_id,
+                server_name: &entry.record.name,
+                tool: &tool.name,
+                available: exposed.is_some(),
+                name: exposed,
+                title: tool.title.as_ref(),
+                description: tool.description.as_deref(),
+                input_schema: Some(&tool.input_schema),
+                output_schema: tool.output_schema.as_deref(),
+                annotations: tool.annotations.as_ref(),
+            });
         }
         for name in entry.missing_tools() {
-            let mut item = owner(entry);
-            item.insert("tool".into(), json!(name));
-            let exposed = snapshot.exposed_tool_name(&entry.record.server_id, name);
-            item.insert("name".into(), json!(exposed));
-            item.insert("available".into(), json!(false));
-            tools.push(Value::Object(item));
+            tools.push(ToolItem {
+                server_id: &entry.record.server_id,
+                server_name: &entry.record.name,
+                tool: name,
+                name: snapshot.exposed_tool_name(&entry.record.server_id, name),
+                title: None,
+                description: None,
+                input_schema: None,
+                output_schema: None,
+                annotations: None,
+                available: false,
+            });
         }
     }
-    Json(json!({ "tools": tools }))
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        tools: Vec<ToolItem<'a>>,
+    }
+    to_json(&Answer { tools })
 }
 
-pub async fn resources(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let snapshot = gateway.registry.snapshot();
+#[derive(Serialize)]
+struct ResourceItem<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    resource: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_type: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    available: bool,
+}
+
+#[derive(Serialize)]
+struct TemplateItem<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    resource_template: &'a str,
+    uri_template: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_type: Option<&'a String>,
+}
+
+fn resources_json(snapshot: &Snapshot) -> Vec<u8> {
     let mut resources = Vec::new();
     let mut templates = Vec::new();
     for entry in snapshot.servers.values() {
         for resource in entry.allowed_resources() {
-            let mut item = owner(entry);
-            item.insert("resource".into(), json!(resource.name));
-            item.insert("uri".into(), json!(resource.uri));
-            insert_some(&mut item, "title", &resource.title);
-            insert_some(&mut item, "description", &resource.description);
-            insert_some(&mut item, "mime_type", &resource.mime_type);
-            insert_some(&mut item, "size", &resource.size);
-            item.insert("available".into(), json!(true));
-            resources.push(Value::Object(item));
+            resources.push(ResourceItem {
+                server_id: &entry.record.server_id,
+                server_name: &entry.record.name,
+                resource: &resource.name,
+                uri: Some(&resource.uri),
+                title: resource.title.as_ref(),
+                description: resource.description.as_ref(),
+                mime_type: resource.mime_type.as_ref(),
+                size: resource.size,
+                available: true,
+            });
         }
         for name in entry.missing_resources() {
-            let mut item = owner(entry);
-            item.insert("resource".into(), json!(name));
-            item.insert("available".into(), json!(false));
-            resources.push(Value::Object(item));
+            resources.push(ResourceItem {
+                server_id: &entry.record.server_id,
+                server_name: &entry.record.name,
+                resource: name,
+                uri: None,
+                title: None,
+                description: None,
+                mime_type: None,
+                size: None,
+                available: false,
+            });
         }
         for template in &entry.catalog.resource_templates {
-            let mut item = owner(entry);
-            item.insert("resource_template".into(), json!(template.name));
-            item.insert("uri_template".into(), json!(template.uri_template));
-            insert_some(&mut item, "title", &template.title);
-            insert_some(&mut item, "description", &template.description);
-            insert_some(&mut item, "mime_type", &template.mime_type);
-            templates.push(Value::Object(item));
+            templates.push(TemplateItem {
+                server_id: &entry.record.server_id,
+                server_name: &entry.record.name,
+                resource_template: &template.name,
+                uri_template: &template.uri_template,
+                title: template.title.as_ref(),
+                description: template.description.as_ref(),
+                mime_type: template.mime_type.as_ref(),
+            });
         }
     }
-    Json(json!({ "resources": resources, "resource_templates": templates }))
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        resources: Vec<ResourceItem<'a>>,
+        resource_templates: Vec<TemplateItem<'a>>,
+    }
+    to_json(&Answer {
+        resources,
+        resource_templates: templates,
+    })
 }
 
-pub async fn prompts(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let snapshot = gateway.registry.snapshot();
+#[derive(Serialize)]
+struct PromptItem<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    prompt: &'a str,
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments: Option<&'a Vec<PromptArgument>>,
+}
+
+fn prompts_json(snapshot: &Snapshot) -> Vec<u8> {
     let mut prompts = Vec::new();
     for entry in snapshot.servers.values() {
         for prompt in entry.prompts() {
-            let mut item = owner(entry);
-            item.insert("prompt".into(), json!(prompt.name));
-            item.insert(
-                "name".into(),
-                json!(snapshot.exposed_prompt_name(&entry.record.server_id, &prompt.name)),
-            );
-            insert_some(&mut item, "title", &prompt.title);
-            insert_some(&mut item, "description", &prompt.description);
-            insert_some(&mut item, "arguments", &prompt.arguments);
-            prompts.push(Value::Object(item));
+            prompts.push(PromptItem {
+                server_id: &entry.record.server_id,
+                server_name: &entry.record.name,
+                prompt: &prompt.name,
+                name: snapshot.exposed_prompt_name(&entry.record.server_id, &prompt.name),
+                title: prompt.title.as_ref(),
+                description: prompt.description.as_ref(),
+                arguments: prompt.arguments.as_ref(),
+            });
         }
     }
-    Json(json!({ "prompts": prompts }))
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        prompts: Vec<PromptItem<'a>>,
+    }
+    to_json(&Answer { prompts })
 }
 
 /// `POST /mcp/tools/call`: `{"name": "<server_id>__<tool>", "arguments": {…}}`, or
@@ -135,22 +273,4 @@ pub async fn call_tool(
         }
     };
     Ok(Json(gateway.call_tool(&exposed, call.arguments).await?))
-}
-
-/// The seed's ownership keys of every listed item.
-fn owner(entry: &ServerEntry) -> serde_json::Map<String, Value> {
-    let mut item = serde_json::Map::new();
-    item.insert("server_id".into(), json!(entry.record.server_id));
-    item.insert("server_name".into(), json!(entry.record.name));
-    item
-}
-
-fn insert_some<T: serde::Serialize>(
-    item: &mut serde_json::Map<String, Value>,
-    key: &str,
-    value: &Option<T>,
-) {
-    if let Some(value) = value {
-        item.insert(key.into(), json!(value));
-    }
 }

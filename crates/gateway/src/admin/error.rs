@@ -101,6 +101,9 @@ impl From<GatewayError> for ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
             }
             GatewayError::Store(e) => e.into(),
+            GatewayError::ShuttingDown => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+            }
         }
     }
 }

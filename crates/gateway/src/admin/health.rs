@@ -28,11 +28,13 @@ pub async fn readiness(State(gateway): State<Arc<Gateway>>) -> (StatusCode, Json
         "connecting": connecting,
         "unhealthy": unhealthy,
     });
+    // Live tasks: a number that must come back down after load (leak checks).
+    let runtime = json!({"tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks()});
     match gateway.store_ready().await {
         Ok(()) => (
             StatusCode::OK,
             Json(
-                json!({"status": "ready", "store": "ok", "mcp_gateway_enabled": gateway.settings.mcp_enabled, "servers": servers}),
+                json!({"status": "ready", "store": "ok", "mcp_gateway_enabled": gateway.settings.mcp_enabled, "servers": servers, "runtime": runtime}),
             ),
         ),
         Err(e) => {

@@ -10,7 +10,10 @@ use axum::{
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, JsonBody};
+use super::{
+    ApiError, JsonBody,
+    audit::{Caller, Pending, Target},
+};
 use crate::{
     gateway::{Gateway, GatewayError},
     model::{ServerRecord, ServerView},
@@ -38,13 +41,31 @@ impl Changed {
 
 pub async fn create(
     State(gateway): State<Arc<Gateway>>,
-    JsonBody(record): JsonBody<ServerRecord>,
+    caller: Caller,
+    body: Result<JsonBody<ServerRecord>, ApiError>,
 ) -> Result<(StatusCode, Json<Changed>), ApiError> {
-    let entry = gateway.register(record).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Changed::new("registered", entry.view())),
-    ))
+    let target = body.as_ref().map(|b| Target::of(&b.0)).unwrap_or_default();
+    let audit = Pending::new(caller, "register", target);
+    let result = async {
+        let JsonBody(record) = body?;
+        Ok(gateway.register(record).await?)
+    }
+    .await;
+    audited(audit, result, StatusCode::CREATED).map(|entry| {
+        (
+            StatusCode::CREATED,
+            Json(Changed::new("registered", entry.view())),
+        )
+    })
+}
+
+/// Emits the audit event of a change's result and passes the result on.
+fn audited<T>(audit: Pending, result: Result<T, ApiError>, ok: StatusCode) -> Result<T, ApiError> {
+    audit.finish(match &result {
+        Ok(_) => Ok(ok),
+        Err(e) => Err((e.status, e.code)),
+    });
+    result
 }
 
 pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
@@ -66,18 +87,36 @@ pub async fn get(
 
 pub async fn replace(
     State(gateway): State<Arc<Gateway>>,
+    caller: Caller,
     Path(server_id): Path<String>,
-    JsonBody(record): JsonBody<ServerRecord>,
+    body: Result<JsonBody<ServerRecord>, ApiError>,
 ) -> Result<Json<Changed>, ApiError> {
-    let entry = gateway.update(&server_id, record).await?;
-    Ok(Json(Changed::new("updated", entry.view())))
+    let target = body.as_ref().map(|b| Target::of(&b.0)).unwrap_or_default();
+    let target = Target {
+        server_id: Some(server_id.clone()),
+        ..target
+    };
+    let audit = Pending::new(caller, "update", target);
+    let result = async {
+        let JsonBody(record) = body?;
+        Ok(gateway.update(&server_id, record).await?)
+    }
+    .await;
+    audited(audit, result, StatusCode::OK).map(|entry| Json(Changed::new("updated", entry.view())))
 }
 
 pub async fn remove(
     State(gateway): State<Arc<Gateway>>,
+    caller: Caller,
     Path(server_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    gateway.unregister(&server_id).await?;
+    let target = match gateway.registry.get(&server_id) {
+        Some(entry) => Target::of(&entry.record),
+        None => Target::id(&server_id),
+    };
+    let audit = Pending::new(caller, "delete", target);
+    let result = gateway.unregister(&server_id).await.map_err(ApiError::from);
+    audited(audit, result, StatusCode::OK)?;
     Ok(Json(
         json!({"status": "unregistered", "server_id": server_id}),
     ))

@@ -16,7 +16,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{ConfigError, Settings, env::Env, expand::expand, parse_listen};
+use super::{
+    ConfigError, Settings, env::Env, expand::expand, parse_cidrs, parse_commands, parse_listen,
+};
 use crate::{
     model::{RegistrationPolicy, ServerRecord},
     secret::Secret,
@@ -50,10 +52,14 @@ struct GatewaySection {
     max_sessions: Option<usize>,
     session_ttl_secs: Option<u64>,
     max_sse_sessions: Option<usize>,
+    upstream_allow_cidrs: Option<Vec<String>>,
+    upstream_deny_cidrs: Option<Vec<String>>,
+    stdio_allowed_commands: Option<Vec<String>>,
+    request_timeout_secs: Option<u64>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
-pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings, ConfigError> {
+pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings, ConfigError> {
     let file: FileConfig = if text.trim().is_empty() {
         FileConfig::default()
     } else {
@@ -134,6 +140,26 @@ pub(super) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             ));
         }
         settings.max_sse_sessions = max;
+    }
+    if let Some(cidrs) = g.upstream_allow_cidrs {
+        settings.upstream_allow_cidrs = parse_cidrs(&cidrs, "gateway.upstream_allow_cidrs")?;
+    }
+    if let Some(cidrs) = g.upstream_deny_cidrs {
+        settings.upstream_deny_cidrs = parse_cidrs(&cidrs, "gateway.upstream_deny_cidrs")?;
+    }
+    if let Some(commands) = g.stdio_allowed_commands {
+        settings.stdio_allowed_commands =
+            parse_commands(commands, "gateway.stdio_allowed_commands")?;
+    }
+    match g.request_timeout_secs {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "gateway.request_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        Some(secs) => settings.request_timeout = Duration::from_secs(secs),
+        None => {}
     }
     if let Some(origins) = g.allowed_origins {
         for (i, origin) in origins.iter().enumerate() {
@@ -293,6 +319,36 @@ mcp_servers:
             err.to_string().contains("gateway.max_sse_sessions"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn security_keys() {
+        let env = MapEnv::default();
+        let text = "gateway:\n  upstream_allow_cidrs: [10.0.0.0/8, \"::1\"]\n  upstream_deny_cidrs: [10.1.0.0/16]\n  stdio_allowed_commands: [npx, /usr/bin/uvx]\n  request_timeout_secs: 5\n";
+        let s = parse(text, "c.yaml", &env).unwrap();
+        assert_eq!(s.upstream_allow_cidrs.len(), 2);
+        assert_eq!(s.upstream_allow_cidrs[1].to_string(), "::1/128");
+        assert_eq!(s.upstream_deny_cidrs[0].to_string(), "10.1.0.0/16");
+        assert_eq!(s.stdio_allowed_commands, ["npx", "/usr/bin/uvx"]);
+        assert_eq!(s.request_timeout, Duration::from_secs(5));
+        let err = parse(
+            "gateway:\n  upstream_allow_cidrs: [10.0.0.0/33]\n",
+            "c.yaml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gateway.upstream_allow_cidrs[0]"), "{err}");
+        let err = parse(
+            "gateway:\n  stdio_allowed_commands: [\"\"]\n",
+            "c.yaml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gateway.stdio_allowed_commands[0]"), "{err}");
+        let err = parse("gateway:\n  request_timeout_secs: 0\n", "c.yaml", &env).unwrap_err();
+        assert!(err.to_string().contains("request_timeout_secs"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! Session-based clients (≤ 2025-11-25) get them unsolicited after `initialize`;
 //! 2026-07-28 clients ask for them with `subscriptions/listen`.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+};
 
 use rmcp::{
     Peer, RoleServer,
@@ -54,47 +57,151 @@ fn diff(before: &[(String, Fingerprint)], after: &[(String, Fingerprint)]) -> Ch
 /// nothing, such as one still connecting, does not count as a change.
 const EMPTY: u64 = 0;
 
-/// How often a session's watcher checks that its session still exists.
+/// How often the watcher drops sessions that ended without saying so (their handle would
+/// otherwise keep the session's channels in memory).
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Watches the registry for one session and notifies it; ends with the session.
-pub fn spawn_session_notifier(registry: Arc<Registry>, scope: Scope, peer: Peer<RoleServer>) {
-    tokio::spawn(async move {
-        let mut changes = registry.subscribe();
-        let mut last = scope.fingerprint(&registry.snapshot());
-        loop {
-            // The task holds the session's handle: look for its end regularly too, or a
-            // closed session would stay in memory until the registry next changes.
-            tokio::select! {
-                changed = changes.changed() => if changed.is_err() { break },
-                () = tokio::time::sleep(SESSION_CHECK) => {
-                    if peer.is_transport_closed() { break }
-                    continue;
-                }
-            }
-            if peer.is_transport_closed() {
-                break;
-            }
-            let now = scope.fingerprint(&registry.snapshot());
-            let changed = diff(&last, &now);
-            last = now;
-            let sent = async {
-                if changed.tools {
-                    peer.notify_tool_list_changed().await?;
-                }
-                if changed.prompts {
-                    peer.notify_prompt_list_changed().await?;
-                }
-                if changed.resources {
-                    peer.notify_resource_list_changed().await?;
-                }
-                Ok::<_, rmcp::ServiceError>(())
-            };
-            if sent.await.is_err() {
-                break;
-            }
+/// The session-based clients to notify, grouped by scope. One task for all of them watches
+/// the registry and compares each scope's fingerprints once per change (a task, a timer and
+/// a copy of the fingerprints per session cost memory and wake-ups for every idle session).
+#[derive(Default)]
+pub struct SessionWatch {
+    state: Arc<Mutex<WatchState>>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    /// Whether the watcher task runs.
+    running: bool,
+    /// Scope (`None`: the aggregate) → its sessions.
+    groups: HashMap<Option<Arc<str>>, Group>,
+}
+
+struct Group {
+    scope: Scope,
+    /// The scope's fingerprints at the last change the watcher handled (or when the group
+    /// was created): a session never misses a change made after it was added.
+    last: Vec<(String, Fingerprint)>,
+    sessions: HashMap<u64, Peer<RoleServer>>,
+}
+
+fn key(scope: &Scope) -> Option<Arc<str>> {
+    match scope {
+        Scope::All => None,
+        Scope::Server(id) => Some(id.clone()),
+    }
+}
+
+impl SessionWatch {
+    /// Notifies session `session` (of `scope`) of list changes until it ends or is removed.
+    pub fn add(
+        &self,
+        registry: &Arc<Registry>,
+        scope: Scope,
+        session: u64,
+        peer: Peer<RoleServer>,
+    ) {
+        let mut state = lock(&self.state);
+        state
+            .groups
+            .entry(key(&scope))
+            .or_insert_with(|| Group {
+                last: scope.fingerprint(&registry.snapshot()),
+                scope,
+                sessions: HashMap::new(),
+            })
+            .sessions
+            .insert(session, peer);
+        if !state.running {
+            state.running = true;
+            tokio::spawn(watch(registry.clone(), Arc::downgrade(&self.state)));
         }
-    });
+    }
+
+    /// Forgets a session (it ended).
+    pub fn remove(&self, session: u64) {
+        let mut state = lock(&self.state);
+        state.groups.retain(|_, group| {
+            group.sessions.remove(&session);
+            !group.sessions.is_empty()
+        });
+    }
+
+    /// Number of sessions watched.
+    pub fn len(&self) -> usize {
+        lock(&self.state)
+            .groups
+            .values()
+            .map(|g| g.sessions.len())
+            .sum()
+    }
+}
+
+fn lock(state: &Mutex<WatchState>) -> std::sync::MutexGuard<'_, WatchState> {
+    // Every change leaves the state consistent, so a poisoned lock is still usable.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The watcher: ends when the gateway (its [`SessionWatch`]) is gone.
+async fn watch(registry: Arc<Registry>, state: Weak<Mutex<WatchState>>) {
+    let mut changes = registry.subscribe();
+    let mut check = tokio::time::interval(SESSION_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let changed = tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() { return }
+                true
+            }
+            _ = check.tick() => false,
+        };
+        let Some(state) = state.upgrade() else { return };
+        let mut sends = Vec::new();
+        {
+            let mut state = lock(&state);
+            let snapshot = changed.then(|| registry.snapshot());
+            state.groups.retain(|_, group| {
+                group.sessions.retain(|_, peer| !peer.is_transport_closed());
+                if let Some(snapshot) = &snapshot {
+                    let now = group.scope.fingerprint(snapshot);
+                    let changed = diff(&group.last, &now);
+                    group.last = now;
+                    if changed != Changed::default() {
+                        let changed = Arc::new(changed);
+                        sends.extend(
+                            group
+                                .sessions
+                                .values()
+                                .map(|peer| (peer.clone(), changed.clone())),
+                        );
+                    }
+                }
+                !group.sessions.is_empty()
+            });
+        }
+        if !sends.is_empty() {
+            // Concurrently, and off the watcher: a slow session must not hold up the others.
+            tokio::spawn(async move {
+                let sends = sends
+                    .into_iter()
+                    .map(|(peer, changed)| async move { notify(&peer, &changed).await });
+                futures::future::join_all(sends).await;
+            });
+        }
+    }
+}
+
+async fn notify(peer: &Peer<RoleServer>, changed: &Changed) -> Result<(), rmcp::ServiceError> {
+    if changed.tools {
+        peer.notify_tool_list_changed().await?;
+    }
+    if changed.prompts {
+        peer.notify_prompt_list_changed().await?;
+    }
+    if changed.resources {
+        peer.notify_resource_list_changed().await?;
+    }
+    Ok(())
 }
 
 /// Serves one `subscriptions/listen` stream until the client ends it.

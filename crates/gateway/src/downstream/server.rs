@@ -30,7 +30,9 @@ use rmcp::{
 };
 
 use super::{
-    bridge, changes, error,
+    bridge, changes,
+    direct::sessions::TrackedSessions,
+    error,
     view::{Scope, page, template_item},
 };
 use crate::{
@@ -48,6 +50,8 @@ pub struct GatewayServer {
     session: u64,
     /// Dropped with the last clone, when the session ends.
     end: Arc<SessionEnd>,
+    /// The endpoint's session table, for sessions that must leave the direct lane.
+    sessions: Option<Arc<TrackedSessions>>,
 }
 
 /// Releases what a session holds on upstreams (resource subscriptions, its log level)
@@ -58,10 +62,15 @@ struct SessionEnd {
     /// Set once the session subscribed or set a log level; most sessions never do, and
     /// their end costs nothing.
     holds_state: std::sync::atomic::AtomicBool,
+    /// Set once the session is watched for list changes (session-based clients only).
+    watched: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for SessionEnd {
     fn drop(&mut self) {
+        if self.watched.load(Ordering::Relaxed) {
+            self.gateway.session_watch.remove(self.session);
+        }
         if !self.holds_state.load(Ordering::Relaxed) {
             return;
         }
@@ -92,12 +101,35 @@ impl GatewayServer {
             gateway: gateway.clone(),
             session,
             holds_state: Default::default(),
+            watched: Default::default(),
         });
         Self {
             gateway,
             scope,
             session,
             end,
+            sessions: None,
+        }
+    }
+
+    /// A server for a streamable HTTP endpoint with a direct lane.
+    pub(super) fn with_sessions(mut self, sessions: Arc<TrackedSessions>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// Sends this session's calls through the full relay from now on (it wants logs at
+    /// a level of its choosing, which the direct lane does not filter).
+    fn leave_direct_lane(&self, context: &RequestContext<RoleServer>) {
+        let session = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|id| id.to_str().ok());
+        if let (Some(sessions), Some(session)) = (&self.sessions, session)
+            && let Some(info) = sessions.touch(session)
+        {
+            info.pin();
         }
     }
 
@@ -178,7 +210,13 @@ impl GatewayServer {
         let result = tokio::time::timeout(timeout, call)
             .await
             .map_err(|_| error::upstream(id, UpstreamError::Timeout(timeout)))?
-            .map_err(|e| error::upstream(id, e.into()))?;
+            .map_err(|e| {
+                let e = UpstreamError::from(e);
+                if e.is_connection_failure() {
+                    entry.runtime.record_failure();
+                }
+                error::upstream(id, e)
+            })?;
         entry.runtime.mark_seen();
         Ok(result)
     }
@@ -642,6 +680,7 @@ impl ServerHandler for GatewayServer {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        self.leave_direct_lane(&context);
         // Every upstream in scope that offers logging gets the level; one failing does not
         // fail the others.
         let snapshot = self.snapshot();
@@ -684,9 +723,11 @@ impl ServerHandler for GatewayServer {
         if offers_roots {
             self.roots_changed(&context.peer).await;
         }
-        changes::spawn_session_notifier(
-            self.gateway.registry.clone(),
+        self.end.watched.store(true, Ordering::Relaxed);
+        self.gateway.session_watch.add(
+            &self.gateway.registry,
             self.scope.clone(),
+            self.session,
             context.peer,
         );
     }

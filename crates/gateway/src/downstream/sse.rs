@@ -154,15 +154,20 @@ async fn message(
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let session = session_id(query.as_deref())
-        .and_then(|id| state.sessions.get(&id))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "session_not_found",
-                "no such SSE session (it may have ended); open a new one with GET /sse",
-            )
-        })?;
+    let id = session_id(query.as_deref()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_session_id",
+            "POST /messages needs the ?sessionId= that GET /sse announced",
+        )
+    })?;
+    let session = state.sessions.get(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "no such SSE session (it may have ended); open a new one with GET /sse",
+        )
+    })?;
     let message = parse(&body.map_err(crate::admin::body_error)?)?;
     session.deliver(message)?;
     Ok(StatusCode::ACCEPTED)

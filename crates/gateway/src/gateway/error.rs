@@ -23,6 +23,8 @@ pub enum GatewayError {
     Upstream(String, UpstreamError),
     #[error("store: {0}")]
     Store(StoreError),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
 }
 
 impl From<StoreError> for GatewayError {

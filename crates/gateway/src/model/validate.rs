@@ -1,30 +1,91 @@
 //! Validation of a [`ServerRecord`]: every error names the offending field.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
 use http::{HeaderName, HeaderValue};
+use ipnet::IpNet;
 
 use super::{AuthType, ServerRecord, TransportKind};
 
 /// Longest accepted `server_id`.
 pub const MAX_SERVER_ID_LEN: usize = 128;
 
+/// How long a registration waits for its upstream host name to resolve.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What a registration is allowed to ask for. Config-file servers are trusted more than
 /// API registrations (the operator wrote the file).
 #[derive(Debug, Clone, Copy)]
-pub struct RegistrationPolicy {
+pub struct RegistrationPolicy<'a> {
     /// May this registration run a local command (`transport: stdio`)?
     pub allow_stdio: bool,
     /// May the upstream URL point at link-local / cloud-metadata addresses?
     pub allow_link_local: bool,
+    /// When non-empty, the upstream's addresses must all lie in these ranges.
+    pub upstream_allow: &'a [IpNet],
+    /// The upstream's addresses may not lie in any of these ranges.
+    pub upstream_deny: &'a [IpNet],
+    /// When non-empty, a stdio `command` must match an entry (see [`command_allowed`]).
+    pub stdio_allowed_commands: &'a [String],
 }
 
-impl RegistrationPolicy {
+impl RegistrationPolicy<'static> {
     /// The policy for servers written in the config file.
     pub const TRUSTED: Self = Self {
         allow_stdio: true,
         allow_link_local: true,
+        upstream_allow: &[],
+        upstream_deny: &[],
+        stdio_allowed_commands: &[],
     };
+}
+
+impl RegistrationPolicy<'_> {
+    /// Whether upstream addresses are checked at all.
+    fn checks_addresses(&self) -> bool {
+        !self.allow_link_local || !self.upstream_allow.is_empty() || !self.upstream_deny.is_empty()
+    }
+
+    /// Checks one upstream address against the link-local default and the CIDR lists.
+    /// `host` is how the URL named it (for the message).
+    pub fn check_address(&self, ip: IpAddr, host: &str) -> Result<(), FieldError> {
+        let ip = ip.to_canonical();
+        if !self.allow_link_local && is_link_local_or_metadata(ip) {
+            return Err(metadata_refused());
+        }
+        let shown = if host == ip.to_string() {
+            ip.to_string()
+        } else {
+            format!("{host} ({ip})")
+        };
+        if let Some(net) = self.upstream_deny.iter().find(|net| net.contains(&ip)) {
+            return Err(FieldError::forbidden(
+                "url",
+                format!(
+                    "upstream address {shown} is in {net}, a range in gateway.upstream_deny_cidrs"
+                ),
+            ));
+        }
+        if !self.upstream_allow.is_empty() && !self.upstream_allow.iter().any(|n| n.contains(&ip)) {
+            return Err(FieldError::forbidden(
+                "url",
+                format!(
+                    "upstream address {shown} is outside gateway.upstream_allow_cidrs, the only ranges upstreams may use"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a stdio `command` matches an allowlist entry: an entry with a `/` must equal the
+/// command exactly; an entry without one (`npx`) matches a command whose last path
+/// component equals it (`npx`, `/usr/bin/npx`, `./npx`).
+pub fn command_allowed(command: &str, allowed: &[String]) -> bool {
+    let base = command.rsplit('/').next().unwrap_or(command);
+    allowed
+        .iter()
+        .any(|entry| entry == command || (!entry.contains('/') && entry == base))
 }
 
 /// A registration field that is wrong, and why.
@@ -58,7 +119,7 @@ impl FieldError {
 impl ServerRecord {
     /// Checks every field and fills defaults (`name`, `transport`). The record is left
     /// unchanged when an error is returned.
-    pub fn validate(&mut self, policy: RegistrationPolicy) -> Result<(), FieldError> {
+    pub fn validate(&mut self, policy: RegistrationPolicy<'_>) -> Result<(), FieldError> {
         validate_server_id(&self.server_id)?;
         if self.name.len() > 256 {
             return Err(FieldError::invalid(
@@ -104,6 +165,18 @@ impl ServerRecord {
                     }
                     Some(c) if c.trim().is_empty() => {
                         return Err(FieldError::invalid("command", "must not be empty"));
+                    }
+                    Some(c)
+                        if !policy.stdio_allowed_commands.is_empty()
+                            && !command_allowed(c, policy.stdio_allowed_commands) =>
+                    {
+                        return Err(FieldError::forbidden(
+                            "command",
+                            format!(
+                                "{c:?} is not in gateway.stdio_allowed_commands, the commands \
+                                 API-registered stdio servers may run"
+                            ),
+                        ));
                     }
                     Some(_) => {}
                 }
@@ -205,7 +278,7 @@ fn validate_server_id(id: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn validate_url(raw: &str, policy: RegistrationPolicy) -> Result<(), FieldError> {
+fn validate_url(raw: &str, policy: RegistrationPolicy<'_>) -> Result<(), FieldError> {
     let url = url::Url::parse(raw)
         .map_err(|e| FieldError::invalid("url", format!("is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -223,23 +296,72 @@ fn validate_url(raw: &str, policy: RegistrationPolicy) -> Result<(), FieldError>
             "must not carry credentials; use auth_type and auth_value instead",
         ));
     }
-    if policy.allow_link_local {
-        return Ok(());
-    }
-    let ip = match host {
-        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
-        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+    match host {
+        url::Host::Ipv4(ip) => policy.check_address(IpAddr::V4(ip), &ip.to_string()),
+        url::Host::Ipv6(ip) => policy.check_address(IpAddr::V6(ip), &ip.to_string()),
         url::Host::Domain(d) => {
-            if METADATA_HOSTNAMES.contains(&d.to_ascii_lowercase().as_str()) {
+            if !policy.allow_link_local
+                && METADATA_HOSTNAMES.contains(&d.to_ascii_lowercase().as_str())
+            {
                 return Err(metadata_refused());
             }
-            None
+            // Host names are resolved and checked by `check_resolved_upstream`.
+            Ok(())
         }
-    };
-    if ip.is_some_and(is_link_local_or_metadata) {
-        return Err(metadata_refused());
     }
-    Ok(())
+}
+
+impl ServerRecord {
+    /// For a `streamable_http` / `sse` URL that names a host (not an address): resolves it
+    /// (within [`RESOLVE_TIMEOUT`]) and checks every address it resolves to, as
+    /// [`ServerRecord::validate`] does for a literal address. A name that does not resolve
+    /// is accepted (it may come up later) unless an allow list is set, which can only admit
+    /// addresses it has seen. Call after `validate`; nothing is resolved when the policy
+    /// checks no addresses.
+    ///
+    /// This guards registration, not each connection: a name whose DNS answers change
+    /// afterwards (DNS rebinding) is not re-checked.
+    pub async fn check_resolved_upstream(
+        &self,
+        policy: RegistrationPolicy<'_>,
+    ) -> Result<(), FieldError> {
+        if self.transport_kind() == TransportKind::Stdio || !policy.checks_addresses() {
+            return Ok(());
+        }
+        let Some(url) = self.url.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+            return Ok(());
+        };
+        let Some(url::Host::Domain(domain)) = url.host() else {
+            return Ok(());
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let resolved =
+            tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((domain, port))).await;
+        let addrs: Vec<IpAddr> = match resolved {
+            Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+            Ok(Err(_)) | Err(_) => Vec::new(),
+        };
+        if addrs.is_empty() {
+            if !policy.upstream_allow.is_empty() {
+                return Err(FieldError::forbidden(
+                    "url",
+                    format!(
+                        "host {domain} does not resolve, so it cannot be checked against \
+                         gateway.upstream_allow_cidrs"
+                    ),
+                ));
+            }
+            tracing::debug!(
+                host = domain,
+                "upstream host does not resolve yet; accepted"
+            );
+            return Ok(());
+        }
+        for ip in addrs {
+            policy.check_address(ip, domain)?;
+        }
+        Ok(())
+    }
 }
 
 /// Headers the transports set themselves; an operator-supplied value would break the protocol.
@@ -285,10 +407,150 @@ mod tests {
     use super::*;
     use crate::secret::Secret;
 
-    const API: RegistrationPolicy = RegistrationPolicy {
+    const API: RegistrationPolicy<'static> = RegistrationPolicy {
         allow_stdio: false,
         allow_link_local: false,
+        upstream_allow: &[],
+        upstream_deny: &[],
+        stdio_allowed_commands: &[],
     };
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn cidr_lists_check_literal_addresses() {
+        let deny = nets(&["10.0.0.0/8", "fd00::/8"]);
+        let policy = RegistrationPolicy {
+            upstream_deny: &deny,
+            ..API
+        };
+        for url in [
+            "http://10.1.2.3/mcp",
+            "http://[fd00::1]/",
+            "http://[::ffff:10.0.0.1]/",
+        ] {
+            let err = http("s", url).validate(policy).unwrap_err();
+            assert!(err.forbidden && err.field == "url", "{url}: {err:?}");
+            assert!(err.message.contains("upstream_deny_cidrs"), "{err}");
+        }
+        http("s", "http://192.168.0.1/").validate(policy).unwrap();
+
+        let allow = nets(&["192.168.0.0/16", "127.0.0.1/32"]);
+        let policy = RegistrationPolicy {
+            upstream_allow: &allow,
+            upstream_deny: &deny,
+            ..API
+        };
+        http("s", "http://192.168.4.4:8080/")
+            .validate(policy)
+            .unwrap();
+        http("s", "http://127.0.0.1/").validate(policy).unwrap();
+        let err = http("s", "http://8.8.8.8/").validate(policy).unwrap_err();
+        assert!(
+            err.forbidden && err.message.contains("upstream_allow_cidrs"),
+            "{err}"
+        );
+        // The link-local default stays on even when an allow list names the range.
+        let allow = nets(&["169.254.0.0/16"]);
+        let policy = RegistrationPolicy {
+            upstream_allow: &allow,
+            ..API
+        };
+        let err = http("s", "http://169.254.169.254/")
+            .validate(policy)
+            .unwrap_err();
+        assert!(err.message.contains("link-local"), "{err}");
+        // Config-file servers are trusted.
+        http("s", "http://10.0.0.1/")
+            .validate(RegistrationPolicy::TRUSTED)
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn host_names_are_resolved_and_checked() {
+        let deny = nets(&["127.0.0.0/8", "::1/128"]);
+        let policy = RegistrationPolicy {
+            upstream_deny: &deny,
+            ..API
+        };
+        let mut r = http("s", "http://localhost:9/mcp");
+        r.validate(policy).unwrap();
+        let err = r.check_resolved_upstream(policy).await.unwrap_err();
+        assert!(err.forbidden && err.field == "url", "{err:?}");
+        assert!(err.message.contains("localhost"), "{err}");
+
+        // A name that does not resolve (reserved TLD) passes without an allow list...
+        let mut r = http("s", "http://no-such-host.invalid/mcp");
+        r.validate(policy).unwrap();
+        r.check_resolved_upstream(policy).await.unwrap();
+        // ...and is refused with one.
+        let allow = nets(&["10.0.0.0/8"]);
+        let strict = RegistrationPolicy {
+            upstream_allow: &allow,
+            ..API
+        };
+        let err = r.check_resolved_upstream(strict).await.unwrap_err();
+        assert!(
+            err.forbidden && err.message.contains("does not resolve"),
+            "{err}"
+        );
+        // localhost resolves outside the allow list.
+        let r = http("s", "http://localhost:9/mcp");
+        assert!(
+            r.check_resolved_upstream(strict)
+                .await
+                .unwrap_err()
+                .forbidden
+        );
+        // No lists and link-local allowed: nothing is resolved or refused.
+        let open = RegistrationPolicy {
+            allow_link_local: true,
+            ..API
+        };
+        http("s", "http://localhost:9/")
+            .check_resolved_upstream(open)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn stdio_command_allowlist() {
+        let allowed: Vec<String> = vec!["npx".into(), "/opt/tools/server".into()];
+        assert!(command_allowed("npx", &allowed));
+        assert!(command_allowed("/usr/bin/npx", &allowed));
+        assert!(command_allowed("/opt/tools/server", &allowed));
+        assert!(
+            !command_allowed("server", &allowed),
+            "entries with a / match exactly"
+        );
+        assert!(!command_allowed("/usr/local/opt/tools/server", &allowed));
+        assert!(!command_allowed("npx2", &allowed));
+        assert!(!command_allowed("sh", &allowed));
+        let policy = RegistrationPolicy {
+            allow_stdio: true,
+            stdio_allowed_commands: &allowed,
+            ..API
+        };
+        let stdio = |command: &str| -> ServerRecord {
+            serde_json::from_value(
+                serde_json::json!({"server_id": "s", "transport": "stdio", "command": command}),
+            )
+            .unwrap()
+        };
+        stdio("/usr/bin/npx").validate(policy).unwrap();
+        let err = stdio("bash").validate(policy).unwrap_err();
+        assert!(err.forbidden && err.field == "command", "{err:?}");
+        assert!(err.message.contains("stdio_allowed_commands"), "{err}");
+        // Without a list any command is accepted (when stdio registration is on).
+        let open = RegistrationPolicy {
+            allow_stdio: true,
+            ..API
+        };
+        stdio("bash").validate(open).unwrap();
+        stdio("bash").validate(RegistrationPolicy::TRUSTED).unwrap();
+    }
 
     fn http(id: &str, url: &str) -> ServerRecord {
         serde_json::from_value(serde_json::json!({"server_id": id, "url": url})).unwrap()

@@ -1,15 +1,22 @@
 //! The live part of a registered server: its health and a handle to its upstream session.
 //! Owned by the registry entry, written by the server's supervisor.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex, OnceLock,
+    atomic::{AtomicU32, Ordering},
+};
 
 use arc_swap::ArcSwapOption;
 use chrono::Utc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    model::{HealthState, HealthView},
-    upstream::{CallRouter, UpstreamPeer},
+    model::{HealthState, HealthView, ServerRecord},
+    upstream::{
+        CallRouter, UpstreamPeer,
+        lane::{HttpLane, Lane, StdioLane},
+    },
 };
 
 /// Health and connection of one server.
@@ -21,7 +28,17 @@ pub struct ServerRuntime {
     pub stop: CancellationToken,
     /// Downstream requests in flight on this server, for routing what it sends back.
     pub calls: Arc<CallRouter>,
+    /// The direct `tools/call` lane of a streamable HTTP upstream, made on first use.
+    http_lane: OnceLock<Option<Arc<HttpLane>>>,
+    /// The direct lane on a stdio upstream's pipes, while its session is up.
+    stdio_lane: ArcSwapOption<StdioLane>,
+    /// Calls failed in a row for want of a connection (see [`Self::record_failure`]).
+    failures: AtomicU32,
+    suspect: Notify,
 }
+
+/// Connection failures in a row after which the server is probed at once.
+pub const FAILURES_TO_PROBE: u32 = 3;
 
 impl Default for ServerRuntime {
     fn default() -> Self {
@@ -30,6 +47,10 @@ impl Default for ServerRuntime {
             peer: ArcSwapOption::empty(),
             stop: CancellationToken::new(),
             calls: Arc::default(),
+            http_lane: OnceLock::new(),
+            stdio_lane: ArcSwapOption::empty(),
+            failures: AtomicU32::new(0),
+            suspect: Notify::new(),
         }
     }
 }
@@ -43,6 +64,36 @@ impl ServerRuntime {
     /// The connected upstream session, if any.
     pub fn peer(&self) -> Option<Arc<UpstreamPeer>> {
         self.peer.load_full()
+    }
+
+    /// A call failed for want of a working connection (not an error the upstream
+    /// answered). After [`FAILURES_TO_PROBE`] in a row the supervisor is asked to probe
+    /// the server now rather than at its next health check: a dead upstream is then marked
+    /// unhealthy at once, its tools withdrawn, and calls fail fast until it is back.
+    pub fn record_failure(&self) {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures == FAILURES_TO_PROBE {
+            self.suspect.notify_one();
+        }
+    }
+
+    /// Resolves when calls have been failing (see [`Self::record_failure`]).
+    pub async fn suspected(&self) {
+        self.suspect.notified().await;
+    }
+
+    /// The direct call lane to this server, when it has one (see [`Lane`]).
+    pub fn lane(&self, record: &ServerRecord) -> Option<Lane> {
+        if let Some(lane) = self.stdio_lane.load_full() {
+            return Some(Lane::Stdio(lane));
+        }
+        let http = self.http_lane.get_or_init(|| HttpLane::for_record(record));
+        http.clone().map(Lane::Http)
+    }
+
+    /// The stdio session is up: direct calls may use its pipes.
+    pub fn attach_stdio_lane(&self, lane: Arc<StdioLane>) {
+        self.stdio_lane.store(Some(lane));
     }
 
     /// A session is up and discovery worked.
@@ -60,10 +111,12 @@ impl ServerRuntime {
     /// Forgets the upstream session (it is being closed).
     pub fn detach_peer(&self) {
         self.peer.store(None);
+        self.stdio_lane.store(None);
     }
 
     /// The upstream answered (a call or a refresh succeeded).
     pub fn mark_seen(&self) {
+        self.failures.store(0, Ordering::Relaxed);
         self.lock().last_seen = Some(Utc::now());
     }
 
@@ -79,6 +132,7 @@ impl ServerRuntime {
     /// The session failed or could not be established.
     pub fn mark_unhealthy(&self, error: impl Into<String>) {
         self.peer.store(None);
+        self.stdio_lane.store(None);
         let mut h = self.lock();
         if h.state != HealthState::Unhealthy {
             h.state = HealthState::Unhealthy;

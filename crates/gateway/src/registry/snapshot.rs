@@ -1,14 +1,19 @@
 //! One immutable view of the registry: servers in registration order, their catalogs, and
 //! the routing tables from exposed names to (server, upstream name).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, OnceLock},
+};
+
+use bytes::Bytes;
 
 use indexmap::IndexMap;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
 use super::{
     ServerRuntime,
-    naming::{Naming, Owners},
+    naming::{NamePolicy, Naming, Owners},
 };
 use crate::{
     model::{ServerRecord, ServerView, Source},
@@ -24,6 +29,19 @@ pub struct ServerEntry {
     pub runtime: Arc<ServerRuntime>,
     /// Content hashes of what this server exposes, to tell real list changes from refreshes.
     pub fingerprint: Fingerprint,
+    /// This entry's routes, built once and shared by every snapshot that holds the entry.
+    routes: OnceLock<EntryRoutes>,
+}
+
+/// The routes one entry contributes to the aggregate: tools and prompts as exposed under
+/// the `prefix_always` policy (the names of the others depend on the other servers), and
+/// resources and templates, whose keys never depend on other servers.
+#[derive(Debug)]
+struct EntryRoutes {
+    tools: Vec<(String, Route<Tool>)>,
+    prompts: Vec<(String, Route<Prompt>)>,
+    resources: Vec<(String, Route<Resource>)>,
+    templates: Vec<(String, TemplateRoute)>,
 }
 
 /// Content hashes of the exposed tools, prompts and resources (templates included).
@@ -78,6 +96,7 @@ impl ServerEntry {
             catalog: Arc::new(Catalog::default()),
             runtime: Arc::new(ServerRuntime::default()),
             fingerprint: Fingerprint::default(),
+            routes: OnceLock::new(),
         }
         .fingerprinted()
     }
@@ -89,6 +108,7 @@ impl ServerEntry {
             catalog: Arc::new(catalog),
             runtime: self.runtime.clone(),
             fingerprint: Fingerprint::default(),
+            routes: OnceLock::new(),
         }
         .fingerprinted()
     }
@@ -96,6 +116,53 @@ impl ServerEntry {
     fn fingerprinted(mut self) -> Self {
         self.fingerprint = Fingerprint::of(&self);
         self
+    }
+
+    /// This entry's routes (see [`EntryRoutes`]); `naming` is the registry's, which never
+    /// changes, so they are built once.
+    fn routes(&self, naming: &Naming) -> &EntryRoutes {
+        self.routes.get_or_init(|| {
+            let id = self.record.server_id.as_str();
+            let server_id: Arc<str> = Arc::from(id);
+            let (mut tools, mut prompts) = (Vec::new(), Vec::new());
+            if naming.policy == NamePolicy::PrefixAlways {
+                for tool in self.allowed_tools() {
+                    let exposed = naming.prefixed(id, &tool.name);
+                    let mut renamed = tool.clone();
+                    renamed.name = exposed.clone().into();
+                    tools.push((exposed, route(&server_id, &tool.name, renamed)));
+                }
+                for prompt in self.prompts() {
+                    let exposed = naming.prefixed(id, &prompt.name);
+                    let mut renamed = prompt.clone();
+                    renamed.name = exposed.clone();
+                    prompts.push((exposed, route(&server_id, &prompt.name, renamed)));
+                }
+            }
+            let resources = self
+                .allowed_resources()
+                .map(|r| (r.uri.clone(), route(&server_id, &r.name, r.clone())))
+                .collect();
+            let templates = self
+                .catalog
+                .resource_templates
+                .iter()
+                .map(|t| {
+                    let key = format!("{id} {}", t.uri_template);
+                    let route = TemplateRoute {
+                        server_id: server_id.clone(),
+                        template: Arc::new(t.clone()),
+                    };
+                    (key, route)
+                })
+                .collect();
+            EntryRoutes {
+                tools,
+                prompts,
+                resources,
+                templates,
+            }
+        })
     }
 
     /// The REST API's view of this server.
@@ -178,82 +245,97 @@ pub struct TemplateRoute {
 pub struct Snapshot {
     pub servers: IndexMap<String, Arc<ServerEntry>>,
     naming: Naming,
-    /// Upstream tool name → servers offering it (for the naming policy).
-    tool_owners: Owners,
-    /// Upstream prompt name → servers offering it.
-    prompt_owners: Owners,
+    // The routing tables, each shared with the previous snapshot when no server that
+    // offers anything changed (a server registered or removed before its first discovery).
+    /// Upstream tool name → servers offering it (for the naming policies other than
+    /// `prefix_always`, which leaves it empty).
+    tool_owners: Arc<Owners>,
+    /// Upstream prompt name → servers offering it (likewise).
+    prompt_owners: Arc<Owners>,
     /// Exposed tool name → route.
-    pub tools: BTreeMap<String, Route<Tool>>,
+    pub tools: Arc<BTreeMap<String, Route<Tool>>>,
     /// Exposed prompt name → route.
-    pub prompts: BTreeMap<String, Route<Prompt>>,
+    pub prompts: Arc<BTreeMap<String, Route<Prompt>>>,
     /// Resource URI → route; the first registered server wins a duplicated URI.
-    pub resources: BTreeMap<String, Route<Resource>>,
+    pub resources: Arc<BTreeMap<String, Route<Resource>>>,
     /// `<server_id> <uri_template>` → template; URIs are not renamed, so a template is
     /// matched against a URI when reading.
-    pub templates: BTreeMap<String, TemplateRoute>,
+    pub templates: Arc<BTreeMap<String, TemplateRoute>>,
+    /// The REST lists of this snapshot, serialised on first use (see `admin::catalog`).
+    pub rest: RestCache,
+}
+
+/// The tables of a [`Snapshot`] as built (the fields mean the same there).
+#[derive(Debug, Default)]
+struct Tables {
+    tool_owners: Owners,
+    prompt_owners: Owners,
+    tools: BTreeMap<String, Route<Tool>>,
+    prompts: BTreeMap<String, Route<Prompt>>,
+    resources: BTreeMap<String, Route<Resource>>,
+    templates: BTreeMap<String, TemplateRoute>,
+}
+
+/// The JSON answers of `GET /mcp/tools`, `/mcp/resources` and `/mcp/prompts`, which are
+/// functions of the snapshot alone, kept with it so each is built once per registry change.
+#[derive(Debug, Default)]
+pub struct RestCache {
+    pub tools: OnceLock<Bytes>,
+    pub resources: OnceLock<Bytes>,
+    pub prompts: OnceLock<Bytes>,
+    /// The `/mcp` `tools/list` pages of the aggregate, serialised on first use (see
+    /// `downstream::direct`).
+    pub mcp_tool_pages: OnceLock<SerializedPages>,
+}
+
+/// A paginated list, each page's result serialised for both protocol eras, found by the
+/// cursor that asks for it (`None` for the first page).
+#[derive(Debug, Default)]
+pub struct SerializedPages {
+    /// (session-era form, 2026-07-28 form) of each page's result.
+    pub pages: Vec<(Bytes, Bytes)>,
+    pub by_cursor: std::collections::HashMap<Option<String>, usize>,
 }
 
 impl Snapshot {
-    pub(super) fn build(servers: IndexMap<String, Arc<ServerEntry>>, naming: &Naming) -> Self {
-        let mut snapshot = Self {
-            naming: naming.clone(),
-            ..Self::default()
+    /// The snapshot of `servers`, reusing `previous`'s tables when the servers that offer
+    /// anything are the same, in the same order, with the same records and catalogs.
+    pub(super) fn build(
+        servers: IndexMap<String, Arc<ServerEntry>>,
+        previous: &Snapshot,
+        naming: &Naming,
+    ) -> Self {
+        let offering = |s: &IndexMap<String, Arc<ServerEntry>>| {
+            s.values()
+                .filter(|e| !e.catalog.is_empty())
+                .map(|e| (Arc::as_ptr(&e.record), Arc::as_ptr(&e.catalog)))
+                .collect::<Vec<_>>()
         };
-        for (id, entry) in &servers {
-            let server_id: Arc<str> = Arc::from(id.as_str());
-            for tool in entry.allowed_tools() {
-                let owners = snapshot
-                    .tool_owners
-                    .entry(tool.name.to_string())
-                    .or_default();
-                owners.push(server_id.clone());
-            }
-            for prompt in entry.prompts() {
-                snapshot
-                    .prompt_owners
-                    .entry(prompt.name.clone())
-                    .or_default()
-                    .push(server_id.clone());
-            }
+        if offering(&servers) == offering(&previous.servers) {
+            return Self {
+                servers,
+                naming: naming.clone(),
+                tool_owners: previous.tool_owners.clone(),
+                prompt_owners: previous.prompt_owners.clone(),
+                tools: previous.tools.clone(),
+                prompts: previous.prompts.clone(),
+                resources: previous.resources.clone(),
+                templates: previous.templates.clone(),
+                rest: RestCache::default(),
+            };
         }
-        for (id, entry) in &servers {
-            let server_id: Arc<str> = Arc::from(id.as_str());
-            for tool in entry.allowed_tools() {
-                let Some(exposed) = naming.expose(&snapshot.tool_owners, id, &tool.name) else {
-                    continue;
-                };
-                let mut renamed = tool.clone();
-                renamed.name = exposed.clone().into();
-                let route = route(&server_id, &tool.name, renamed);
-                snapshot.tools.entry(exposed).or_insert(route);
-            }
-            for prompt in entry.prompts() {
-                let Some(exposed) = naming.expose(&snapshot.prompt_owners, id, &prompt.name) else {
-                    continue;
-                };
-                let mut renamed = prompt.clone();
-                renamed.name = exposed.clone();
-                let route = route(&server_id, &prompt.name, renamed);
-                snapshot.prompts.entry(exposed).or_insert(route);
-            }
-            for resource in entry.allowed_resources() {
-                snapshot
-                    .resources
-                    .entry(resource.uri.clone())
-                    .or_insert_with(|| route(&server_id, &resource.name, resource.clone()));
-            }
-            for template in &entry.catalog.resource_templates {
-                snapshot.templates.insert(
-                    format!("{id} {}", template.uri_template),
-                    TemplateRoute {
-                        server_id: server_id.clone(),
-                        template: Arc::new(template.clone()),
-                    },
-                );
-            }
+        let tables = Tables::build(&servers, naming);
+        Self {
+            servers,
+            naming: naming.clone(),
+            tool_owners: Arc::new(tables.tool_owners),
+            prompt_owners: Arc::new(tables.prompt_owners),
+            tools: Arc::new(tables.tools),
+            prompts: Arc::new(tables.prompts),
+            resources: Arc::new(tables.resources),
+            templates: Arc::new(tables.templates),
+            rest: RestCache::default(),
         }
-        snapshot.servers = servers;
-        snapshot
     }
 
     /// The name a server's tool is exposed under at `/mcp`, or `None` when the naming
@@ -330,6 +412,84 @@ pub fn template_matches(template: &str, uri: &str) -> bool {
     }
     // The last expression takes everything up to the trailing literal.
     tail.is_empty() || (remaining.ends_with(tail))
+}
+
+impl Tables {
+    fn build(servers: &IndexMap<String, Arc<ServerEntry>>, naming: &Naming) -> Self {
+        let mut tables = Self::default();
+        // Under `prefix_always` a name never depends on the other servers: the entries'
+        // prebuilt routes are merged as they are (the first registered server keeps a
+        // duplicated key). The other policies need every server's names first.
+        let prefix_always = naming.policy == NamePolicy::PrefixAlways;
+        if !prefix_always {
+            for (id, entry) in servers {
+                let server_id: Arc<str> = Arc::from(id.as_str());
+                for tool in entry.allowed_tools() {
+                    tables
+                        .tool_owners
+                        .entry(tool.name.to_string())
+                        .or_default()
+                        .push(server_id.clone());
+                }
+                for prompt in entry.prompts() {
+                    tables
+                        .prompt_owners
+                        .entry(prompt.name.clone())
+                        .or_default()
+                        .push(server_id.clone());
+                }
+            }
+        }
+        if prefix_always {
+            tables.tools = merged(servers.values().map(|e| &e.routes(naming).tools[..]));
+            tables.prompts = merged(servers.values().map(|e| &e.routes(naming).prompts[..]));
+        } else {
+            for (id, entry) in servers {
+                let server_id: Arc<str> = Arc::from(id.as_str());
+                for tool in entry.allowed_tools() {
+                    let Some(exposed) = naming.expose(&tables.tool_owners, id, &tool.name) else {
+                        continue;
+                    };
+                    let mut renamed = tool.clone();
+                    renamed.name = exposed.clone().into();
+                    let route = route(&server_id, &tool.name, renamed);
+                    tables.tools.entry(exposed).or_insert(route);
+                }
+                for prompt in entry.prompts() {
+                    let Some(exposed) = naming.expose(&tables.prompt_owners, id, &prompt.name)
+                    else {
+                        continue;
+                    };
+                    let mut renamed = prompt.clone();
+                    renamed.name = exposed.clone();
+                    let route = route(&server_id, &prompt.name, renamed);
+                    tables.prompts.entry(exposed).or_insert(route);
+                }
+            }
+        }
+        tables.resources = merged(servers.values().map(|e| &e.routes(naming).resources[..]));
+        for entry in servers.values() {
+            for (key, route) in &entry.routes(naming).templates {
+                tables.templates.insert(key.clone(), route.clone());
+            }
+        }
+        tables
+    }
+}
+
+/// The union of the servers' keyed routes, in registration order; the first server keeps
+/// a key that several produce. Sorting (stable, so registration order stays among equal
+/// keys) and building the map from sorted input costs far less than inserting each key
+/// into a tree, and the input is mostly sorted already.
+fn merged<'a, V: Clone + 'a>(
+    parts: impl Iterator<Item = &'a [(String, V)]>,
+) -> BTreeMap<String, V> {
+    let mut all: Vec<&(String, V)> = parts.flatten().collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.dedup_by(|later, earlier| later.0 == earlier.0);
+    all.into_iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 fn route<T>(server_id: &Arc<str>, name: &str, item: T) -> Route<T> {

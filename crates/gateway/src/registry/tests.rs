@@ -69,3 +69,78 @@ fn stale_runtime_cannot_overwrite_a_replacement() {
     assert!(reg.set_catalog("a", &new.runtime, catalog));
     assert!(reg.snapshot().route_tool("a__t").is_some());
 }
+
+#[test]
+fn unchanged_catalogs_publish_nothing() {
+    let reg = Registry::new(Naming::default());
+    let changes = reg.subscribe();
+    let entry = reg.insert(record("a", &[]), Source::Api).unwrap();
+    let catalog = Catalog {
+        tools: vec![tool("t")],
+        ..Default::default()
+    };
+    assert!(reg.set_catalog("a", &entry.runtime, catalog.clone()));
+    let before = reg.snapshot();
+    let generation = *changes.borrow();
+    // A refresh with the same content: same snapshot, no wake-up.
+    assert!(reg.set_catalog("a", &entry.runtime, catalog));
+    assert!(Arc::ptr_eq(&before, &reg.snapshot()));
+    assert_eq!(*changes.borrow(), generation);
+    // A lost upstream clears its catalog: that is a change.
+    assert!(reg.set_catalog("a", &entry.runtime, Catalog::default()));
+    assert!(reg.snapshot().route_tool("a__t").is_none());
+    assert_eq!(*changes.borrow(), generation + 1);
+}
+
+#[test]
+fn servers_that_offer_nothing_share_the_routing_tables() {
+    let reg = Registry::new(Naming::default());
+    let a = reg.insert(record("a", &[]), Source::Api).unwrap();
+    let catalog = Catalog {
+        tools: vec![tool("t")],
+        ..Default::default()
+    };
+    assert!(reg.set_catalog("a", &a.runtime, catalog.clone()));
+    let before = reg.snapshot();
+    // Registering (not yet discovered) and removing an empty server keep the tables.
+    reg.insert(record("b", &[]), Source::Api).unwrap();
+    let during = reg.snapshot();
+    assert!(Arc::ptr_eq(&before.tools, &during.tools));
+    assert_eq!(during.servers.len(), 2);
+    reg.remove("b").unwrap();
+    assert!(Arc::ptr_eq(&before.tools, &reg.snapshot().tools));
+    // A server whose catalog changes rebuilds them.
+    let b = reg.insert(record("b", &[]), Source::Api).unwrap();
+    assert!(reg.set_catalog("b", &b.runtime, catalog));
+    let after = reg.snapshot();
+    assert!(!Arc::ptr_eq(&before.tools, &after.tools));
+    assert!(after.route_tool("b__t").is_some() && after.route_tool("a__t").is_some());
+    // So does replacing one that offers something (its allowlist may differ).
+    reg.replace(record("a", &["other"]), Source::Api).unwrap();
+    assert!(reg.snapshot().route_tool("a__t").is_none());
+}
+
+#[test]
+fn the_first_registered_server_keeps_a_duplicated_key() {
+    let reg = Registry::new(Naming::default());
+    // "a" + "__" + "_b" and "a_" + "__" + "b" are both "a___b"; both offer one URI.
+    let a = reg.insert(record("a", &[]), Source::Api).unwrap();
+    let a_ = reg.insert(record("a_", &[]), Source::Api).unwrap();
+    let catalog = |tool_name: &str| Catalog {
+        tools: vec![tool(tool_name), tool("z")],
+        resources: vec![rmcp::model::Resource::new("same://uri", "r")],
+        ..Default::default()
+    };
+    // Discovered in the opposite order of registration: registration order decides.
+    assert!(reg.set_catalog("a_", &a_.runtime, catalog("b")));
+    assert!(reg.set_catalog("a", &a.runtime, catalog("_b")));
+    let snap = reg.snapshot();
+    let (server, route) = snap.route_tool("a___b").unwrap();
+    assert_eq!(server.record.server_id, "a");
+    assert_eq!(&*route.upstream_name, "_b");
+    assert_eq!(&*snap.resources["same://uri"].server_id, "a");
+    assert_eq!(
+        snap.tools.keys().collect::<Vec<_>>(),
+        ["a___b", "a___z", "a__z"]
+    );
+}

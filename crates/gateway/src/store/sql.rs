@@ -11,6 +11,12 @@
 //! DDL differs: AUTOINCREMENT vs identity, TEXT vs TIMESTAMPTZ) and need no runtime driver
 //! registry.
 //!
+//! Secrets at rest: with `MCP_GATEWAY_SECRET_KEY` set, every secret value of a record
+//! (`auth_value`, `headers` and `env` values) is sealed with AES-256-GCM before the JSON is
+//! written (`crate::secret::at_rest`), so the `record` column holds `enc:v1:…` in their
+//! place; the schema is unchanged. Reading opens them again; plaintext values written
+//! before a key was set still load and are sealed the next time their record is written.
+//!
 //! Durability: every write is a single autocommit statement, acknowledged only after the
 //! database has committed it. SQLite runs in WAL mode with `synchronous = FULL`, so the WAL
 //! is synced on every commit; Postgres keeps its default `synchronous_commit = on`.
@@ -25,7 +31,13 @@ use sqlx::sqlite::{
 };
 
 use super::{ServerStore, StoreError};
-use crate::model::ServerRecord;
+use crate::{
+    model::ServerRecord,
+    secret::{
+        Secret,
+        at_rest::{self, SecretKey},
+    },
+};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -57,6 +69,8 @@ pub struct SqlStore {
     backend: Backend,
     /// The URL without credentials, for logs.
     description: String,
+    /// Seals secrets on write and opens them on read (`MCP_GATEWAY_SECRET_KEY`).
+    key: Option<SecretKey>,
 }
 
 enum Backend {
@@ -125,7 +139,14 @@ impl SqlStore {
         Ok(Self {
             backend,
             description,
+            key: None,
         })
+    }
+
+    /// Encrypts secrets written from now on with `key`, and opens encrypted ones on read.
+    pub fn with_secret_key(mut self, key: Option<SecretKey>) -> Self {
+        self.key = key;
+        self
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -149,12 +170,12 @@ impl ServerStore for SqlStore {
             sqlx::query_as(query::LOAD_ALL).fetch_all(pool).await?
         });
         rows.into_iter()
-            .map(|(id, json)| decode(id, &json))
+            .map(|(id, json)| open_secrets(decode(id, &json)?, self.key.as_ref()))
             .collect()
     }
 
     async fn insert(&self, record: &ServerRecord) -> Result<(), StoreError> {
-        let json = encode(record)?;
+        let json = encode(&seal_secrets(record, self.key.as_ref()))?;
         let inserted = with_pool!(&self.backend, |pool| {
             sqlx::query(query::INSERT)
                 .bind(&record.server_id)
@@ -176,7 +197,7 @@ impl ServerStore for SqlStore {
     }
 
     async fn replace(&self, record: &ServerRecord) -> Result<(), StoreError> {
-        let json = encode(record)?;
+        let json = encode(&seal_secrets(record, self.key.as_ref()))?;
         let updated = with_pool!(&self.backend, |pool| {
             sqlx::query(query::REPLACE)
                 .bind(&record.server_id)
@@ -251,6 +272,57 @@ fn sqlite_options(url: &str) -> Result<(SqliteConnectOptions, bool), StoreError>
             .pragma("fullfsync", "ON")
     };
     Ok((options, in_memory))
+}
+
+/// Every secret value of a record with its field path (`auth_value`, `headers.X`, `env.Y`).
+fn secrets_mut(record: &mut ServerRecord) -> impl Iterator<Item = (String, &mut Secret)> {
+    let auth = record
+        .auth_value
+        .as_mut()
+        .map(|s| ("auth_value".to_owned(), s));
+    let headers = record
+        .headers
+        .iter_mut()
+        .map(|(k, v)| (format!("headers.{k}"), v));
+    let env = record.env.iter_mut().map(|(k, v)| (format!("env.{k}"), v));
+    auth.into_iter().chain(headers).chain(env)
+}
+
+/// The record as stored: with a key, every secret value sealed.
+fn seal_secrets<'a>(
+    record: &'a ServerRecord,
+    key: Option<&SecretKey>,
+) -> std::borrow::Cow<'a, ServerRecord> {
+    let Some(key) = key else {
+        return std::borrow::Cow::Borrowed(record);
+    };
+    let mut sealed = record.clone();
+    for (_, secret) in secrets_mut(&mut sealed) {
+        *secret = Secret::new(key.seal(secret.expose()));
+    }
+    std::borrow::Cow::Owned(sealed)
+}
+
+/// The record as loaded: sealed values opened, plaintext ones kept. A sealed value without
+/// the key, or with another key, is an error naming the server and the field.
+fn open_secrets(
+    mut record: ServerRecord,
+    key: Option<&SecretKey>,
+) -> Result<ServerRecord, StoreError> {
+    let server_id = record.server_id.clone();
+    for (field, secret) in secrets_mut(&mut record) {
+        match at_rest::open(secret.expose(), key) {
+            Ok(plain) => *secret = Secret::new(plain),
+            Err(error) => {
+                return Err(StoreError::Secret {
+                    server_id,
+                    field,
+                    error,
+                });
+            }
+        }
+    }
+    Ok(record)
 }
 
 fn encode(record: &ServerRecord) -> Result<String, StoreError> {

@@ -20,6 +20,22 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Whether it lists nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+            && self.resources.is_empty()
+            && self.resource_templates.is_empty()
+            && self.prompts.is_empty()
+    }
+
+    /// Whether both list the same items (when they were fetched aside).
+    pub fn same_content(&self, other: &Catalog) -> bool {
+        self.tools == other.tools
+            && self.resources == other.resources
+            && self.resource_templates == other.resource_templates
+            && self.prompts == other.prompts
+    }
+
     /// Item counts for the REST API's server view.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         BTreeMap::from([

@@ -8,7 +8,7 @@
 //! The configured headers (upstream credentials) go on the `GET` and on every `POST`, and
 //! are never logged; error messages leave out URLs, whose query may carry a token.
 
-mod limit;
+pub(crate) mod limit;
 mod wire;
 
 #[cfg(test)]
@@ -185,7 +185,7 @@ fn resolve_endpoint(sse_url: &Url, data: &str) -> Result<Url, SseError> {
 
 /// The JSON-RPC message an SSE event carries, if any. Other event types and unparseable
 /// data are skipped: one bad event should not end the session.
-fn decode(event: Sse) -> Option<ServerJsonRpcMessage> {
+pub(crate) fn decode(event: Sse) -> Option<ServerJsonRpcMessage> {
     match event.event.as_deref() {
         None | Some("" | "message") => {}
         Some(other) => {

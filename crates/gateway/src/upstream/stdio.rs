@@ -5,17 +5,19 @@
 //! Termination closes stdin, waits, then sends SIGTERM and finally SIGKILL to the group,
 //! and always reaps the child: no zombies, no survivors.
 
-use std::{process::Stdio, time::Duration};
+use std::{process::Stdio, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use nix::{sys::signal::Signal, unistd::Pid};
-use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, Command};
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 mod closable;
+mod lane;
+mod transport;
 
 use self::closable::ClosableStdin;
+pub use self::{lane::StdioLane, transport::StdioTransport};
 use super::UpstreamError;
 use crate::model::ServerRecord;
 
@@ -31,14 +33,13 @@ const MAX_STDERR_LINE: usize = 8 * 1024;
 /// How long a child gets after stdin closes, and again after SIGTERM.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// The transport over the child's pipes.
-pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ClosableStdin>;
-
 /// A running stdio server process.
 #[derive(Debug)]
 pub struct StdioChild {
     child: Child,
     stdin: ClosableStdin,
+    /// Direct calls on the same pipes (see [`StdioLane`]).
+    pub lane: Arc<StdioLane>,
     server_id: String,
 }
 
@@ -97,11 +98,18 @@ impl StdioChild {
         }
         tracing::info!(upstream = %record.server_id, pid = child.id(), command = program, "started stdio server");
         let stdin = ClosableStdin::new(stdin);
-        let transport = AsyncRwTransport::new_client(stdout, stdin.clone());
+        let lane = StdioLane::new(stdin.clone());
+        let transport = StdioTransport::new(
+            stdout,
+            stdin.clone(),
+            lane.clone(),
+            record.server_id.clone(),
+        );
         Ok((
             Self {
                 child,
                 stdin,
+                lane,
                 server_id: record.server_id.clone(),
             },
             transport,

@@ -143,6 +143,10 @@ impl Supervisor {
         );
         self.registry.set_catalog(id, &self.runtime, catalog);
         self.runtime.mark_healthy(peer.clone());
+        if let (Some(child), Some(info)) = (&child, peer.peer_info()) {
+            child.lane.open(info.protocol_version.as_str());
+            self.runtime.attach_stdio_lane(child.lane.clone());
+        }
         let listener = tokio::spawn(listen_for_list_changes(peer.clone(), events_tx));
 
         let mut refresh = tokio::time::interval(self.config.refresh);
@@ -166,6 +170,11 @@ impl Supervisor {
                 _ = health.tick() => {
                     if let Err(e) = self.probe(&peer).await {
                         break Ended::Lost(format!("health probe failed: {e}"));
+                    }
+                }
+                () = self.runtime.suspected() => {
+                    if let Err(e) = self.probe(&peer).await {
+                        break Ended::Lost(format!("calls failed, then the probe: {e}"));
                     }
                 }
             }
@@ -256,6 +265,10 @@ async fn listen_for_list_changes(peer: super::UpstreamPeer, events: mpsc::Sender
             return;
         }
     };
+    // What changed between the discovery and the subscription was announced to nobody:
+    // look once more now that changes will be announced (an unchanged catalog publishes
+    // nothing).
+    let _ = events.try_send(UpstreamEvent::ListChanged);
     while let Ok(Some(_notification)) = subscription.next().await {
         let _ = events.try_send(UpstreamEvent::ListChanged);
     }

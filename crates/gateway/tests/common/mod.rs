@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod raw;
+
 use std::{future::Future, sync::Arc, time::Duration};
 
 use mcp_gateway::{
@@ -145,4 +147,31 @@ pub async fn everything_http(bin: &std::path::Path, mode: &str) -> (tokio::proce
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (child, port)
+}
+
+/// A gateway serving HTTP on a free loopback port (stdio registration allowed).
+pub async fn started(settings: Settings) -> mcp_gateway::app::Running {
+    mcp_gateway::app::start(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_stdio_registration: true,
+        ..settings
+    })
+    .await
+    .unwrap()
+}
+
+/// A gateway with one fixture upstream registered as `server_id` and healthy.
+pub async fn with_fixture(
+    server_id: &str,
+    options: mcp_gateway_testkit::FixtureOptions,
+) -> (
+    mcp_gateway_testkit::FixtureHandle,
+    mcp_gateway::app::Running,
+) {
+    let fixture = mcp_gateway_testkit::spawn_http(options).await;
+    let running = started(Settings::default()).await;
+    let record = record(json!({"server_id": server_id, "url": fixture.url()}));
+    running.gateway.register(record).await.unwrap();
+    wait_healthy(&running.gateway, server_id).await;
+    (fixture, running)
 }

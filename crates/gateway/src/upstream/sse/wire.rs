@@ -1,6 +1,6 @@
 //! The HTTP side of the SSE transport: the `GET` for the event stream and the `POST`s.
 
-use std::{error::Error as _, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use url::Url;
 
 use super::{
+    super::body::{describe, error_body, has_content_type},
     Events, SseError,
     limit::{EventSizeLimit, EventTooLarge},
     snippet,
@@ -22,9 +23,6 @@ use super::{
 
 /// Bounds a `POST`: its answer may be the result of a long tool call, but not forever.
 const POST_TIMEOUT: Duration = Duration::from_secs(300);
-/// How much of an error body is quoted in an error, and how long we wait for it.
-const ERROR_BODY_LEN: usize = 256;
-const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET`s the event stream, checking status, origin and content type.
 pub(super) async fn get_event_stream(
@@ -52,7 +50,7 @@ pub(super) async fn get_event_stream(
         let body = error_body(response).await;
         return Err(SseError::Status { status, body });
     }
-    if !has_content_type(&response, "text/event-stream") {
+    if !has_content_type(response.headers(), "text/event-stream") {
         let found = response.headers().get(CONTENT_TYPE);
         let found = found.and_then(|v| v.to_str().ok()).unwrap_or_default();
         return Err(SseError::NotEventStream(snippet(found).to_owned()));
@@ -130,7 +128,7 @@ impl Poster {
             let body = error_body(response).await;
             return Err(SseError::PostStatus { status, body });
         }
-        if !has_content_type(&response, "application/json") {
+        if !has_content_type(response.headers(), "application/json") {
             return Ok(());
         }
         let body = read_bounded(response, self.max_body).await?;
@@ -165,26 +163,6 @@ async fn read_bounded(mut response: Response, max: usize) -> Result<Bytes, SseEr
     Ok(body.into())
 }
 
-/// The start of an error response's body, made printable, for the error message.
-async fn error_body(mut response: Response) -> String {
-    let mut body = Vec::new();
-    let read = async {
-        while body.len() < ERROR_BODY_LEN {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
-    let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_LEN)]);
-    let text: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    text.trim().to_owned()
-}
-
 /// `: body` for a non-empty error body, for error messages.
 pub(super) fn suffix(body: &str) -> String {
     if body.is_empty() {
@@ -194,23 +172,7 @@ pub(super) fn suffix(body: &str) -> String {
     }
 }
 
-fn has_content_type(response: &Response, expected: &str) -> bool {
-    let value = response.headers().get(CONTENT_TYPE);
-    let value = value.and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case(expected)
-}
-
-/// A reqwest error with its causes (which say *why*, e.g. "connection refused") but
-/// without its URL, whose query may carry a credential.
+/// A reqwest error as an SSE transport error (see [`describe`]).
 fn http_error(error: reqwest::Error) -> SseError {
-    let error = error.without_url();
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    SseError::Http(message)
+    SseError::Http(describe(error))
 }

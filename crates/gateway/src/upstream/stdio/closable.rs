@@ -8,18 +8,25 @@ use std::{
     io,
     pin::Pin,
     sync::{Arc, Mutex},
-    task::{Context, Poll},
+    task::Poll,
 };
 
 use tokio::{io::AsyncWrite, process::ChildStdin};
 
-/// Writer half given to the transport.
+/// The child's stdin, shared by the rmcp transport and the direct lane.
 #[derive(Debug, Clone)]
-pub struct ClosableStdin(Arc<Mutex<Option<ChildStdin>>>);
+pub struct ClosableStdin {
+    pipe: Arc<Mutex<Option<ChildStdin>>>,
+    /// Held while one message is written, so that messages never interleave.
+    writing: Arc<tokio::sync::Mutex<()>>,
+}
 
 impl ClosableStdin {
     pub fn new(stdin: ChildStdin) -> Self {
-        Self(Arc::new(Mutex::new(Some(stdin))))
+        Self {
+            pipe: Arc::new(Mutex::new(Some(stdin))),
+            writing: Arc::default(),
+        }
     }
 
     /// Closes the pipe (the child reads EOF); later writes fail with `BrokenPipe`.
@@ -27,9 +34,27 @@ impl ClosableStdin {
         self.lock().take();
     }
 
+    /// Writes one whole message (a line), after any message being written.
+    pub async fn write_line(&self, line: &[u8]) -> io::Result<()> {
+        let _writing = self.writing.lock().await;
+        let mut written = 0;
+        while written < line.len() {
+            let rest = &line[written..];
+            let n = std::future::poll_fn(|cx| {
+                self.poll_with(|w| w.poll_write(cx, rest), Err(closed()))
+            })
+            .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<ChildStdin>> {
         // Held only for one non-blocking poll; a poisoned lock still guards a valid Option.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.pipe.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn poll_with<T>(
@@ -49,22 +74,4 @@ fn closed() -> io::Error {
         io::ErrorKind::BrokenPipe,
         "stdin of the stdio server was closed",
     )
-}
-
-impl AsyncWrite for ClosableStdin {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_with(|w| w.poll_write(cx, buf), Err(closed()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_with(|w| w.poll_flush(cx), Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_with(|w| w.poll_shutdown(cx), Ok(()))
-    }
 }

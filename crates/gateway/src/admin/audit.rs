@@ -1,0 +1,275 @@
+//! The audit log: one structured `tracing` event on target `mcp_gateway::audit` for every
+//! admin change (register, update, delete), whether it succeeded or was refused (401,
+//! 403, 409, 422, …).
+//!
+//! Fields: `action` (`register` | `update` | `delete`), `server_id`, `transport`, `url`
+//! (without userinfo, query or fragment), `caller` (`master_key` when a master key is
+//! configured and was presented, `loopback` when none is configured, `anonymous` for a
+//! refused key), `client` (the peer address, when the listener provides it), `outcome`
+//! (`ok` | `refused`), `status` and, when refused, `error` (the error code). The event's
+//! timestamp is the log line's. Never a secret: no `auth_value`, header or env value, no
+//! presented key.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{Method, StatusCode, request::Parts},
+};
+
+use crate::model::ServerRecord;
+
+/// The `tracing` target of audit events (filter with `mcp_gateway::audit=info`).
+pub const TARGET: &str = "mcp_gateway::audit";
+
+/// Who made an admin request.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// `master_key`, `loopback` or `anonymous`.
+    pub who: &'static str,
+    /// The client's address, when the server was started with connect info.
+    pub client: Option<SocketAddr>,
+}
+
+/// The authentication `require_key` established, stored in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Authenticated(pub &'static str);
+
+impl Caller {
+    pub(crate) fn from_parts(parts: &axum::http::request::Parts) -> Self {
+        Self::new(&parts.extensions)
+    }
+
+    pub(crate) fn new(extensions: &axum::http::Extensions) -> Self {
+        Self {
+            who: extensions
+                .get::<Authenticated>()
+                .map_or("anonymous", |a| a.0),
+            client: extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts))
+    }
+}
+
+/// What a change was about, as far as it is known (a body that did not parse names nothing).
+#[derive(Debug, Default, Clone)]
+pub struct Target {
+    pub server_id: Option<String>,
+    pub transport: Option<&'static str>,
+    pub url: Option<String>,
+}
+
+impl Target {
+    pub fn id(server_id: &str) -> Self {
+        Self {
+            server_id: Some(server_id.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    pub fn of(record: &ServerRecord) -> Self {
+        Self {
+            server_id: (!record.server_id.is_empty()).then(|| record.server_id.clone()),
+            transport: Some(record.transport_kind().as_str()),
+            url: record.url.as_deref().map(redact_url),
+        }
+    }
+}
+
+/// The admin change a request asks for, by method and path; `None` for anything else.
+pub(crate) fn change_of(method: &Method, path: &str) -> Option<(&'static str, Target)> {
+    if path == "/mcp/servers" && method == Method::POST {
+        return Some(("register", Target::default()));
+    }
+    let id = path.strip_prefix("/mcp/servers/")?;
+    if id.is_empty() || id.contains('/') {
+        return None;
+    }
+    let action = match *method {
+        Method::PUT => "update",
+        Method::DELETE => "delete",
+        _ => return None,
+    };
+    Some((action, Target::id(id)))
+}
+
+/// Emits the audit event of one admin change.
+pub fn change(
+    caller: &Caller,
+    action: &'static str,
+    target: &Target,
+    outcome: Result<StatusCode, (StatusCode, &'static str)>,
+) {
+    let dash = "-";
+    let server_id = target.server_id.as_deref().unwrap_or(dash);
+    let transport = target.transport.unwrap_or(dash);
+    let url = target.url.as_deref().unwrap_or(dash);
+    let client = caller
+        .client
+        .map_or_else(|| dash.to_owned(), |a| a.to_string());
+    match outcome {
+        Ok(status) => tracing::info!(
+            target: TARGET,
+            action,
+            server_id,
+            transport,
+            url,
+            caller = caller.who,
+            client,
+            outcome = "ok",
+            status = status.as_u16(),
+            "admin change"
+        ),
+        Err((status, error)) => tracing::warn!(
+            target: TARGET,
+            action,
+            server_id,
+            transport,
+            url,
+            caller = caller.who,
+            client,
+            outcome = "refused",
+            status = status.as_u16(),
+            error,
+            "admin change refused"
+        ),
+    }
+}
+
+/// An admin change under way: [`Pending::finish`] emits its event; one dropped before it
+/// finished (the request timed out, the client went away) emits `outcome="abandoned"` —
+/// the change itself still completes or fails as a whole (`Gateway::register`), and its
+/// own log line says which.
+pub struct Pending {
+    caller: Caller,
+    action: &'static str,
+    target: Target,
+    finished: bool,
+}
+
+impl Pending {
+    pub fn new(caller: Caller, action: &'static str, target: Target) -> Self {
+        Self {
+            caller,
+            action,
+            target,
+            finished: false,
+        }
+    }
+
+    pub fn finish(mut self, outcome: Result<StatusCode, (StatusCode, &'static str)>) {
+        self.finished = true;
+        change(&self.caller, self.action, &self.target, outcome);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::warn!(
+                target: TARGET,
+                action = self.action,
+                server_id = self.target.server_id.as_deref().unwrap_or("-"),
+                transport = self.target.transport.unwrap_or("-"),
+                url = self.target.url.as_deref().unwrap_or("-"),
+                caller = self.caller.who,
+                client = self.caller.client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                outcome = "abandoned",
+                "admin change abandoned by its request (it may still complete)"
+            );
+        }
+    }
+}
+
+/// A URL without userinfo, query and fragment (where tokens hide).
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_and_queries() {
+        assert_eq!(
+            redact_url("https://u:pw@h.example:8443/mcp?token=t#frag"),
+            "https://h.example:8443/mcp"
+        );
+        assert_eq!(redact_url("http://h/mcp"), "http://h/mcp");
+        assert_eq!(redact_url("not a url with secret"), "(not a URL)");
+    }
+
+    #[test]
+    fn an_abandoned_change_is_still_recorded() {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        let caller = Caller {
+            who: "master_key",
+            client: Some("127.0.0.1:5000".parse().unwrap()),
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            drop(Pending::new(caller, "register", Target::id("gone")));
+            Pending::new(caller, "delete", Target::id("done")).finish(Ok(StatusCode::OK));
+        });
+        let out = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains(TARGET)).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines[0].contains("outcome=\"abandoned\"") && lines[0].contains("\"gone\""),
+            "{out}"
+        );
+        assert!(lines[1].contains("outcome=\"ok\"") && lines[1].contains("127.0.0.1:5000"));
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn changes_by_route() {
+        let c = |m: Method, p: &str| change_of(&m, p).map(|(a, t)| (a, t.server_id));
+        assert_eq!(c(Method::POST, "/mcp/servers"), Some(("register", None)));
+        assert_eq!(
+            c(Method::PUT, "/mcp/servers/a"),
+            Some(("update", Some("a".into())))
+        );
+        assert_eq!(
+            c(Method::DELETE, "/mcp/servers/a"),
+            Some(("delete", Some("a".into())))
+        );
+        assert_eq!(c(Method::GET, "/mcp/servers/a"), None);
+        assert_eq!(c(Method::POST, "/mcp/servers/a/mcp"), None);
+        assert_eq!(c(Method::POST, "/mcp/tools/call"), None);
+    }
+}

@@ -1,0 +1,593 @@
+//! The direct lane of an MCP endpoint: plain `tools/call` requests for streamable HTTP
+//! upstreams are relayed as raw JSON (see [`crate::upstream::lane`]), bypassing rmcp's
+//! server and client machinery, which costs several times what the relay itself does.
+//!
+//! A request qualifies when the client cannot be asked anything (no sampling,
+//! elicitation or roots capability, no log level set) and its headers and body are plain
+//! (see [`request`]); the tool's server must be healthy and reachable through its lane.
+//! Progress and log messages the upstream sends on the call's stream are relayed as they
+//! come: the answer turns into an event stream at the first of them. Everything else — and every request the lane cannot take
+//! after all — goes to rmcp unchanged, before anything has been sent upstream.
+
+pub(crate) mod request;
+pub mod sessions;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{
+        HeaderValue, StatusCode,
+        header::{CACHE_CONTROL, CONTENT_TYPE},
+    },
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::{request::Caller, sessions::TrackedSessions};
+use super::{
+    GatewayServer, error,
+    view::{Scope, page},
+};
+use crate::{
+    gateway::Gateway,
+    registry::{SerializedPages, ServerEntry},
+    upstream::{
+        UpstreamError,
+        lane::{CallRequest, Lane, LaneError, Outcome},
+    },
+};
+
+/// What the direct lane did with a POST.
+pub enum Handled {
+    /// Answered here.
+    Answered(Response),
+    /// Not for the lane: rmcp's service takes it (body intact).
+    Pass(Request),
+}
+
+/// Notifications of one call held while the client reads slowly.
+const NOTIFICATION_BUFFER: usize = 16;
+
+/// The direct lane of one endpoint.
+pub struct DirectLane {
+    gateway: Arc<Gateway>,
+    scope: Scope,
+    /// Answers `initialize` for light sessions, as each session's server would.
+    prototype: GatewayServer,
+    sessions: Arc<TrackedSessions>,
+    /// Session-era calls in flight, by session and request id, for `notifications/cancelled`.
+    in_flight: Mutex<HashMap<(String, String), CancellationToken>>,
+}
+
+impl DirectLane {
+    pub fn new(gateway: Arc<Gateway>, scope: Scope, sessions: Arc<TrackedSessions>) -> Self {
+        Self {
+            prototype: GatewayServer::new(gateway.clone(), scope.clone()),
+            gateway,
+            scope,
+            sessions,
+            in_flight: Mutex::default(),
+        }
+    }
+
+    /// Answers a POST on the direct lane, or gives it back for rmcp.
+    pub async fn try_answer(self: &Arc<Self>, request: Request) -> Handled {
+        let local_only = self.gateway.settings.master_key.is_none();
+        if !request::plain_post(request.headers(), local_only) {
+            return Handled::Pass(request);
+        }
+        let (parts, body) = request.into_parts();
+        let limit = self.gateway.settings.max_body_bytes;
+        let body = match axum::body::to_bytes(body, limit).await {
+            Ok(body) => body,
+            Err(e) => return Handled::Answered(unreadable(e, limit)),
+        };
+        let rebuilt = |body: Bytes| Request::from_parts(parts.clone(), Body::from(body));
+        // For rmcp, unless the body is no JSON-RPC message at all (answered here).
+        let to_rmcp = |body: Bytes| match rejection(&body) {
+            None => Handled::Pass(rebuilt(body)),
+            Some(answer) => Handled::Answered(answer),
+        };
+        if let Some(answer) = self.open_light(&parts.headers, &body) {
+            return Handled::Answered(answer);
+        }
+        let Some(caller) = request::caller(&parts.headers) else {
+            return to_rmcp(body);
+        };
+        let mut pinned = false;
+        if let Caller::Session(session) = caller {
+            let Some(info) = self.sessions.touch(session) else {
+                return to_rmcp(body);
+            };
+            // rmcp has no session to tell that the handshake is complete.
+            if info.is_light() && request::is_initialized(&body) {
+                return Handled::Answered(StatusCode::ACCEPTED.into_response());
+            }
+            pinned = !info.direct();
+        }
+        // A list page comes from the snapshot, whoever asks.
+        if let Some(list) = request::tools_list(&body, &caller, &parts.headers)
+            && let Some(answer) = self.tools_page(&list, caller == Caller::Stateless)
+        {
+            return Handled::Answered(answer);
+        }
+        if pinned {
+            return to_rmcp(body);
+        }
+        if let Caller::Session(session) = caller
+            && let Some(id) = request::cancelled_request(&body)
+            && self.cancel(session, id)
+        {
+            return Handled::Answered(StatusCode::ACCEPTED.into_response());
+        }
+        let Some(call) = request::tool_call(&body, &caller, &parts.headers) else {
+            return to_rmcp(body);
+        };
+        let Some((entry, lane, upstream_name)) = self.route(&call.name) else {
+            return Handled::Pass(rebuilt(body));
+        };
+        let stateless = caller == Caller::Stateless;
+        let cancel = CancellationToken::new();
+        let in_flight = InFlight::register(self, &caller, call.id, &cancel);
+        let id: Box<RawValue> = call.id.to_owned();
+        let request = CallRequest {
+            name: upstream_name,
+            arguments: call.arguments.map(ToOwned::to_owned),
+            progress_token: call.progress_token.map(ToOwned::to_owned),
+            meta: call.meta,
+        };
+        let eras = Eras {
+            client_stateless: stateless,
+            upstream_stateless: lane.stateless(),
+        };
+        let (notify, mut notifications) = mpsc::channel(NOTIFICATION_BUFFER);
+        let mut relay = Box::pin(relay(entry, lane, request, notify));
+        // Wait for the answer, or for a first notification: then the answer becomes an
+        // event stream, and the rest of the call runs in its own task.
+        let first = tokio::select! {
+            biased;
+            outcome = &mut relay => {
+                let outcome = match outcome {
+                    Ok(None) => return Handled::Pass(rebuilt(body)),
+                    Ok(Some(outcome)) => Ok(outcome),
+                    Err(e) => Err(e),
+                };
+                let mut early = Vec::new();
+                while let Ok(notification) = notifications.try_recv() {
+                    early.push(event(notification.get().as_bytes()));
+                }
+                let message = final_message(&id, outcome, eras);
+                return Handled::Answered(if early.is_empty() {
+                    json_response(message)
+                } else {
+                    early.push(event(&message.body));
+                    event_stream(futures::stream::iter(early))
+                });
+            }
+            Some(notification) = notifications.recv() => notification,
+            () = cancel.cancelled() => {
+                return Handled::Answered(json_response(final_message(&id, Err(cancelled()), eras)));
+            }
+        };
+        let (events, body) = mpsc::channel::<Bytes>(NOTIFICATION_BUFFER);
+        let _ = events.try_send(event(first.get().as_bytes()));
+        tokio::spawn(async move {
+            let _in_flight = in_flight;
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    Some(notification) = notifications.recv() => {
+                        if events.send(event(notification.get().as_bytes())).await.is_err() {
+                            return; // the client went away: dropping the relay cancels upstream
+                        }
+                    }
+                    outcome = &mut relay => break outcome.and_then(|o| o.ok_or_else(lane_lost)),
+                    () = cancel.cancelled() => break Err(cancelled()),
+                    () = events.closed() => return,
+                }
+            };
+            while let Ok(notification) = notifications.try_recv() {
+                let _ = events.send(event(notification.get().as_bytes())).await;
+            }
+            let message = final_message(&id, outcome, eras);
+            let _ = events.send(event(&message.body)).await;
+        });
+        let body = futures::stream::unfold(body, |mut body| async move {
+            body.recv().await.map(|event| (event, body))
+        });
+        Handled::Answered(event_stream(body))
+    }
+
+    /// Answers a session-era `initialize` with a light session (see [`sessions`]), as
+    /// rmcp would answer it; `None` leaves the request to rmcp (odd headers, a version
+    /// the negotiation refuses, anything but a plain `initialize`).
+    fn open_light(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<Response> {
+        use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+        if headers.contains_key("mcp-session-id") || headers.contains_key("mcp-method") {
+            return None;
+        }
+        let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_slice(body) else {
+            return None;
+        };
+        let ClientRequest::InitializeRequest(initialize) = &request.request else {
+            return None;
+        };
+        let params = &initialize.params;
+        if let Some(version) = headers.get("mcp-protocol-version")
+            && version.as_bytes() != params.protocol_version.as_str().as_bytes()
+        {
+            return None;
+        }
+        let result = rmcp::ServerHandler::negotiate_initialize(&self.prototype, params).ok()?;
+        if !result.protocol_version.has_initialize() {
+            return None;
+        }
+        let message = serde_json::json!({"jsonrpc": "2.0", "id": request.id, "result": result});
+        let answer = serde_json::to_vec(&message).ok()?;
+        let session = self.sessions.open_light(params.clone());
+        let session = HeaderValue::from_str(&session).ok()?;
+        let headers = [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (http::HeaderName::from_static("mcp-session-id"), session),
+        ];
+        Some((StatusCode::OK, headers, answer).into_response())
+    }
+
+    /// A `tools/list` page of the aggregate from the snapshot's serialised pages (built
+    /// once per registry change by the same paging as rmcp's relay); `None` for a
+    /// per-server endpoint or a cursor that is not a page boundary of this snapshot,
+    /// which the relay answers.
+    fn tools_page(&self, list: &request::ToolsList<'_>, stateless: bool) -> Option<Response> {
+        if !matches!(self.scope, Scope::All) {
+            return None;
+        }
+        let snapshot = self.gateway.registry.snapshot();
+        let pages = snapshot
+            .rest
+            .mcp_tool_pages
+            .get_or_init(|| serialise_tool_pages(&snapshot));
+        let (session_era, stateless_form) = pages.pages.get(*pages.by_cursor.get(&list.cursor)?)?;
+        let page = if stateless {
+            stateless_form
+        } else {
+            session_era
+        };
+        let mut body = Vec::with_capacity(page.len() + 64);
+        body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+        body.extend_from_slice(list.id.get().as_bytes());
+        body.extend_from_slice(br#","result":"#);
+        body.extend_from_slice(page);
+        body.push(b'}');
+        Some(json_response(FinalMessage {
+            status: StatusCode::OK,
+            body,
+        }))
+    }
+
+    /// The server, lane and upstream tool name for an exposed tool name, when the lane
+    /// can take the call.
+    fn route(&self, name: &str) -> Option<(Arc<ServerEntry>, Lane, Arc<str>)> {
+        let snapshot = self.gateway.registry.snapshot();
+        let (entry, upstream_name) = match &self.scope {
+            Scope::All => {
+                let route = snapshot.tools.get(name)?;
+                let entry = snapshot.servers.get(&*route.server_id)?;
+                (entry.clone(), route.upstream_name.clone())
+            }
+            Scope::Server(id) => {
+                let entry = snapshot.servers.get(&**id)?;
+                entry.allowed_tools().find(|t| t.name == name)?;
+                (entry.clone(), Arc::from(name))
+            }
+        };
+        entry.runtime.peer()?;
+        let lane = entry.runtime.lane(&entry.record)?;
+        Some((entry, lane, upstream_name))
+    }
+
+    /// Cancels a direct call in flight; false if there is none with that id.
+    fn cancel(&self, session: &str, id: &RawValue) -> bool {
+        let key = (session.to_owned(), id.get().to_owned());
+        match self.lock().remove(&key) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), CancellationToken>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Every `tools/list` page of the aggregate, as the relay's `list_tools` builds them.
+fn serialise_tool_pages(snapshot: &crate::registry::Snapshot) -> SerializedPages {
+    let mut pages = SerializedPages::default();
+    let mut cursor: Option<String> = None;
+    loop {
+        let Ok((tools, next)) = page(&snapshot.tools, cursor.as_deref(), |r| (*r.item).clone())
+        else {
+            break; // our own cursors always decode
+        };
+        let mut result = rmcp::model::ListToolsResult::with_all_items(tools);
+        result.next_cursor = next.clone();
+        // As rmcp answers each era: a session-era result without `resultType`; a
+        // 2026-07-28 one with it and the default cache hints.
+        let Ok(raw) = serde_json::value::to_raw_value(&result) else {
+            break;
+        };
+        let mut session_era = Vec::with_capacity(raw.get().len());
+        without_result_type(&raw, &mut session_era);
+        let mut stateless = rmcp::model::ServerResult::ListToolsResult(result);
+        stateless.fill_missing_cache_hints();
+        let Ok(stateless) = serde_json::to_vec(&stateless) else {
+            break;
+        };
+        pages.by_cursor.insert(cursor, pages.pages.len());
+        pages
+            .pages
+            .push((Bytes::from(session_era), Bytes::from(stateless)));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    pages
+}
+
+/// A session-era call in flight, cancellable by `notifications/cancelled`; forgotten when
+/// it ends, however it ends.
+struct InFlight {
+    lane: Arc<DirectLane>,
+    key: Option<(String, String)>,
+}
+
+impl InFlight {
+    fn register(
+        lane: &Arc<DirectLane>,
+        caller: &Caller<'_>,
+        id: &RawValue,
+        cancel: &CancellationToken,
+    ) -> Self {
+        let key = match caller {
+            Caller::Session(session) => {
+                let key = (session.to_string(), id.get().to_owned());
+                lane.lock().insert(key.clone(), cancel.clone());
+                Some(key)
+            }
+            Caller::Stateless => None,
+        };
+        Self {
+            lane: lane.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(key) = &self.key {
+            self.lane.lock().remove(key);
+        }
+    }
+}
+
+/// Sends the call on the lane within the server's timeout. `Ok(None)`: the lane could not
+/// be used and nothing was sent.
+async fn relay(
+    entry: Arc<ServerEntry>,
+    lane: Lane,
+    call: CallRequest,
+    notify: mpsc::Sender<Box<RawValue>>,
+) -> Result<Option<Outcome>, rmcp::ErrorData> {
+    let id = &entry.record.server_id;
+    let timeout = entry.record.call_timeout();
+    match tokio::time::timeout(timeout, lane.call_tool(call, notify)).await {
+        Err(_) => Err(error::upstream(id, UpstreamError::Timeout(timeout))),
+        Ok(Err(LaneError::Unusable)) => Ok(None),
+        Ok(Err(LaneError::Failed(e))) => {
+            if e.is_connection_failure() {
+                entry.runtime.record_failure();
+            }
+            Err(error::upstream(id, e))
+        }
+        Ok(Ok(outcome)) => {
+            entry.runtime.mark_seen();
+            Ok(Some(outcome))
+        }
+    }
+}
+
+fn cancelled() -> rmcp::ErrorData {
+    rmcp::ErrorData::internal_error("request cancelled by the client", None)
+}
+
+/// The lane refused a call after it had started streaming; cannot happen (the lane is
+/// refused before anything is sent), but is an error rather than a panic.
+fn lane_lost() -> rmcp::ErrorData {
+    rmcp::ErrorData::internal_error("mcp-gateway: the direct lane was lost mid-call", None)
+}
+
+/// The JSON-RPC answer to the client, with the HTTP status rmcp would give it.
+struct FinalMessage {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+/// The protocol revisions on either side of a call: a 2026-07-28 result carries a
+/// `resultType`, a session-era one does not.
+#[derive(Debug, Clone, Copy)]
+struct Eras {
+    client_stateless: bool,
+    upstream_stateless: bool,
+}
+
+fn final_message(
+    id: &RawValue,
+    outcome: Result<Outcome, rmcp::ErrorData>,
+    eras: Eras,
+) -> FinalMessage {
+    let stateless = eras.client_stateless;
+    let mut body = Vec::with_capacity(64);
+    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    body.extend_from_slice(id.get().as_bytes());
+    let mut status = StatusCode::OK;
+    match outcome {
+        Ok(Outcome::Result(result)) => {
+            body.extend_from_slice(br#","result":"#);
+            match (eras.client_stateless, eras.upstream_stateless) {
+                (true, false) => with_result_type(&result, &mut body),
+                (false, true) => without_result_type(&result, &mut body),
+                _ => body.extend_from_slice(result.get().as_bytes()),
+            }
+        }
+        Ok(Outcome::Error(error)) => {
+            body.extend_from_slice(br#","error":"#);
+            body.extend_from_slice(error.get().as_bytes());
+            if stateless && error_code(&error) == Some(-32601) {
+                // As rmcp answers a stateless request for an unknown method.
+                status = StatusCode::NOT_FOUND;
+            }
+        }
+        Err(error) => {
+            body.extend_from_slice(br#","error":"#);
+            let encoded = serde_json::to_vec(&error).unwrap_or_else(|_| {
+                br#"{"code":-32603,"message":"mcp-gateway: the error could not be encoded"}"#
+                    .to_vec()
+            });
+            body.extend_from_slice(&encoded);
+        }
+    }
+    body.push(b'}');
+    FinalMessage { status, body }
+}
+
+fn json_response(message: FinalMessage) -> Response {
+    let content_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    (message.status, content_type, message.body).into_response()
+}
+
+/// One SSE event carrying a JSON-RPC message.
+fn event(message: &[u8]) -> Bytes {
+    let mut event = Vec::with_capacity(message.len() + 8);
+    event.extend_from_slice(b"data: ");
+    event.extend_from_slice(message);
+    event.extend_from_slice(b"\n\n");
+    event.into()
+}
+
+fn event_stream(events: impl futures::Stream<Item = Bytes> + Send + 'static) -> Response {
+    use futures::StreamExt;
+    let content_type = [
+        (CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+        (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    let body = Body::from_stream(events.map(Ok::<_, std::convert::Infallible>));
+    (StatusCode::OK, content_type, body).into_response()
+}
+
+/// A final result for a 2026-07-28 client carries `resultType`; the lane's session-era
+/// upstream session leaves it out.
+fn with_result_type(result: &RawValue, out: &mut Vec<u8>) {
+    #[derive(Deserialize)]
+    struct Typed {
+        #[serde(rename = "resultType")]
+        result_type: Option<serde::de::IgnoredAny>,
+    }
+    let text = result.get();
+    let typed = serde_json::from_str::<Typed>(text).is_ok_and(|t| t.result_type.is_some());
+    match text.strip_prefix('{') {
+        Some(rest) if !typed => {
+            out.extend_from_slice(br#"{"resultType":"complete""#);
+            if !rest.trim_start().starts_with('}') {
+                out.push(b',');
+            }
+            out.extend_from_slice(rest.as_bytes());
+        }
+        _ => out.extend_from_slice(text.as_bytes()),
+    }
+}
+
+/// A session-era client gets a final result without the `resultType` a 2026-07-28
+/// upstream adds (as rmcp's relay strips it).
+fn without_result_type(result: &RawValue, out: &mut Vec<u8>) {
+    type Members = indexmap::IndexMap<String, Box<RawValue>>;
+    if let Ok(mut members) = serde_json::from_str::<Members>(result.get())
+        && members.shift_remove("resultType").is_some()
+        && let Ok(stripped) = serde_json::to_vec(&members)
+    {
+        out.extend_from_slice(&stripped);
+        return;
+    }
+    out.extend_from_slice(result.get().as_bytes());
+}
+
+fn error_code(error: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    serde_json::from_str::<Code>(error.get())
+        .ok()
+        .map(|c| c.code)
+}
+
+/// A body that could not be read: over the limit (413, as rmcp answers), or cut off.
+fn unreadable(error: axum::Error, limit: usize) -> Response {
+    let too_large = std::error::Error::source(&error)
+        .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        let text = format!("Payload Too Large: request body exceeds {limit} bytes");
+        return (StatusCode::PAYLOAD_TOO_LARGE, text).into_response();
+    }
+    let text = format!("Bad Request: the request body could not be read: {error}");
+    (StatusCode::BAD_REQUEST, text).into_response()
+}
+
+/// The answer to a body that is not one JSON-RPC message a client may send: 400 with a
+/// JSON-RPC error (-32700 parse error, -32600 invalid request) and a null id, as the
+/// streamable HTTP transport expects (rmcp would answer 415). `None` for a good body.
+fn rejection(body: &[u8]) -> Option<Response> {
+    let (code, reason) = request::invalid_message(body)?;
+    let error = serde_json::json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": code, "message": reason}});
+    let content_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    Some((StatusCode::BAD_REQUEST, content_type, error.to_string()).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(result: &str) -> String {
+        let raw = RawValue::from_string(result.into()).unwrap();
+        let mut out = Vec::new();
+        with_result_type(&raw, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn stateless_results_get_a_result_type_once() {
+        assert_eq!(typed("{}"), r#"{"resultType":"complete"}"#);
+        assert_eq!(
+            typed(r#"{"content":[]}"#),
+            r#"{"resultType":"complete","content":[]}"#
+        );
+        assert_eq!(
+            typed(r#"{"resultType":"input_required"}"#),
+            r#"{"resultType":"input_required"}"#
+        );
+        assert_eq!(typed(r#"{ }"#), r#"{"resultType":"complete" }"#);
+    }
+}

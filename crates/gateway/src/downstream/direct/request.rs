@@ -1,0 +1,488 @@
+//! Which POSTs the direct lane may take: a single, plain `tools/call` whose headers and
+//! body need none of rmcp's checks to be answered correctly. Anything unusual — other
+//! methods, batches, `Origin`, odd `Accept` values, progress tokens, protocol metadata
+//! that does not match — is left to rmcp, which validates it and answers with the right
+//! error.
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, header};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The stateless revision (no session, metadata on every request).
+pub const STATELESS_VERSION: &str = "2026-07-28";
+/// Session-era revisions a session's requests may name.
+const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+const PROTOCOL_KEY: &str = "io.modelcontextprotocol/";
+
+/// How a request identifies its client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Caller<'a> {
+    /// A session-era client, by `Mcp-Session-Id`.
+    Session(&'a str),
+    /// A 2026-07-28 client: no session.
+    Stateless,
+}
+
+/// A POST whose headers pass rmcp's checks plainly: no `Origin` to validate, a loopback
+/// `Host` when `local_only` (the gateway has no master key: rmcp's DNS-rebinding check),
+/// a JSON body, and both media types accepted. Only for these does the gateway read the
+/// body itself.
+pub fn plain_post(headers: &HeaderMap, local_only: bool) -> bool {
+    let plain = || -> Option<bool> {
+        if headers.contains_key(header::ORIGIN) {
+            return Some(false);
+        }
+        if local_only && !loopback_host(one(headers, header::HOST.as_str())?) {
+            return Some(false);
+        }
+        Some(is_json(one(headers, header::CONTENT_TYPE.as_str())?) && accepts_both(headers)?)
+    };
+    plain().unwrap_or(false)
+}
+
+/// How a [`plain_post`] identifies its client, when the direct lane may take it.
+pub fn caller(headers: &HeaderMap) -> Option<Caller<'_>> {
+    let version = optional(headers, "mcp-protocol-version")?;
+    match optional(headers, "mcp-session-id")? {
+        Some(session) => {
+            let known = version.is_none_or(|v| SESSION_VERSIONS.contains(&v));
+            (known && !headers.contains_key("mcp-method")).then_some(Caller::Session(session))
+        }
+        None => {
+            let method = optional(headers, "mcp-method")?;
+            let stateless = version == Some(STATELESS_VERSION)
+                && matches!(method, Some("tools/call" | "tools/list"))
+                && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"));
+            stateless.then_some(Caller::Stateless)
+        }
+    }
+}
+
+/// The one value of a header, as text.
+fn one<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    optional(headers, name)?
+}
+
+/// `Some(None)` when the header is absent, `Some(Some(v))` for one text value, `None`
+/// for several values or a non-text one.
+fn optional<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Some(None);
+    };
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok().map(Some)
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default();
+    essence.trim().eq_ignore_ascii_case("application/json")
+}
+
+/// `Accept` lists both media types a streamable HTTP client must accept (weights and
+/// wildcards are left to rmcp).
+fn accepts_both(headers: &HeaderMap) -> Option<bool> {
+    let accept = one(headers, header::ACCEPT.as_str())?;
+    if accept.contains(';') {
+        return None;
+    }
+    let mut json = false;
+    let mut sse = false;
+    for item in accept.split(',') {
+        let item = item.trim();
+        json |= item.eq_ignore_ascii_case("application/json");
+        sse |= item.eq_ignore_ascii_case("text/event-stream");
+    }
+    Some(json && sse)
+}
+
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
+}
+
+/// A `tools/call` the direct lane can relay.
+#[derive(Debug)]
+pub struct ToolCall<'a> {
+    /// The client's request id, as sent.
+    pub id: &'a RawValue,
+    pub name: Cow<'a, str>,
+    /// A JSON object, as sent.
+    pub arguments: Option<&'a RawValue>,
+    /// The client's progress token, as sent.
+    pub progress_token: Option<&'a RawValue>,
+    /// The client's other `_meta` members to send upstream (not protocol metadata), as
+    /// `"key":value` pairs joined by commas.
+    pub meta: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    jsonrpc: &'a str,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    method: &'a str,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
+/// A request message: its method, id and params, if the body is one plain request.
+fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    (envelope.jsonrpc == "2.0").then_some(envelope)
+}
+
+/// The body as a direct `tools/call`, if it is one.
+pub fn tool_call<'a>(
+    body: &'a [u8],
+    caller: &Caller<'_>,
+    headers: &HeaderMap,
+) -> Option<ToolCall<'a>> {
+    let envelope = envelope(body)?;
+    if envelope.method != "tools/call" || !method_header_agrees(caller, headers, "tools/call") {
+        return None;
+    }
+    let id = envelope.id.filter(|id| plain_id(id.get()))?;
+    let params: CallParams = serde_json::from_str(envelope.params?.get()).ok()?;
+    if params.arguments.is_some_and(|a| !a.get().starts_with('{')) {
+        return None;
+    }
+    if *caller == Caller::Stateless && optional(headers, "mcp-name")? != Some(&*params.name) {
+        return None;
+    }
+    let (progress_token, meta) = match params.meta {
+        Some(meta) => forwarded_meta(meta, caller)?,
+        None if *caller == Caller::Stateless => return None, // rmcp explains what is missing
+        None => (None, String::new()),
+    };
+    Some(ToolCall {
+        id,
+        name: params.name,
+        arguments: params.arguments,
+        progress_token,
+        meta,
+    })
+}
+
+/// A stateless request's `Mcp-Method` names the body's method.
+fn method_header_agrees(caller: &Caller<'_>, headers: &HeaderMap, method: &str) -> bool {
+    *caller != Caller::Stateless || optional(headers, "mcp-method") == Some(Some(method))
+}
+
+/// A `tools/list` the direct lane can answer from the snapshot's serialised pages.
+#[derive(Debug)]
+pub struct ToolsList<'a> {
+    /// The client's request id, as sent.
+    pub id: &'a RawValue,
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams<'a> {
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
+/// The body as a `tools/list` whose metadata needs nothing from rmcp, if it is one.
+pub fn tools_list<'a>(
+    body: &'a [u8],
+    caller: &Caller<'_>,
+    headers: &HeaderMap,
+) -> Option<ToolsList<'a>> {
+    let envelope = envelope(body)?;
+    if envelope.method != "tools/list" || !method_header_agrees(caller, headers, "tools/list") {
+        return None;
+    }
+    let id = envelope.id.filter(|id| plain_id(id.get()))?;
+    let params: Option<ListParams> = match envelope.params {
+        Some(params) => Some(serde_json::from_str(params.get()).ok()?),
+        None => None,
+    };
+    let (cursor, meta) = params.map_or((None, None), |p| (p.cursor, p.meta));
+    match meta {
+        // Metadata is checked as for calls; a list forwards none of it.
+        Some(meta) => {
+            forwarded_meta(meta, caller)?;
+        }
+        None if *caller == Caller::Stateless => return None,
+        None => {}
+    }
+    Some(ToolsList { id, cursor })
+}
+
+/// A string or an integer: what rmcp accepts as a request id.
+fn plain_id(id: &str) -> bool {
+    id.starts_with('"') || (!id.contains(['.', 'e', 'E']) && id.parse::<i64>().is_ok())
+}
+
+/// The `_meta` keys to pass upstream (a progress token among them: the upstream's progress
+/// comes back on the call's own stream), or `None` when the metadata needs rmcp: protocol
+/// keys a session client should not send, or a stateless client's keys that are missing,
+/// disagree with its headers, or let the server ask it things.
+fn forwarded_meta<'a>(
+    meta: &'a RawValue,
+    caller: &Caller<'_>,
+) -> Option<(Option<&'a RawValue>, String)> {
+    let meta: IndexMap<String, &RawValue> = serde_json::from_str(meta.get()).ok()?;
+    let mut version = false;
+    let mut capabilities = false;
+    let mut progress_token = None;
+    let mut forwarded = String::new();
+    for (key, value) in &meta {
+        match key.strip_prefix(PROTOCOL_KEY) {
+            _ if key == "progressToken" => progress_token = Some(*value),
+            Some(_) if *caller != Caller::Stateless => return None,
+            Some("protocolVersion") => {
+                version = value.get() == concat!('"', "2026-07-28", '"');
+            }
+            Some("clientCapabilities") => capabilities = cannot_be_asked(value)?,
+            Some("clientInfo") => {}
+            Some(_) => return None,
+            None => {
+                if !forwarded.is_empty() {
+                    forwarded.push(',');
+                }
+                forwarded.push_str(&serde_json::to_string(key).ok()?);
+                forwarded.push(':');
+                forwarded.push_str(value.get());
+            }
+        }
+    }
+    if *caller == Caller::Stateless && !(version && capabilities) {
+        return None;
+    }
+    Some((progress_token, forwarded))
+}
+
+/// Declared client capabilities that give the server nothing to ask the client.
+fn cannot_be_asked(capabilities: &RawValue) -> Option<bool> {
+    let declared: IndexMap<String, serde::de::IgnoredAny> =
+        serde_json::from_str(capabilities.get()).ok()?;
+    Some(
+        !["sampling", "elicitation", "roots"]
+            .iter()
+            .any(|c| declared.contains_key(*c)),
+    )
+}
+
+/// Why a body is not one JSON-RPC message a client may send, as the JSON-RPC error code
+/// and a reason; `None` when it is one.
+pub fn invalid_message(body: &[u8]) -> Option<(i32, String)> {
+    use rmcp::model::ClientJsonRpcMessage;
+    let error = serde_json::from_slice::<ClientJsonRpcMessage>(body).err()?;
+    Some(
+        match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Err(syntax) => (-32700, format!("Parse error: {syntax}")),
+            Ok(_) => (-32600, format!("Invalid Request: {error}")),
+        },
+    )
+}
+
+/// Whether the body is the client's `notifications/initialized`.
+pub fn is_initialized(body: &[u8]) -> bool {
+    envelope(body).is_some_and(|e| e.method == "notifications/initialized" && e.id.is_none())
+}
+
+/// The id of the request a `notifications/cancelled` body cancels, as sent.
+pub fn cancelled_request(body: &[u8]) -> Option<&RawValue> {
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, rename = "requestId")]
+        request_id: &'a RawValue,
+    }
+    let envelope = envelope(body)?;
+    if envelope.method != "notifications/cancelled" || envelope.id.is_some() {
+        return None;
+    }
+    let params: Params = serde_json::from_str(envelope.params?.get()).ok()?;
+    Some(params.request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("host", "127.0.0.1:4000"),
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut all = BASE.to_vec();
+        all.extend_from_slice(extra);
+        headers(&all)
+    }
+
+    #[test]
+    fn plain_session_and_stateless_requests_qualify() {
+        let h = with(&[
+            ("mcp-session-id", "abc"),
+            ("mcp-protocol-version", "2025-11-25"),
+        ]);
+        assert!(plain_post(&h, true));
+        assert_eq!(caller(&h), Some(Caller::Session("abc")));
+        let h = with(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+        ]);
+        assert!(plain_post(&h, true));
+        assert_eq!(caller(&h), Some(Caller::Stateless));
+    }
+
+    #[test]
+    fn unusual_headers_are_left_to_rmcp() {
+        let cases: &[&[(&'static str, &'static str)]] = &[
+            &[("mcp-session-id", "a"), ("origin", "http://localhost:1")],
+            &[("mcp-session-id", "a"), ("mcp-session-id", "b")],
+            &[
+                ("mcp-session-id", "a"),
+                ("mcp-protocol-version", "2099-01-01"),
+            ],
+            &[("mcp-session-id", "a"), ("mcp-method", "tools/call")],
+            &[("mcp-protocol-version", "2025-11-25")],
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "resources/list"),
+            ],
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-param-x", "1"),
+            ],
+        ];
+        for extra in cases {
+            let h = with(extra);
+            let direct = plain_post(&h, true) && caller(&h).is_some();
+            assert!(!direct, "{extra:?}");
+        }
+        let mut h = with(&[("mcp-session-id", "a")]);
+        h.insert("host", HeaderValue::from_static("evil.example:4000"));
+        assert!(!plain_post(&h, true));
+        assert!(plain_post(&h, false));
+        h.insert("accept", HeaderValue::from_static("application/json"));
+        assert!(!plain_post(&h, false));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        assert!(!plain_post(&h, false));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "127.0.0.1:80", "[::1]:4000", "localhost:1"] {
+            assert!(loopback_host(host), "{host}");
+        }
+        for host in ["example.com", "127.0.0.2:1", "[::2]"] {
+            assert!(!loopback_host(host), "{host}");
+        }
+    }
+
+    fn session_call(body: &str) -> Option<ToolCall<'_>> {
+        tool_call(body.as_bytes(), &Caller::Session("s"), &HeaderMap::new())
+    }
+
+    #[test]
+    fn plain_calls_qualify_with_meta_filtered() {
+        let call = session_call(
+            r#"{"jsonrpc":"2.0","id":"x1","method":"tools/call","params":{"name":"a__echo","arguments":{"m":1},"_meta":{"trace":"t","progressToken":5}}}"#,
+        )
+        .unwrap();
+        assert_eq!(call.id.get(), r#""x1""#);
+        assert_eq!(call.name, "a__echo");
+        assert_eq!(call.arguments.unwrap().get(), r#"{"m":1}"#);
+        assert_eq!(call.meta, r#""trace":"t""#);
+        assert_eq!(call.progress_token.unwrap().get(), "5");
+
+        let stateless = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{},
+            "io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}}}"#;
+        let h = headers(&[("mcp-name", "echo"), ("mcp-method", "tools/call")]);
+        let call = tool_call(stateless.as_bytes(), &Caller::Stateless, &h).unwrap();
+        assert_eq!(call.meta, "");
+        let h = headers(&[("mcp-name", "other"), ("mcp-method", "tools/call")]);
+        assert!(tool_call(stateless.as_bytes(), &Caller::Stateless, &h).is_none());
+    }
+
+    #[test]
+    fn unusual_bodies_are_left_to_rmcp() {
+        for body in [
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}]"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"a"}}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a"}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"a"}}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"a"}}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{"name":"a"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":[1]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","task":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"extra":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            "not json",
+        ] {
+            assert!(session_call(body).is_none(), "{body}");
+        }
+        let asks = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{"sampling":{}}}}}"#;
+        let h = headers(&[("mcp-name", "echo")]);
+        assert!(tool_call(asks.as_bytes(), &Caller::Stateless, &h).is_none());
+    }
+
+    #[test]
+    fn invalid_bodies_are_classified() {
+        assert_eq!(invalid_message(b"{").unwrap().0, -32700);
+        assert_eq!(invalid_message(&[0xff]).unwrap().0, -32700);
+        assert_eq!(invalid_message(b"[]").unwrap().0, -32600);
+        assert_eq!(
+            invalid_message(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#)
+                .unwrap()
+                .0,
+            -32600
+        );
+        assert!(invalid_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_none());
+    }
+
+    #[test]
+    fn cancellations_name_their_request() {
+        let body = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r1","reason":"x"}}"#;
+        assert_eq!(cancelled_request(body.as_bytes()).unwrap().get(), r#""r1""#);
+        assert!(
+            cancelled_request(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .is_none()
+        );
+    }
+}

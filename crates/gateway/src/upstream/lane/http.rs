@@ -1,0 +1,393 @@
+//! The HTTP lane: a second, light session with a streamable HTTP upstream. It declares no
+//! client capabilities, so the upstream cannot ask anything back; calls go out and come
+//! back as raw JSON on their own POSTs, progress and log messages on the call's stream.
+//!
+//! The session is opened on first use with `initialize` and re-opened when the upstream
+//! forgets it (404). An upstream that refuses the handshake (one that only speaks the
+//! stateless 2026-07-28 revision, say) is left to the rmcp session for a while.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderValue, Response, StatusCode,
+    header::{ACCEPT, CONTENT_TYPE},
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use super::{
+    CallRequest, LaneError, Message, Outcome,
+    wire::{Body, Events, Poster, read_all},
+};
+use crate::model::{ServerRecord, TransportKind};
+use crate::upstream::{
+    UpstreamError,
+    body::{error_text, has_content_type},
+    headers::upstream_headers,
+};
+
+/// The revision the lane asks for; older session-era answers are accepted.
+const PROTOCOL_VERSION: &str = "2025-11-25";
+const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// How long the handshake may take, and how long a refused lane stays closed.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How long the rest of a finished answer stream may take to end (so that its connection
+/// goes back to the pool) before it is dropped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The direct lane to one streamable HTTP upstream.
+pub struct HttpLane {
+    poster: Poster,
+    /// The record's auth and extra headers.
+    headers: HeaderMap,
+    session: ArcSwapOption<LaneSession>,
+    /// One handshake at a time.
+    opening: tokio::sync::Mutex<()>,
+    /// When a refused lane may be tried again.
+    closed_until: Mutex<Option<Instant>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for HttpLane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers carry credentials; the URL's path and query may too.
+        f.debug_struct("HttpLane")
+            .field("origin", &self.poster.origin())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open lane session: every header a request carries.
+#[derive(Debug)]
+struct LaneSession {
+    headers: HeaderMap,
+}
+
+impl HttpLane {
+    /// The lane for a streamable HTTP record, or `None` for other transports.
+    pub fn for_record(record: &ServerRecord) -> Option<Arc<Self>> {
+        if record.transport_kind() != TransportKind::StreamableHttp {
+            return None;
+        }
+        let poster = Poster::new(record.url.as_deref()?).ok()?;
+        let headers = upstream_headers(record).ok()?;
+        Some(Arc::new(Self {
+            poster,
+            headers,
+            session: ArcSwapOption::empty(),
+            opening: tokio::sync::Mutex::new(()),
+            closed_until: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }))
+    }
+
+    /// Calls a tool. Notifications the upstream sends on the call's stream (progress,
+    /// log messages) go to `notify` as they come. Dropping the future before the answer
+    /// cancels the call upstream.
+    pub async fn call_tool(
+        self: Arc<Self>,
+        call: CallRequest,
+        notify: mpsc::Sender<Box<RawValue>>,
+    ) -> Result<Outcome, LaneError> {
+        let mut session = self.session().await?;
+        for attempt in 0..2 {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let mut cancel = CancelOnDrop {
+                lane: self.clone(),
+                session: session.clone(),
+                id: Some(id),
+            };
+            let response = self
+                .post(&session, Self::body(&call, id))
+                .await
+                .map_err(|e| LaneError::Failed(UpstreamError::Transport(e)))?;
+            // The upstream forgot the session (restart, expiry): it did not run the call,
+            // so open a new session and send it once more.
+            if response.status() == StatusCode::NOT_FOUND && attempt == 0 {
+                cancel.id = None;
+                self.forget(&session);
+                session = self.session().await.map_err(|_| {
+                    LaneError::Failed(UpstreamError::Transport(
+                        "the upstream ended the session and refused a new one".into(),
+                    ))
+                })?;
+                continue;
+            }
+            let reply = self.read_reply(&session, response, id, Some(&notify)).await;
+            cancel.id = None;
+            return reply.map_err(LaneError::Failed);
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// A call with upstream id `id`; the client's progress token goes as it is (the
+    /// progress comes back on the call's own stream).
+    fn body(call: &CallRequest, id: u64) -> Bytes {
+        let token = call.progress_token.as_deref().map(RawValue::get);
+        call.body(&id.to_string(), None, token).into()
+    }
+
+    /// The open session, opening one if needed.
+    async fn session(&self) -> Result<Arc<LaneSession>, LaneError> {
+        if let Some(session) = self.session.load_full() {
+            return Ok(session);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(session) = self.session.load_full() {
+            return Ok(session);
+        }
+        if self
+            .lock_closed()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(LaneError::Unusable);
+        }
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.handshake()).await {
+            Ok(Ok(session)) => {
+                let session = Arc::new(session);
+                self.session.store(Some(session.clone()));
+                Ok(session)
+            }
+            outcome => {
+                let reason = match outcome {
+                    Ok(Err(e)) => e,
+                    _ => format!("no answer within {HANDSHAKE_TIMEOUT:?}"),
+                };
+                tracing::info!(upstream = %self.poster.origin(), %reason, "direct call lane unavailable; calls use the MCP session");
+                *self.lock_closed() = Some(Instant::now() + RETRY_AFTER);
+                Err(LaneError::Unusable)
+            }
+        }
+    }
+
+    fn lock_closed(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.closed_until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops a session the upstream no longer knows (unless another call already did).
+    fn forget(&self, session: &Arc<LaneSession>) {
+        self.session
+            .compare_and_swap(session, None::<Arc<LaneSession>>);
+    }
+
+    /// `initialize` with no capabilities, then `notifications/initialized`.
+    async fn handshake(&self) -> Result<LaneSession, String> {
+        let mut headers = self.headers.clone();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut opening = LaneSession { headers };
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"mcp-gateway","version":"{}"}}}}}}"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        let response = self.post(&opening, Bytes::from(body)).await?;
+        let session_id = response.headers().get("mcp-session-id").cloned();
+        let reply = self
+            .read_reply(&opening, response, 0, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = match reply {
+            Outcome::Result(result) => result,
+            Outcome::Error(error) => return Err(format!("initialize failed: {error}")),
+        };
+        #[derive(Deserialize)]
+        struct Initialized {
+            #[serde(rename = "protocolVersion")]
+            protocol_version: String,
+        }
+        let version = serde_json::from_str::<Initialized>(result.get())
+            .map_err(|e| format!("unexpected initialize result: {e}"))?
+            .protocol_version;
+        if !SESSION_VERSIONS.contains(&version.as_str()) {
+            return Err(format!(
+                "the upstream answered protocol version {version:?}"
+            ));
+        }
+        let version = HeaderValue::try_from(version).map_err(|e| e.to_string())?;
+        opening.headers.insert("mcp-protocol-version", version);
+        if let Some(id) = session_id {
+            opening.headers.insert("mcp-session-id", id);
+        }
+        let initialized =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        let response = self.post(&opening, initialized).await?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "notifications/initialized answered {}",
+                response.status()
+            ));
+        }
+        Ok(opening)
+    }
+
+    async fn post(&self, session: &LaneSession, body: Bytes) -> Result<Response<Body>, String> {
+        self.poster.post(&session.headers, body).await
+    }
+
+    /// Reads the answer to request `id` from a JSON body or from the request's SSE stream.
+    async fn read_reply(
+        &self,
+        session: &LaneSession,
+        response: Response<Body>,
+        id: u64,
+        notify: Option<&mpsc::Sender<Box<RawValue>>>,
+    ) -> Result<Outcome, UpstreamError> {
+        let status = response.status();
+        let (parts, body) = response.into_parts();
+        if status != StatusCode::OK {
+            let text = error_text(body).await;
+            let text = if text.is_empty() {
+                String::new()
+            } else {
+                format!(": {text}")
+            };
+            return Err(UpstreamError::Transport(format!("HTTP {status}{text}")));
+        }
+        let id = id.to_string();
+        if has_content_type(&parts.headers, "application/json") {
+            let message = parse(&read_all(body).await?)?;
+            return answer(message, &id)
+                .ok_or_else(|| unexpected("the JSON answer is not the call's response"));
+        }
+        if !has_content_type(&parts.headers, "text/event-stream") {
+            return Err(unexpected("the answer is neither JSON nor an event stream"));
+        }
+        let mut events = Events::new(body);
+        while let Some(data) = events.next_data().await? {
+            let message = parse(&data)?;
+            match (&message.method, &message.id) {
+                (Some(_), None) => {
+                    // A client that went away is noticed by the caller, which drops us.
+                    if let Some(notify) = notify {
+                        let _ = notify.send(raw(data)?).await;
+                    }
+                }
+                (Some(method), Some(request)) => self.refuse(session, method, request),
+                (None, _) => {
+                    if let Some(outcome) = answer(message, &id) {
+                        drain(events);
+                        return Ok(outcome);
+                    }
+                }
+            }
+        }
+        Err(UpstreamError::Transport(
+            "the upstream closed the stream before answering".into(),
+        ))
+    }
+
+    /// Answers a request the upstream sent on a call's stream: `ping` is answered, anything
+    /// else refused (the lane declared no capabilities, so nothing else should come).
+    fn refuse(&self, session: &LaneSession, method: &str, id: &RawValue) {
+        let body = if method == "ping" {
+            format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id.get())
+        } else {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32601,"message":"mcp-gateway: {method} is not available on this connection"}}}}"#,
+                id.get()
+            )
+            .replace(['\n', '\r'], " ")
+        };
+        let lane_headers = session.headers.clone();
+        let poster = match &self.poster {
+            Poster::Plain(uri) => Poster::Plain(uri.clone()),
+            Poster::Tls(client, url) => Poster::Tls(client.clone(), url.clone()),
+        };
+        tokio::spawn(async move {
+            let _ = poster.post(&lane_headers, Bytes::from(body)).await;
+        });
+    }
+}
+
+/// The outcome in `message` if it answers request `id`.
+fn answer(message: Message, id: &str) -> Option<Outcome> {
+    if message.id.as_deref().map(RawValue::get) != Some(id) {
+        return None;
+    }
+    message.into_outcome()
+}
+
+fn parse(bytes: &[u8]) -> Result<Message, UpstreamError> {
+    serde_json::from_slice(bytes).map_err(|e| unexpected(&format!("invalid JSON-RPC: {e}")))
+}
+
+fn raw(data: Vec<u8>) -> Result<Box<RawValue>, UpstreamError> {
+    let text = String::from_utf8(data).map_err(|e| unexpected(&format!("not UTF-8: {e}")))?;
+    RawValue::from_string(text).map_err(|e| unexpected(&format!("invalid JSON-RPC: {e}")))
+}
+
+fn unexpected(what: &str) -> UpstreamError {
+    UpstreamError::Transport(format!("unexpected answer: {what}"))
+}
+
+/// Lets the rest of an answered stream end so its connection can be reused: at once when
+/// the end has already arrived, else in the background, up to a deadline.
+fn drain(mut events: Events) {
+    if events.ended_now() {
+        return;
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Ok(Some(_)) = events.next_data().await {}
+        })
+        .await;
+    });
+}
+
+/// Sends `notifications/cancelled` upstream when a call is abandoned before its answer
+/// (timeout, or the client went away).
+struct CancelOnDrop {
+    lane: Arc<HttpLane>,
+    session: Arc<LaneSession>,
+    /// The call's upstream id, until it is answered.
+    id: Option<u64>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (lane, session) = (self.lane.clone(), self.session.clone());
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{id},"reason":"mcp-gateway: the call was abandoned"}}}}"#
+        );
+        runtime.spawn(async move {
+            let _ = lane.post(&session, Bytes::from(body)).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_match_only_their_own_id() {
+        let m: Message =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","id":3,"result":{"a":1}}"#).unwrap();
+        assert!(answer(m, "4").is_none());
+        let m: Message =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","id":3,"result":{"a":1}}"#).unwrap();
+        let outcome = answer(m, "3").unwrap();
+        assert!(matches!(outcome, Outcome::Result(r) if r.get() == r#"{"a":1}"#));
+        let m: Message =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"x"}}"#)
+                .unwrap();
+        assert!(matches!(answer(m, "3").unwrap(), Outcome::Error(_)));
+    }
+}

@@ -1,0 +1,219 @@
+//! The HTTP lane's wire: POSTs (hyper's pooled client for `http://`, reqwest for TLS) and
+//! a lean reader for the answer body, JSON or an event stream.
+
+use std::{sync::OnceLock, time::Duration};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioTimer},
+};
+
+use crate::upstream::{UpstreamError, body::describe_error, sse::MAX_EVENT_SIZE};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// Where a lane's POSTs go.
+#[derive(Debug)]
+pub enum Poster {
+    /// Plain HTTP: hyper's pooled client, without reqwest's per-request layers (URL
+    /// re-parsing, redirect handling), which show up on the hot path.
+    Plain(http::Uri),
+    /// HTTPS: the gateway's reqwest client and its TLS setup.
+    Tls(reqwest::Client, reqwest::Url),
+}
+
+impl Poster {
+    pub fn new(url: &str) -> Result<Self, UpstreamError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| UpstreamError::Config(e.to_string()))?;
+        if parsed.scheme() == "http" {
+            let uri = url
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| UpstreamError::Config(e.to_string()))?;
+            return Ok(Self::Plain(uri));
+        }
+        Ok(Self::Tls(crate::upstream::http_client()?, parsed))
+    }
+
+    /// The upstream's origin, for logs.
+    pub fn origin(&self) -> String {
+        match self {
+            Self::Plain(uri) => format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or("http"),
+                uri.authority().map_or("", |a| a.as_str())
+            ),
+            Self::Tls(_, url) => url.origin().ascii_serialization(),
+        }
+    }
+
+    pub async fn post(&self, headers: &HeaderMap, body: Bytes) -> Result<Response<Body>, String> {
+        match self {
+            Self::Plain(uri) => {
+                let mut request = Request::post(uri.clone())
+                    .body(Full::new(body))
+                    .map_err(|e| e.to_string())?;
+                *request.headers_mut() = headers.clone();
+                let response = plain_client()
+                    .request(request)
+                    .await
+                    .map_err(|e| describe_error(&e))?;
+                Ok(response.map(|b| b.map_err(BoxError::from).boxed()))
+            }
+            Self::Tls(client, url) => {
+                let response = client
+                    .post(url.clone())
+                    .headers(headers.clone())
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(crate::upstream::body::describe)?;
+                let response = http::Response::from(response);
+                Ok(response.map(|b| b.map_err(BoxError::from).boxed()))
+            }
+        }
+    }
+}
+
+/// How long an idle upstream connection is kept.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pooled client for plain-HTTP lanes (connections kept alive across calls).
+fn plain_client() -> &'static Client<HttpConnector, Full<Bytes>> {
+    static CLIENT: OnceLock<Client<HttpConnector, Full<Bytes>>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        // Idle connections are kept for the next calls, but not for long: each one is a
+        // socket and a task, and a burst of concurrent calls opens many.
+        Client::builder(TokioExecutor::new())
+            // Without a timer the pool never reaps idle connections.
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(64)
+            .build(connector)
+    })
+}
+
+fn too_large() -> UpstreamError {
+    UpstreamError::Transport(format!(
+        "unexpected answer: a message exceeds {MAX_EVENT_SIZE} bytes"
+    ))
+}
+
+fn body_error(e: BoxError) -> UpstreamError {
+    UpstreamError::Transport(describe_error(&*e))
+}
+
+/// Reads a whole body, refusing one larger than the message cap.
+pub async fn read_all(mut body: Body) -> Result<Vec<u8>, UpstreamError> {
+    let mut all = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(body_error)?.into_data() {
+            if all.len() + data.len() > MAX_EVENT_SIZE {
+                return Err(too_large());
+            }
+            all.extend_from_slice(&data);
+        }
+    }
+    Ok(all)
+}
+
+/// The events of an SSE body, one `data` payload at a time.
+pub struct Events {
+    body: Body,
+    buffer: BytesMut,
+    ended: bool,
+}
+
+impl Events {
+    pub fn new(body: Body) -> Self {
+        Self {
+            body,
+            buffer: BytesMut::new(),
+            ended: false,
+        }
+    }
+
+    /// The data of the next event with data (`None` at the end of the stream).
+    pub async fn next_data(&mut self) -> Result<Option<Vec<u8>>, UpstreamError> {
+        loop {
+            while let Some(data) = take_event(&mut self.buffer) {
+                if !data.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(Some(data));
+                }
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.body.frame().await {
+                None => self.ended = true,
+                Some(frame) => {
+                    if let Ok(data) = frame.map_err(body_error)?.into_data() {
+                        if self.buffer.len() + data.len() > MAX_EVENT_SIZE {
+                            return Err(too_large());
+                        }
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the stream has ended, without waiting.
+    pub fn ended_now(&mut self) -> bool {
+        use futures::FutureExt;
+        self.ended
+            || http_body::Body::is_end_stream(&self.body)
+            || matches!(self.body.frame().now_or_never(), Some(None))
+    }
+}
+
+/// Removes the first complete event from `buffer` and returns its data lines joined
+/// (empty for events without data: comments, priming events).
+pub(crate) fn take_event(buffer: &mut BytesMut) -> Option<Vec<u8>> {
+    let mut start = 0;
+    let mut data: Vec<u8> = Vec::new();
+    let mut lines = 0;
+    loop {
+        let newline = buffer[start..].iter().position(|b| *b == b'\n')? + start;
+        let mut line = &buffer[start..newline];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if line.is_empty() {
+            buffer.advance(newline + 1);
+            return Some(data);
+        }
+        if let Some(value) = line.strip_prefix(b"data:") {
+            if lines > 0 {
+                data.push(b'\n');
+            }
+            data.extend_from_slice(value.strip_prefix(b" ").unwrap_or(value));
+            lines += 1;
+        }
+        start = newline + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_cut_at_blank_lines_with_either_line_ending() {
+        let mut buffer = BytesMut::from(
+            &b"id: 0\nretry: 3000\ndata:\n\ndata: {\"a\":1}\r\n\r\n: keep-alive\n\ndata: x\ndata: y\n\ndata: partial"[..],
+        );
+        assert_eq!(take_event(&mut buffer).unwrap(), b"");
+        assert_eq!(take_event(&mut buffer).unwrap(), br#"{"a":1}"#);
+        assert_eq!(take_event(&mut buffer).unwrap(), b"");
+        assert_eq!(take_event(&mut buffer).unwrap(), b"x\ny");
+        assert_eq!(take_event(&mut buffer), None);
+        assert_eq!(&buffer[..], b"data: partial");
+    }
+}
