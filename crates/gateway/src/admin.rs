@@ -20,7 +20,7 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::{gateway::Gateway, secret::keys_match};
+use crate::{downstream::HotPath, gateway::Gateway, secret::keys_match};
 
 pub(crate) use body::body_error;
 pub use body::{JsonBody, parse as parse_body};
@@ -28,10 +28,17 @@ pub use error::ApiError;
 
 /// The whole HTTP surface of the gateway.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    app(gateway).0
+}
+
+/// The whole HTTP surface of the gateway, and the hot path for `POST /mcp` that serves the
+/// same endpoint without the router (`None` with the MCP routes disabled).
+pub fn app(gateway: Arc<Gateway>) -> (Router, Option<Arc<HotPath>>) {
     let max_body = gateway.settings.max_body_bytes;
     let enabled = gateway.settings.mcp_enabled;
     let timeout = gateway.settings.request_timeout;
     let handler_timeout = middleware::from_fn_with_state(timeout, limits::handler_timeout);
+    let mut hot_path = None;
     let mut app = Router::new()
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
@@ -53,18 +60,20 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             // Bounded by the called server's own timeout_secs instead.
             .route("/mcp/tools/call", post(catalog::call_tool))
             .route_layer(middleware::from_fn_with_state(gateway.clone(), require_key));
-        app = app
-            .merge(admin)
-            .merge(crate::downstream::routes(gateway.clone()));
+        let (mcp, hot) = crate::downstream::routes(gateway.clone());
+        app = app.merge(admin).merge(mcp);
+        hot_path = Some(hot);
     }
-    app.fallback(fallback)
+    let router = app
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(
             timeout,
             limits::body_deadline,
         ))
-        .with_state(gateway)
+        .with_state(gateway);
+    (router, hot_path)
 }
 
 /// Checks `Authorization: Bearer <master_key>` in constant time. Without a configured key
@@ -74,14 +83,9 @@ pub(crate) async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let who = if let Some(key) = &gateway.settings.master_key {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token);
-        if !presented.is_some_and(|p| keys_match(p, key)) {
-            let error = ApiError::unauthorized();
+    let who = match authenticate(&gateway, request.headers()) {
+        Ok(who) => who,
+        Err(error) => {
             if let Some((action, target)) = audit::change_of(request.method(), request.uri().path())
             {
                 let caller = audit::Caller::new(request.extensions());
@@ -89,12 +93,28 @@ pub(crate) async fn require_key(
             }
             return Err(error);
         }
-        "master_key"
-    } else {
-        "loopback"
     };
     request.extensions_mut().insert(audit::Authenticated(who));
     Ok(next.run(request).await)
+}
+
+/// Who the caller is (`master_key`, or `loopback` on a keyless gateway), or 401.
+pub(crate) fn authenticate(
+    gateway: &Gateway,
+    headers: &axum::http::HeaderMap,
+) -> Result<&'static str, ApiError> {
+    let Some(key) = &gateway.settings.master_key else {
+        return Ok("loopback");
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    if presented.is_some_and(|p| keys_match(p, key)) {
+        Ok("master_key")
+    } else {
+        Err(ApiError::unauthorized())
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

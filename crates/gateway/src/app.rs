@@ -7,13 +7,12 @@ use axum::{Router, extract::ConnectInfo};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
-    service::TowerToHyperService,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::{admin, config::Settings, gateway::Gateway, store::StoreError};
+use crate::{admin, config::Settings, downstream::HotPath, gateway::Gateway, store::StoreError};
 
 /// How long in-flight requests get to finish after the shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -84,8 +83,13 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         .map_err(|source| AppError::Bind { addr, source })?;
     let stop = CancellationToken::new();
     let head_timeout = gateway.settings.request_timeout;
-    let router = admin::router(gateway.clone());
-    let server = tokio::spawn(serve(listener, router, stop.clone(), head_timeout));
+    let (router, hot_path) = admin::app(gateway.clone());
+    let server = tokio::spawn(serve(
+        listener,
+        Front { router, hot_path },
+        stop.clone(),
+        head_timeout,
+    ));
     tracing::info!(%addr, "mcp-gateway listening");
     Ok(Running {
         gateway,
@@ -93,6 +97,27 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         stop,
         server,
     })
+}
+
+/// What answers requests: the router, and the hot path it is bypassed for.
+#[derive(Clone)]
+struct Front {
+    router: Router,
+    hot_path: Option<Arc<HotPath>>,
+}
+
+impl Front {
+    async fn answer(
+        self,
+        mut request: axum::http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> Result<axum::response::Response, std::convert::Infallible> {
+        if let Some(hot) = self.hot_path.filter(|hot| hot.takes(&request)) {
+            return Ok(hot.answer(request.map(axum::body::Body::new)).await);
+        }
+        request.extensions_mut().insert(ConnectInfo(peer));
+        self.router.oneshot(request).await
+    }
 }
 
 /// Serves HTTP/1.1 connections until `stop`, then waits for the open ones to finish (idle
@@ -105,7 +130,7 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
 /// `TCP_NODELAY` is set (small JSON-RPC messages must not wait for Nagle's algorithm).
 async fn serve(
     listener: TcpListener,
-    router: Router,
+    front: Front,
     stop: CancellationToken,
     head_timeout: Duration,
 ) -> std::io::Result<()> {
@@ -128,14 +153,10 @@ async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let service = router.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            },
-        );
-        let connection =
-            http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let front = front.clone();
+        let service =
+            hyper::service::service_fn(move |request| front.clone().answer(request, peer));
+        let connection = http.serve_connection(TokioIo::new(tcp), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -31,7 +31,10 @@ use axum::{
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::ServiceExt;
 
-use crate::{admin::ApiError, gateway::Gateway};
+use crate::{
+    admin::{ApiError, limits},
+    gateway::Gateway,
+};
 
 pub(crate) use changes::SessionWatch;
 pub use server::GatewayServer;
@@ -45,8 +48,8 @@ use direct::{
 type McpService = StreamableHttpService<GatewayServer, TrackedSessions>;
 
 /// One MCP endpoint: rmcp's streamable HTTP service, its session table and its direct
-/// lane for plain tool calls.
-#[derive(Clone)]
+/// lane for plain tool calls. Shared by every request (cloning rmcp's service, with its
+/// configuration, costs allocations that only the requests rmcp answers need).
 struct Endpoint {
     service: McpService,
     sessions: Arc<TrackedSessions>,
@@ -96,7 +99,7 @@ impl Endpoint {
         }
     }
 
-    async fn handle(self, request: Request<Body>) -> Response {
+    async fn handle(&self, request: Request<Body>) -> Response {
         if self.opens_session(&request) && self.sessions.len() >= self.max_sessions {
             return self.full();
         }
@@ -111,10 +114,17 @@ impl Endpoint {
         if let Some(unknown) = self.deletes_unknown_session(&request) {
             return unknown;
         }
-        match self.service.oneshot(request).await {
+        let is_delete = request.method() == axum::http::Method::DELETE;
+        let mut response = match self.service.clone().oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
+        };
+        // rmcp answers a session DELETE with 202; clients (the Python SDK among them)
+        // expect the 200 or 204 that a completed termination deserves, and warn otherwise.
+        if is_delete && response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::OK;
         }
+        response
     }
 
     /// 503: no room for another session.
@@ -159,14 +169,47 @@ impl Endpoint {
 pub const DEFAULT_ALLOWED_ORIGINS: &[&str] =
     &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
-/// The MCP routes, for merging into the gateway's router.
-pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    let aggregate = Endpoint::new(&gateway, Scope::All);
+/// `POST /mcp`, the path of nearly every call, served without the router's generic
+/// layers (route matching, boxed middleware and futures): the same key check and body
+/// deadline as the routes, then the same endpoint as the `/mcp` route.
+pub struct HotPath {
+    gateway: Arc<Gateway>,
+    endpoint: Arc<Endpoint>,
+}
+
+impl HotPath {
+    /// Whether the request is one for the hot path.
+    pub fn takes<B>(&self, request: &axum::http::Request<B>) -> bool {
+        request.method() == axum::http::Method::POST && request.uri().path() == "/mcp"
+    }
+
+    pub async fn answer(&self, request: Request<Body>) -> Response {
+        if let Err(refused) = crate::admin::authenticate(&self.gateway, request.headers()) {
+            return refused.into_response();
+        }
+        let timeout = self.gateway.settings.request_timeout;
+        let (request, expired) = limits::with_deadline(request, timeout);
+        let response = self.endpoint.handle(request).await;
+        limits::unless_expired(expired.as_deref(), timeout, response)
+    }
+}
+
+/// The MCP routes, for merging into the gateway's router, and the [`HotPath`] to the
+/// aggregate endpoint they share.
+pub fn routes(gateway: Arc<Gateway>) -> (Router<Arc<Gateway>>, Arc<HotPath>) {
+    let aggregate = Arc::new(Endpoint::new(&gateway, Scope::All));
+    let hot = Arc::new(HotPath {
+        gateway: gateway.clone(),
+        endpoint: aggregate.clone(),
+    });
     let per_server = Arc::new(PerServer::default());
-    Router::new()
+    let router = Router::new()
         .route(
             "/mcp",
-            axum::routing::any(move |request| aggregate.clone().handle(request)),
+            axum::routing::any(move |request| {
+                let aggregate = aggregate.clone();
+                async move { aggregate.handle(request).await }
+            }),
         )
         .route(
             "/mcp/servers/{server_id}/mcp",
@@ -176,27 +219,16 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
         )
         // The legacy HTTP+SSE transport: `GET /sse`, `POST /messages?sessionId=…`.
         .merge(sse::routes(&gateway))
-        .route_layer(middleware::from_fn(session_delete_status))
         .route_layer(middleware::from_fn_with_state(
             gateway,
             crate::admin::require_key,
-        ))
-}
-
-/// rmcp answers a session DELETE with 202; clients (the Python SDK among them) expect the
-/// 200 or 204 that a completed termination deserves, and warn otherwise.
-async fn session_delete_status(request: Request, next: middleware::Next) -> Response {
-    let is_delete = request.method() == axum::http::Method::DELETE;
-    let mut response = next.run(request).await;
-    if is_delete && response.status() == StatusCode::ACCEPTED {
-        *response.status_mut() = StatusCode::OK;
-    }
-    response
+        ));
+    (router, hot)
 }
 
 /// One MCP service (with its sessions) per server endpoint, created on first use.
 #[derive(Default)]
-struct PerServer(Mutex<HashMap<String, Endpoint>>);
+struct PerServer(Mutex<HashMap<String, Arc<Endpoint>>>);
 
 async fn one_server(
     State(gateway): State<Arc<Gateway>>,
@@ -220,7 +252,12 @@ async fn one_server(
     let endpoint = {
         let mut map = services.0.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(server_id.clone())
-            .or_insert_with(|| Endpoint::new(&gateway, Scope::Server(server_id.as_str().into())))
+            .or_insert_with(|| {
+                Arc::new(Endpoint::new(
+                    &gateway,
+                    Scope::Server(server_id.as_str().into()),
+                ))
+            })
             .clone()
     };
     endpoint.handle(request).await

@@ -17,10 +17,13 @@
 //! server's own `timeout_secs`.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -31,7 +34,8 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use futures::StreamExt;
+use bytes::Bytes;
+use http_body::Frame;
 
 use super::ApiError;
 
@@ -46,36 +50,88 @@ pub async fn body_deadline(
     request: Request,
     next: Next,
 ) -> Response {
+    let (request, expired) = with_deadline(request, timeout);
+    let response = next.run(request).await;
+    unless_expired(expired.as_deref(), timeout, response)
+}
+
+/// Puts the body of `request` under a deadline `timeout` from now (see [`DeadlineBody`]);
+/// the flag, for [`unless_expired`], is `None` for a request without a body.
+pub fn with_deadline(request: Request, timeout: Duration) -> (Request, Option<Arc<AtomicBool>>) {
     if request.body().is_end_stream() {
-        return next.run(request).await;
+        return (request, None);
     }
-    let deadline = tokio::time::Instant::now() + timeout;
     let expired = Arc::new(AtomicBool::new(false));
-    let flag = expired.clone();
     let (parts, body) = request.into_parts();
-    let chunks = futures::stream::unfold(Some(body.into_data_stream()), move |state| {
-        let flag = flag.clone();
-        async move {
-            let mut chunks = state?;
-            match tokio::time::timeout_at(deadline, chunks.next()).await {
-                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(chunks))),
-                Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
-                Ok(None) => None,
-                Err(_) => {
-                    flag.store(true, Ordering::Relaxed);
-                    Some((Err(BodyTimedOut(timeout).into()), None))
-                }
-            }
-        }
-    });
-    let response = next
-        .run(Request::from_parts(parts, Body::from_stream(chunks)))
-        .await;
-    if expired.load(Ordering::Relaxed) {
-        // Whatever the route made of the failed read, the reason is the deadline.
+    let body = DeadlineBody {
+        inner: body,
+        deadline: tokio::time::Instant::now() + timeout,
+        timeout,
+        sleep: None,
+        expired: expired.clone(),
+    };
+    (Request::from_parts(parts, Body::new(body)), Some(expired))
+}
+
+/// `response`, unless the request's body missed its deadline: whatever the route made of
+/// the failed read, the reason is the deadline (408).
+pub fn unless_expired(
+    expired: Option<&AtomicBool>,
+    timeout: Duration,
+    response: Response,
+) -> Response {
+    if expired.is_some_and(|e| e.load(Ordering::Relaxed)) {
         return request_timeout(timeout).into_response();
     }
     response
+}
+
+/// A request body that fails with [`BodyTimedOut`] once its deadline has passed. The timer
+/// is armed only when the body makes its reader wait: a body that arrived with the
+/// request's head (most do) costs none.
+struct DeadlineBody {
+    inner: Body,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: Arc<AtomicBool>,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
+        let this = self.get_mut();
+        if this.expired.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let deadline = this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.expired.store(true, Ordering::Relaxed);
+                Poll::Ready(Some(Err(BodyTimedOut(this.timeout).into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// See the module documentation.

@@ -11,6 +11,7 @@
 //!   picked out of its output before rmcp sees it.
 
 mod http;
+mod pool;
 pub(crate) mod wire;
 
 use std::sync::Arc;

@@ -41,9 +41,6 @@ const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "
 /// How long the handshake may take, and how long a refused lane stays closed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_AFTER: Duration = Duration::from_secs(60);
-/// How long the rest of a finished answer stream may take to end (so that its connection
-/// goes back to the pool) before it is dropped.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The direct lane to one streamable HTTP upstream.
 pub struct HttpLane {
@@ -278,7 +275,7 @@ impl HttpLane {
                 (Some(method), Some(request)) => self.refuse(session, method, request),
                 (None, _) => {
                     if let Some(outcome) = answer(message, &id) {
-                        drain(events);
+                        events.release();
                         return Ok(outcome);
                     }
                 }
@@ -302,10 +299,7 @@ impl HttpLane {
             .replace(['\n', '\r'], " ")
         };
         let lane_headers = session.headers.clone();
-        let poster = match &self.poster {
-            Poster::Plain(uri) => Poster::Plain(uri.clone()),
-            Poster::Tls(client, url) => Poster::Tls(client.clone(), url.clone()),
-        };
+        let poster = self.poster.clone();
         tokio::spawn(async move {
             let _ = poster.post(&lane_headers, Bytes::from(body)).await;
         });
@@ -331,20 +325,6 @@ fn raw(data: Vec<u8>) -> Result<Box<RawValue>, UpstreamError> {
 
 fn unexpected(what: &str) -> UpstreamError {
     UpstreamError::Transport(format!("unexpected answer: {what}"))
-}
-
-/// Lets the rest of an answered stream end so its connection can be reused: at once when
-/// the end has already arrived, else in the background, up to a deadline.
-fn drain(mut events: Events) {
-    if events.ended_now() {
-        return;
-    }
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while let Ok(Some(_)) = events.next_data().await {}
-        })
-        .await;
-    });
 }
 
 /// Sends `notifications/cancelled` upstream when a call is abandoned before its answer

@@ -1,27 +1,30 @@
 //! The HTTP lane's wire: POSTs (hyper's pooled client for `http://`, reqwest for TLS) and
 //! a lean reader for the answer body, JSON or an event stream.
 
-use std::{sync::OnceLock, time::Duration};
-
-use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioTimer},
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
 };
 
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, combinators::BoxBody};
+
+use super::pool::{ConnPool, PooledBody};
 use crate::upstream::{UpstreamError, body::describe_error, sse::MAX_EVENT_SIZE};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type Body = BoxBody<Bytes, BoxError>;
 
 /// Where a lane's POSTs go.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Poster {
-    /// Plain HTTP: hyper's pooled client, without reqwest's per-request layers (URL
-    /// re-parsing, redirect handling), which show up on the hot path.
-    Plain(http::Uri),
+    /// Plain HTTP: connections driven by the calling task ([`ConnPool`]), without
+    /// reqwest's per-request layers (URL re-parsing, redirect handling) or hyper's
+    /// connection tasks, which show up on the hot path.
+    Plain(Arc<ConnPool>),
     /// HTTPS: the gateway's reqwest client and its TLS setup.
     Tls(reqwest::Client, reqwest::Url),
 }
@@ -30,10 +33,11 @@ impl Poster {
     pub fn new(url: &str) -> Result<Self, UpstreamError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| UpstreamError::Config(e.to_string()))?;
         if parsed.scheme() == "http" {
-            let uri = url
+            let uri: http::Uri = url
                 .parse()
                 .map_err(|e: http::uri::InvalidUri| UpstreamError::Config(e.to_string()))?;
-            return Ok(Self::Plain(uri));
+            let pool = ConnPool::new(&uri).map_err(UpstreamError::Config)?;
+            return Ok(Self::Plain(Arc::new(pool)));
         }
         Ok(Self::Tls(crate::upstream::http_client()?, parsed))
     }
@@ -41,28 +45,14 @@ impl Poster {
     /// The upstream's origin, for logs.
     pub fn origin(&self) -> String {
         match self {
-            Self::Plain(uri) => format!(
-                "{}://{}",
-                uri.scheme_str().unwrap_or("http"),
-                uri.authority().map_or("", |a| a.as_str())
-            ),
+            Self::Plain(pool) => pool.origin(),
             Self::Tls(_, url) => url.origin().ascii_serialization(),
         }
     }
 
     pub async fn post(&self, headers: &HeaderMap, body: Bytes) -> Result<Response<Body>, String> {
         match self {
-            Self::Plain(uri) => {
-                let mut request = Request::post(uri.clone())
-                    .body(Full::new(body))
-                    .map_err(|e| e.to_string())?;
-                *request.headers_mut() = headers.clone();
-                let response = plain_client()
-                    .request(request)
-                    .await
-                    .map_err(|e| describe_error(&e))?;
-                Ok(response.map(|b| b.map_err(BoxError::from).boxed()))
-            }
+            Self::Plain(pool) => Ok(pool.post(headers, body).await?.map(Body::Pooled)),
             Self::Tls(client, url) => {
                 let response = client
                     .post(url.clone())
@@ -72,32 +62,63 @@ impl Poster {
                     .await
                     .map_err(crate::upstream::body::describe)?;
                 let response = http::Response::from(response);
-                Ok(response.map(|b| b.map_err(BoxError::from).boxed()))
+                Ok(response.map(|b| Body::Other(b.map_err(BoxError::from).boxed())))
             }
         }
     }
 }
 
-/// How long an idle upstream connection is kept.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The pooled client for plain-HTTP lanes (connections kept alive across calls).
-fn plain_client() -> &'static Client<HttpConnector, Full<Bytes>> {
-    static CLIENT: OnceLock<Client<HttpConnector, Full<Bytes>>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        // Idle connections are kept for the next calls, but not for long: each one is a
-        // socket and a task, and a burst of concurrent calls opens many.
-        Client::builder(TokioExecutor::new())
-            // Without a timer the pool never reaps idle connections.
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(64)
-            .build(connector)
-    })
+/// An answer's body.
+pub enum Body {
+    Pooled(PooledBody),
+    Other(BoxBody<Bytes, BoxError>),
 }
+
+impl Body {
+    /// The caller has what it needs: let the rest of the body end so that its connection
+    /// can be reused (within a deadline).
+    pub fn release(self) {
+        match self {
+            Self::Pooled(body) => body.release(),
+            Self::Other(mut body) => {
+                if http_body::Body::is_end_stream(&body) {
+                    return;
+                }
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                        while let Some(Ok(_)) = body.frame().await {}
+                    })
+                    .await;
+                });
+            }
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::Pooled(body) => Pin::new(body).poll_frame(cx),
+            Self::Other(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Pooled(body) => body.is_end_stream(),
+            Self::Other(body) => body.is_end_stream(),
+        }
+    }
+}
+
+/// How long the rest of an answered stream may take to end before it is dropped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn too_large() -> UpstreamError {
     UpstreamError::Transport(format!(
@@ -164,12 +185,11 @@ impl Events {
         }
     }
 
-    /// Whether the stream has ended, without waiting.
-    pub fn ended_now(&mut self) -> bool {
-        use futures::FutureExt;
-        self.ended
-            || http_body::Body::is_end_stream(&self.body)
-            || matches!(self.body.frame().now_or_never(), Some(None))
+    /// The answer has been read: see [`Body::release`].
+    pub fn release(self) {
+        if !self.ended {
+            self.body.release();
+        }
     }
 }
 
