@@ -18,9 +18,12 @@ pub fn mcp_post_body(data: &[u8]) {
     let mut headers = HeaderMap::new();
     headers.insert("mcp-name", http::HeaderValue::from_static("echo"));
     headers.insert("mcp-method", http::HeaderValue::from_static("tools/call"));
+    let envelope = request::envelope(data);
     for caller in [request::Caller::Session("s"), request::Caller::Stateless] {
-        let _ = request::tools_list(data, &caller, &HeaderMap::new());
-        if let Some(call) = request::tool_call(data, &caller, &headers) {
+        let Some(envelope) = &envelope else { break };
+        let _ = request::tools_list(envelope, &caller, &HeaderMap::new());
+        let _ = request::is_initialized(envelope);
+        if let Some(call) = request::tool_call(envelope, &caller, &headers) {
             // What the lane would send upstream must itself be valid JSON text (checked as
             // text: numbers such as 1e760283310 are valid JSON that no f64 can hold).
             let meta = (!call.meta.is_empty()).then(|| format!("{{{}}}", call.meta));
@@ -29,7 +32,9 @@ pub fn mcp_post_body(data: &[u8]) {
             }
         }
     }
-    let _ = request::cancelled_request(data);
+    if let Some(envelope) = &envelope {
+        let _ = request::cancelled_request(envelope);
+    }
     let _ = request::invalid_message(data);
 }
 

@@ -103,19 +103,22 @@ impl DirectLane {
         let Some(caller) = request::caller(&parts.headers) else {
             return to_rmcp(body);
         };
+        let Some(envelope) = request::envelope(&body) else {
+            return to_rmcp(body);
+        };
         let mut pinned = false;
         if let Caller::Session(session) = caller {
             let Some(info) = self.sessions.touch(session) else {
                 return to_rmcp(body);
             };
             // rmcp has no session to tell that the handshake is complete.
-            if info.is_light() && request::is_initialized(&body) {
+            if info.is_light() && request::is_initialized(&envelope) {
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
             pinned = !info.direct();
         }
         // A list page comes from the snapshot, whoever asks.
-        if let Some(list) = request::tools_list(&body, &caller, &parts.headers)
+        if let Some(list) = request::tools_list(&envelope, &caller, &parts.headers)
             && let Some(answer) = self.tools_page(&list, caller == Caller::Stateless)
         {
             return Handled::Answered(answer);
@@ -124,12 +127,12 @@ impl DirectLane {
             return to_rmcp(body);
         }
         if let Caller::Session(session) = caller
-            && let Some(id) = request::cancelled_request(&body)
+            && let Some(id) = request::cancelled_request(&envelope)
             && self.cancel(session, id)
         {
             return Handled::Answered(StatusCode::ACCEPTED.into_response());
         }
-        let Some(call) = request::tool_call(&body, &caller, &parts.headers) else {
+        let Some(call) = request::tool_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
         let Some((entry, lane, upstream_name)) = self.route(&call.name) else {

@@ -124,9 +124,10 @@ pub struct ToolCall<'a> {
     pub meta: String,
 }
 
+/// One JSON-RPC request or notification, its members borrowed from the body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope<'a> {
+pub struct Envelope<'a> {
     jsonrpc: &'a str,
     #[serde(borrow)]
     id: Option<&'a RawValue>,
@@ -146,19 +147,19 @@ struct CallParams<'a> {
     meta: Option<&'a RawValue>,
 }
 
-/// A request message: its method, id and params, if the body is one plain request.
-fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
+/// A request message: its method, id and params, if the body is one plain request. Parsed
+/// once per POST; the functions below look at it.
+pub fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
     let envelope: Envelope = serde_json::from_slice(body).ok()?;
     (envelope.jsonrpc == "2.0").then_some(envelope)
 }
 
-/// The body as a direct `tools/call`, if it is one.
+/// The message as a direct `tools/call`, if it is one.
 pub fn tool_call<'a>(
-    body: &'a [u8],
+    envelope: &Envelope<'a>,
     caller: &Caller<'_>,
     headers: &HeaderMap,
 ) -> Option<ToolCall<'a>> {
-    let envelope = envelope(body)?;
     if envelope.method != "tools/call" || !method_header_agrees(caller, headers, "tools/call") {
         return None;
     }
@@ -206,13 +207,12 @@ struct ListParams<'a> {
     meta: Option<&'a RawValue>,
 }
 
-/// The body as a `tools/list` whose metadata needs nothing from rmcp, if it is one.
+/// The message as a `tools/list` whose metadata needs nothing from rmcp, if it is one.
 pub fn tools_list<'a>(
-    body: &'a [u8],
+    envelope: &Envelope<'a>,
     caller: &Caller<'_>,
     headers: &HeaderMap,
 ) -> Option<ToolsList<'a>> {
-    let envelope = envelope(body)?;
     if envelope.method != "tools/list" || !method_header_agrees(caller, headers, "tools/list") {
         return None;
     }
@@ -301,19 +301,18 @@ pub fn invalid_message(body: &[u8]) -> Option<(i32, String)> {
     )
 }
 
-/// Whether the body is the client's `notifications/initialized`.
-pub fn is_initialized(body: &[u8]) -> bool {
-    envelope(body).is_some_and(|e| e.method == "notifications/initialized" && e.id.is_none())
+/// Whether the message is the client's `notifications/initialized`.
+pub fn is_initialized(envelope: &Envelope<'_>) -> bool {
+    envelope.method == "notifications/initialized" && envelope.id.is_none()
 }
 
-/// The id of the request a `notifications/cancelled` body cancels, as sent.
-pub fn cancelled_request(body: &[u8]) -> Option<&RawValue> {
+/// The id of the request a `notifications/cancelled` message cancels, as sent.
+pub fn cancelled_request<'a>(envelope: &Envelope<'a>) -> Option<&'a RawValue> {
     #[derive(Deserialize)]
     struct Params<'a> {
         #[serde(borrow, rename = "requestId")]
         request_id: &'a RawValue,
     }
-    let envelope = envelope(body)?;
     if envelope.method != "notifications/cancelled" || envelope.id.is_some() {
         return None;
     }
@@ -410,7 +409,11 @@ mod tests {
     }
 
     fn session_call(body: &str) -> Option<ToolCall<'_>> {
-        tool_call(body.as_bytes(), &Caller::Session("s"), &HeaderMap::new())
+        tool_call(
+            &envelope(body.as_bytes())?,
+            &Caller::Session("s"),
+            &HeaderMap::new(),
+        )
     }
 
     #[test]
@@ -430,10 +433,22 @@ mod tests {
             "io.modelcontextprotocol/clientCapabilities":{},
             "io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}}}"#;
         let h = headers(&[("mcp-name", "echo"), ("mcp-method", "tools/call")]);
-        let call = tool_call(stateless.as_bytes(), &Caller::Stateless, &h).unwrap();
+        let call = tool_call(
+            &envelope(stateless.as_bytes()).unwrap(),
+            &Caller::Stateless,
+            &h,
+        )
+        .unwrap();
         assert_eq!(call.meta, "");
         let h = headers(&[("mcp-name", "other"), ("mcp-method", "tools/call")]);
-        assert!(tool_call(stateless.as_bytes(), &Caller::Stateless, &h).is_none());
+        assert!(
+            tool_call(
+                &envelope(stateless.as_bytes()).unwrap(),
+                &Caller::Stateless,
+                &h
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -459,7 +474,7 @@ mod tests {
             "io.modelcontextprotocol/protocolVersion":"2026-07-28",
             "io.modelcontextprotocol/clientCapabilities":{"sampling":{}}}}}"#;
         let h = headers(&[("mcp-name", "echo")]);
-        assert!(tool_call(asks.as_bytes(), &Caller::Stateless, &h).is_none());
+        assert!(tool_call(&envelope(asks.as_bytes()).unwrap(), &Caller::Stateless, &h).is_none());
     }
 
     #[test]
@@ -479,10 +494,17 @@ mod tests {
     #[test]
     fn cancellations_name_their_request() {
         let body = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r1","reason":"x"}}"#;
-        assert_eq!(cancelled_request(body.as_bytes()).unwrap().get(), r#""r1""#);
+        assert_eq!(
+            cancelled_request(&envelope(body.as_bytes()).unwrap())
+                .unwrap()
+                .get(),
+            r#""r1""#
+        );
         assert!(
-            cancelled_request(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-                .is_none()
+            cancelled_request(
+                &envelope(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap()
+            )
+            .is_none()
         );
     }
 }
