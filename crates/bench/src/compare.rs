@@ -577,15 +577,17 @@ async fn catalog(
         let mut client = McpHttp::new(&gateway.mcp_url(), era)?;
         client.open().await?;
         let (mut pages, mut listings) = (load::new_histogram(), load::new_histogram());
+        let mut parsed_listings = load::new_histogram();
         let mut page_count = 0;
         for _ in 0..options.catalog_iterations {
             let listing = Instant::now();
+            let mut answered = Duration::ZERO;
             let (mut cursor, mut total, mut count) = (None::<String>, 0, 0);
             let complete = loop {
-                let t = Instant::now();
                 match client.list_tools_page(cursor.as_deref()).await {
-                    Ok((n, next)) => {
-                        load::record(&mut pages, t.elapsed());
+                    Ok((n, next, page_time)) => {
+                        load::record(&mut pages, page_time);
+                        answered += page_time;
                         total += n;
                         count += 1;
                         match next {
@@ -609,34 +611,38 @@ async fn catalog(
                 );
                 continue;
             }
-            load::record(&mut listings, listing.elapsed());
+            load::record(&mut listings, answered);
+            load::record(&mut parsed_listings, listing.elapsed());
             page_count = count;
         }
         client.close().await;
+        metrics.push(Metric::new(
+            s,
+            format!("tools/list page on /mcp ({} client)", era.label()),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms",
+                ms(&pages, 0.5),
+                ms(&pages, 0.99)
+            ),
+        ));
+        // As GET /mcp/tools below: request to last byte of each answer, summed; the
+        // client's own JSON parsing of the pages is shown apart.
         metrics.push(
             Metric::new(
                 s,
-                format!("tools/list page on /mcp ({} client)", era.label()),
                 format!(
-                    "p50 {:.2} ms, p99 {:.2} ms",
-                    ms(&pages, 0.5),
-                    ms(&pages, 0.99)
+                    "tools/list, all {page_count} pages ({} client)",
+                    era.label()
+                ),
+                format!(
+                    "p50 {:.1} ms, p99 {:.1} ms (with the client's parsing: p50 {:.1} ms)",
+                    ms(&listings, 0.5),
+                    ms(&listings, 0.99),
+                    ms(&parsed_listings, 0.5)
                 ),
             )
             .target("p50 ≤ 5 ms"),
         );
-        metrics.push(Metric::new(
-            s,
-            format!(
-                "tools/list, all {page_count} pages ({} client)",
-                era.label()
-            ),
-            format!(
-                "p50 {:.1} ms, p99 {:.1} ms",
-                ms(&listings, 0.5),
-                ms(&listings, 0.99)
-            ),
-        ));
     }
 
     // The REST list.

@@ -351,17 +351,21 @@ impl McpHttp {
         wire::check_echo(&result, message)
     }
 
-    /// One `tools/list` page: the number of tools and the next cursor.
+    /// One `tools/list` page: the number of tools, the next cursor, and the time from
+    /// sending the request to the answer's last byte (the page is parsed after that).
     pub async fn list_tools_page(
         &mut self,
         cursor: Option<&str>,
-    ) -> anyhow::Result<(usize, Option<String>)> {
-        let result = self
-            .request("tools/list", None, |era, id| {
-                wire::list_tools_body(era, id, cursor)
-            })
+    ) -> anyhow::Result<(usize, Option<String>, Duration)> {
+        let id = self.take_id();
+        let headers = self.headers("tools/list", None)?;
+        let started = Instant::now();
+        let answer = self
+            .post(headers, wire::list_tools_body(self.era, id, cursor))
             .await?;
-        wire::tools_page(&result)
+        let answered = started.elapsed();
+        let (tools, next) = wire::tools_page(&Self::result(&answer, id)?)?;
+        Ok((tools, next, answered))
     }
 }
 

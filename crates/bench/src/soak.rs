@@ -77,7 +77,7 @@ struct Mixed {
 impl Caller for Mixed {
     async fn call(&mut self, seq: u64) -> anyhow::Result<()> {
         if seq % 10 == 9 {
-            let (tools, _) = self.client.list_tools_page(None).await?;
+            let (tools, _, _) = self.client.list_tools_page(None).await?;
             anyhow::ensure!(tools > 0, "tools/list returned no tools");
             return Ok(());
         }

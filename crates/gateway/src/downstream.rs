@@ -38,7 +38,7 @@ use crate::{
 
 pub(crate) use changes::SessionWatch;
 pub use server::GatewayServer;
-pub use view::Scope;
+pub use view::{PAGE_SIZE, Scope};
 
 use direct::{
     DirectLane,

@@ -370,8 +370,10 @@ async fn light_sessions_are_taken_over_by_rmcp_on_first_need() {
 
 #[tokio::test]
 async fn tools_list_pages_come_from_the_snapshot_exactly_as_the_relay_pages() {
+    // Three pages.
+    let extra = 2 * mcp_gateway::downstream::PAGE_SIZE + 50;
     let fixture =
-        mcp_gateway_testkit::spawn_http(FixtureOptions::default().with_extra_tools(250)).await;
+        mcp_gateway_testkit::spawn_http(FixtureOptions::default().with_extra_tools(extra)).await;
     let running = started(mcp_gateway::config::Settings::default()).await;
     let fx = json!({"server_id": "fx", "url": fixture.url()});
     running.gateway.register(common::record(fx)).await.unwrap();
