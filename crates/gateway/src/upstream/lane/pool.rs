@@ -122,7 +122,12 @@ impl ConnPool {
         let authority = uri.authority().ok_or("the URL has no host")?;
         let port = authority.port_u16().unwrap_or(80);
         let address = format!("{}:{port}", authority.host());
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        // Never the URL's user information: it is no part of `Host` (and a credential).
+        let host = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_owned(),
+        };
+        let host = HeaderValue::from_str(&host).map_err(|e| e.to_string())?;
         let target = uri
             .path_and_query()
             .map_or("/", |p| p.as_str())
@@ -366,5 +371,79 @@ impl http_body::Body for PooledBody {
 
     fn is_end_stream(&self) -> bool {
         self.body.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_target_come_from_the_url_without_user_information() {
+        let pool = ConnPool::new(
+            &"http://user:secret@example.com:8080/a/mcp?x=1"
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pool.host, "example.com:8080");
+        assert_eq!(pool.address, "example.com:8080");
+        assert_eq!(pool.target, "/a/mcp?x=1");
+        assert_eq!(pool.origin(), "http://example.com:8080");
+        let pool = ConnPool::new(&"http://[::1]/mcp".parse().unwrap()).unwrap();
+        assert_eq!(
+            (pool.host.to_str().unwrap(), &*pool.address),
+            ("[::1]", "[::1]:80")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_and_one_closed_while_idle_is_replaced() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Answers one request per connection read, counting connections; closes the
+        // first connection after its first answer.
+        let server = tokio::spawn(async move {
+            let mut accepted = 0;
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                accepted += 1;
+                let close_after_one = accepted == 1;
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                        if socket.write_all(answer).await.is_err() || close_after_one {
+                            return;
+                        }
+                    }
+                });
+                if accepted == 2 {
+                    return accepted;
+                }
+            }
+        });
+        let pool = Arc::new(ConnPool::new(&format!("http://{addr}/mcp").parse().unwrap()).unwrap());
+        for _ in 0..3 {
+            let response = pool
+                .post(&HeaderMap::new(), Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap();
+            assert_eq!(&body.to_bytes()[..], b"{}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The first connection closed after one answer: the second call noticed and used a
+        // new one, which the third call reused.
+        assert_eq!(server.await.unwrap(), 2);
     }
 }
