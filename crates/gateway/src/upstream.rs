@@ -63,9 +63,10 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// A connection failure, described for operators (see [`without_type_names`]).
+    /// A connection failure, described for operators (see [`without_type_names`] and
+    /// [`without_url_queries`]).
     fn connect(error: impl std::fmt::Display) -> Self {
-        Self::Connect(without_type_names(error.to_string()))
+        Self::Connect(without_url_queries(without_type_names(error.to_string())))
     }
 }
 
@@ -78,6 +79,35 @@ impl UpstreamError {
             Self::Connect(_) | Self::Unavailable | Self::Transport(_)
         )
     }
+}
+
+/// reqwest's errors, which rmcp's embed, name the URL; its query may carry a credential
+/// (`?api_key=…`), and these messages are logged and shown in health reports. Each URL
+/// keeps its scheme, host and path.
+fn without_url_queries(text: String) -> String {
+    if !text.contains("://") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("://") {
+        let (before, url) = rest.split_at(at);
+        out.push_str(before);
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .unwrap_or(url.len());
+        let (url, after) = url.split_at(end);
+        match url.find(['?', '#']) {
+            Some(query) => {
+                out.push_str(&url[..query]);
+                out.push_str("?…");
+            }
+            None => out.push_str(url),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// rmcp's messages embed the Rust type name of the transport (`Transport
@@ -102,7 +132,7 @@ impl From<rmcp::ServiceError> for UpstreamError {
             },
             rmcp::ServiceError::Timeout { timeout } => Self::Timeout(timeout),
             rmcp::ServiceError::TransportClosed => Self::Unavailable,
-            other => Self::Transport(without_type_names(other.to_string())),
+            other => Self::Transport(without_url_queries(without_type_names(other.to_string()))),
         }
     }
 }
@@ -298,6 +328,20 @@ pub type SharedPeer = Arc<arc_swap::ArcSwapOption<UpstreamPeer>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_errors_hide_url_queries() {
+        let raw = "Client error: error sending request for url (http://127.0.0.1:9/mcp?api_key=s3cret&x=1): \
+                   also https://h.example/p#frag and http://plain/path, done";
+        let e = UpstreamError::connect(raw).to_string();
+        assert_eq!(
+            e,
+            "connection failed: Client error: error sending request for url (http://127.0.0.1:9/mcp?…): \
+             also https://h.example/p?… and http://plain/path, done"
+        );
+        assert!(!e.contains("s3cret"));
+        assert_eq!(without_url_queries("no url here".into()), "no url here");
+    }
 
     #[test]
     fn connect_errors_drop_rust_type_names() {
