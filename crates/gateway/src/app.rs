@@ -126,7 +126,8 @@ impl Front {
 /// This is `axum::serve` plus what it cannot be configured for: a client must send a
 /// request's head (request line and headers) within `head_timeout` of the connection
 /// starting to wait for it — including an idle keep-alive connection — or the connection is
-/// closed. Each request carries the peer address as `ConnectInfo<SocketAddr>`, and
+/// closed. Each request the router answers carries the peer address as
+/// `ConnectInfo<SocketAddr>` (for the audit log; the hot path needs none), and
 /// `TCP_NODELAY` is set (small JSON-RPC messages must not wait for Nagle's algorithm).
 async fn serve(
     listener: TcpListener,
