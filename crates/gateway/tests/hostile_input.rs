@@ -198,19 +198,12 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_hostile_request_gets_a_clear_answer_and_nothing_breaks() {
-    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
-    let running = started(Settings {
+    let settings = Settings {
         master_key: Some(mcp_gateway::secret::Secret::new(KEY)),
         max_body_bytes: MAX_BODY,
         ..Settings::default()
-    })
-    .await;
-    running
-        .gateway
-        .register(record(json!({"server_id": "fx", "url": fixture.url()})))
-        .await
-        .unwrap();
-    wait_healthy(&running.gateway, "fx").await;
+    };
+    let (_fixture, running) = with_fixture_in(settings, "fx", FixtureOptions::default()).await;
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
 

@@ -24,19 +24,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A gateway on a free loopback port with one fixture upstream, `fx`, healthy.
 async fn started(settings: Settings) -> (app::Running, FixtureHandle) {
-    let fixture = spawn_http(FixtureOptions::default()).await;
-    let running = app::start(Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..settings
-    })
-    .await
-    .unwrap();
-    running
-        .gateway
-        .register(record(json!({"server_id": "fx", "url": fixture.url()})))
-        .await
-        .unwrap();
-    wait_healthy(&running.gateway, "fx").await;
+    let (fixture, running) = with_fixture_in(settings, "fx", FixtureOptions::default()).await;
     (running, fixture)
 }
 

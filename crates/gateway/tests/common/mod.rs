@@ -168,8 +168,20 @@ pub async fn with_fixture(
     mcp_gateway_testkit::FixtureHandle,
     mcp_gateway::app::Running,
 ) {
+    with_fixture_in(Settings::default(), server_id, options).await
+}
+
+/// [`with_fixture`], with the gateway's settings.
+pub async fn with_fixture_in(
+    settings: Settings,
+    server_id: &str,
+    options: mcp_gateway_testkit::FixtureOptions,
+) -> (
+    mcp_gateway_testkit::FixtureHandle,
+    mcp_gateway::app::Running,
+) {
     let fixture = mcp_gateway_testkit::spawn_http(options).await;
-    let running = started(Settings::default()).await;
+    let running = started(settings).await;
     let record = record(json!({"server_id": server_id, "url": fixture.url()}));
     running.gateway.register(record).await.unwrap();
     wait_healthy(&running.gateway, server_id).await;
