@@ -98,6 +98,25 @@ struct Idle {
     sweeping: bool,
 }
 
+impl Idle {
+    /// Moves the drains whose answer has ended to the ready connections (read without
+    /// waiting), and drops those that failed or ran out of time.
+    fn settle_drains(&mut self) {
+        if self.draining.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for draining in std::mem::take(&mut self.draining) {
+            match draining.settle(&mut cx, now) {
+                Ok(Some(conn)) => self.ready.push((conn, now)),
+                Ok(None) => {}
+                Err(still) => self.draining.push(still),
+            }
+        }
+    }
+}
+
 /// The connections to one plain-HTTP upstream.
 pub struct ConnPool {
     /// `host:port`, for connecting.
@@ -225,21 +244,8 @@ impl ConnPool {
                 return Some(conn);
             }
         }
-        if idle.draining.is_empty() {
-            return None;
-        }
-        let now = Instant::now();
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let mut found = None;
-        for draining in std::mem::take(&mut idle.draining) {
-            match draining.settle(&mut cx, now) {
-                Ok(Some(conn)) if found.is_none() => found = Some(conn),
-                Ok(Some(conn)) => idle.ready.push((conn, now)),
-                Ok(None) => {}
-                Err(still) => idle.draining.push(still),
-            }
-        }
-        found
+        idle.settle_drains();
+        idle.ready.pop().map(|(conn, _)| conn)
     }
 
     /// Keeps a connection whose last answer has ended.
@@ -294,15 +300,7 @@ fn sweep(pool: &Weak<ConnPool>) -> bool {
     let mut idle = pool.lock();
     idle.ready
         .retain(|(conn, since)| since.elapsed() < IDLE_TIMEOUT && conn.is_open());
-    let now = Instant::now();
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    for draining in std::mem::take(&mut idle.draining) {
-        match draining.settle(&mut cx, now) {
-            Ok(Some(conn)) => idle.ready.push((conn, now)),
-            Ok(None) => {}
-            Err(still) => idle.draining.push(still),
-        }
-    }
+    idle.settle_drains();
     let busy = !idle.ready.is_empty() || !idle.draining.is_empty();
     idle.sweeping = busy;
     busy
