@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::{
     load::{self, HttpTarget, LoadResult, McpHttp, StdioClient, Window},
-    procs::{self, Binaries, EchoHttp, GatewayProc},
+    procs::{self, Binaries, EchoHttp, GatewayProc, Relay},
     wire::Era,
 };
 
@@ -152,14 +152,16 @@ pub struct Report {
 #[derive(Debug, Clone, Copy, Default)]
 struct CpuPerCall {
     client: f64,
-    gateway: Option<f64>,
+    /// The gateway, or the relay.
+    middle: Option<f64>,
     upstream: Option<f64>,
 }
 
 /// Processes whose CPU time a run samples (the bench process itself is always sampled).
 #[derive(Debug, Clone, Copy, Default)]
 struct Watched {
-    gateway: Option<u32>,
+    /// The gateway, or the relay.
+    middle: Option<u32>,
     upstream: Option<u32>,
 }
 
@@ -167,7 +169,7 @@ impl Watched {
     fn sample(&self) -> [Option<Duration>; 3] {
         [
             procs::cpu_time(std::process::id()),
-            self.gateway.and_then(procs::cpu_time),
+            self.middle.and_then(procs::cpu_time),
             self.upstream.and_then(procs::cpu_time),
         ]
     }
@@ -186,7 +188,7 @@ impl Watched {
         };
         let cpu = CpuPerCall {
             client: per_call(0).unwrap_or(0.0),
-            gateway: per_call(1),
+            middle: per_call(1),
             upstream: per_call(2),
         };
         Ok((result, cpu))
@@ -242,6 +244,8 @@ struct CallRow {
     concurrency: usize,
     direct: Side,
     gateway: Side,
+    /// Through the bare TCP relay (HTTP upstreams only).
+    relay: Side,
 }
 
 impl CallRow {
@@ -251,6 +255,14 @@ impl CallRow {
 
     fn added_p50(&self) -> f64 {
         self.gateway.p50() - self.direct.p50()
+    }
+
+    fn relay_ratio(&self) -> f64 {
+        self.relay.rps() / self.direct.rps()
+    }
+
+    fn relay_added_p50(&self) -> f64 {
+        self.relay.p50() - self.direct.p50()
     }
 
     /// The issue's target for this row, and whether it is met.
@@ -347,9 +359,9 @@ pub async fn run(bins: &Binaries, options: &Options) -> anyhow::Result<Report> {
     }
     let call_errors: u64 = rows
         .iter()
-        .map(|r| r.direct.errors() + r.gateway.errors())
+        .map(|r| r.direct.errors() + r.gateway.errors() + r.relay.errors())
         .sum();
-    let markdown = render(options, &rows, &metrics, &errors);
+    let markdown = render(options, bins, &rows, &metrics, &errors);
     Ok(Report {
         markdown,
         errors: call_errors + errors.count,
@@ -372,6 +384,7 @@ async fn call_rows(
             "stdio": {"transport": "stdio", "command": echo_bin, "args": ["stdio"]},
         }
     });
+    let relay = Relay::start(bins, &echo).await?;
     let mut gateway = GatewayProc::spawn(bins, &config)?;
     gateway.wait_ready(Duration::from_secs(30)).await?;
     gateway.wait_healthy(2, Duration::from_secs(30)).await?;
@@ -399,13 +412,14 @@ async fn call_rows(
                 concurrency,
                 direct: Side::default(),
                 gateway: Side::default(),
+                relay: Side::default(),
             };
             for round in 1..=options.rounds {
                 // Direct.
                 let direct = if stdio {
                     let client = StdioClient::spawn(&bins.echo, &["stdio"], era).await?;
                     let watched = Watched {
-                        gateway: None,
+                        middle: None,
                         upstream: client.pid(),
                     };
                     let run = watched
@@ -422,7 +436,7 @@ async fn call_rows(
                         era,
                     };
                     let watched = Watched {
-                        gateway: None,
+                        middle: None,
                         upstream: echo.proc.pid(),
                     };
                     watched
@@ -439,6 +453,32 @@ async fn call_rows(
                     &direct.0,
                 );
                 row.direct.runs.push(direct);
+                // Through the bare relay: what any proxy costs at least.
+                if !stdio {
+                    let target = HttpTarget {
+                        url: relay.url.clone(),
+                        tool: "echo".into(),
+                        era,
+                    };
+                    let watched = Watched {
+                        middle: relay.proc.pid(),
+                        upstream: echo.proc.pid(),
+                    };
+                    let relayed = watched
+                        .measure(load::run_http(&target, concurrency, options.window))
+                        .await?;
+                    let (round, rounds) = (round, options.rounds);
+                    say_run(
+                        progress,
+                        scenario,
+                        concurrency,
+                        round,
+                        rounds,
+                        "relay",
+                        &relayed.0,
+                    );
+                    row.relay.runs.push(relayed);
+                }
                 // Through the gateway.
                 let target = HttpTarget {
                     url: gateway.mcp_url(),
@@ -446,7 +486,7 @@ async fn call_rows(
                     era,
                 };
                 let watched = Watched {
-                    gateway: gateway_pid,
+                    middle: gateway_pid,
                     upstream: if stdio { stdio_child } else { echo.proc.pid() },
                 };
                 let through = watched
@@ -471,6 +511,7 @@ async fn call_rows(
         .unwrap_or(0);
     progress.say(format!("gateway log: {log_lines} lines"));
     gateway.proc.shutdown().await;
+    relay.proc.shutdown().await;
     echo.proc.shutdown().await;
     Ok(rows)
 }
@@ -928,19 +969,58 @@ fn us(v: f64) -> String {
     }
 }
 
+/// The floor: what a bare TCP relay in the gateway's place costs, beside what the gateway
+/// costs. A proxy that parses and routes MCP cannot cost less than one that copies bytes.
+fn render_floor(md: &mut String, rows: &[CallRow]) {
+    let relayed: Vec<&CallRow> = rows.iter().filter(|r| !r.relay.runs.is_empty()).collect();
+    if relayed.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\nThe floor: the same client and upstream with a bare TCP relay (`mcp-bench-echo relay`, \
+         bytes copied both ways, no parsing) in the gateway's place:\n\n\
+         | scenario | c | relay req/s | relay ratio | relay added p50 (µs) | gateway ratio | gateway added p50 (µs) | gateway req/s ÷ relay req/s |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for row in relayed {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.2} | {:+.0} | {:.2} | {:+.0} | {:.2} |",
+            row.scenario.name(),
+            row.concurrency,
+            row.relay.rps(),
+            row.relay_ratio(),
+            row.relay_added_p50(),
+            row.ratio(),
+            row.added_p50(),
+            row.gateway.rps() / row.relay.rps(),
+        );
+    }
+}
+
 fn opt_us(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
 }
 
-fn render(options: &Options, rows: &[CallRow], metrics: &[Metric], errors: &Errors) -> String {
+fn render(
+    options: &Options,
+    bins: &Binaries,
+    rows: &[CallRow],
+    metrics: &[Metric],
+    errors: &Errors,
+) -> String {
     let mut md = String::new();
     let w = options.window;
     let _ = writeln!(
         md,
-        "## mcp-bench compare{}\n\nMachine: {}. Each `tools/call` cell: median of {} round(s); \
-         a round is a direct run then a gateway run, each {} measured after {} of warm-up.\n",
+        "## mcp-bench compare{}\n\nMachine: {}.{} Each `tools/call` cell: median of {} round(s); \
+         a round is a direct run, a relay run (HTTP upstreams) and a gateway run, each {} measured \
+         after {} of warm-up.\n",
         if options.smoke { " --smoke" } else { "" },
         machine(),
+        bins.gateway_workers.map_or_else(String::new, |n| format!(
+            " Gateway runtime: {n} worker thread(s) (`--gateway-workers`)."
+        )),
         options.rounds,
         human(w.duration),
         human(w.warmup)
@@ -951,7 +1031,7 @@ fn render(options: &Options, rows: &[CallRow], metrics: &[Metric], errors: &Erro
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         );
         for row in rows {
-            let errors = row.direct.errors() + row.gateway.errors();
+            let errors = row.direct.errors() + row.gateway.errors() + row.relay.errors();
             let (target, met) = row.target();
             let verdict = if errors > 0 {
                 "invalid (errors)".to_owned()
@@ -977,24 +1057,27 @@ fn render(options: &Options, rows: &[CallRow], metrics: &[Metric], errors: &Erro
                 verdict
             );
         }
+        render_floor(&mut md, rows);
         md.push_str(
-            "\nCPU time per call (µs; median of rounds; the bench client, the gateway, the upstream):\n\n\
-             | scenario | c | direct: client | direct: upstream | gateway: client | gateway: gateway | gateway: upstream |\n\
-             |---|---:|---:|---:|---:|---:|---:|\n",
+            "\nCPU time per call (µs; median of rounds; the bench client, the gateway or relay, the upstream):\n\n\
+             | scenario | c | direct: client | direct: upstream | gateway: client | gateway: gateway | gateway: upstream | relay: relay |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for row in rows {
             let d = |f: fn(&CpuPerCall) -> Option<f64>| row.direct.median(|(_, c)| f(c));
             let g = |f: fn(&CpuPerCall) -> Option<f64>| row.gateway.median(|(_, c)| f(c));
+            let r = |f: fn(&CpuPerCall) -> Option<f64>| row.relay.median(|(_, c)| f(c));
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.scenario.name(),
                 row.concurrency,
                 opt_us(d(|c| Some(c.client))),
                 opt_us(d(|c| c.upstream)),
                 opt_us(g(|c| Some(c.client))),
-                opt_us(g(|c| c.gateway)),
+                opt_us(g(|c| c.middle)),
                 opt_us(g(|c| c.upstream)),
+                opt_us(r(|c| c.middle)),
             );
         }
         md.push('\n');
@@ -1013,12 +1096,16 @@ fn render(options: &Options, rows: &[CallRow], metrics: &[Metric], errors: &Erro
     let mut first_errors: Vec<String> = rows
         .iter()
         .flat_map(|r| {
-            [("direct", &r.direct), ("gateway", &r.gateway)]
-                .into_iter()
-                .filter_map(move |(side, s)| {
-                    s.first_error()
-                        .map(|e| format!("{} c={} {side}: {e}", r.scenario.name(), r.concurrency))
-                })
+            [
+                ("direct", &r.direct),
+                ("gateway", &r.gateway),
+                ("relay", &r.relay),
+            ]
+            .into_iter()
+            .filter_map(move |(side, s)| {
+                s.first_error()
+                    .map(|e| format!("{} c={} {side}: {e}", r.scenario.name(), r.concurrency))
+            })
         })
         .collect();
     first_errors.extend(errors.messages.iter().cloned());

@@ -6,6 +6,7 @@
 //! * [`load`] — the load generator: MCP streamable HTTP workers (session-based or
 //!   stateless 2026-07-28), one keep-alive connection each, and a direct stdio client;
 //! * [`conn`] — one HTTP/1.1 keep-alive connection per worker (no pool);
+//! * [`relay`] — a bare TCP relay, the floor of any proxy's overhead;
 //! * [`procs`] — the processes of a run: start, readiness, RSS, CPU time, shutdown;
 //! * [`compare`] — the scenario runner behind `mcp-bench compare`;
 //! * [`soak`] — many sessions with mixed calls for a while, watching memory and leaks.
@@ -15,5 +16,6 @@ pub mod conn;
 pub mod echo;
 pub mod load;
 pub mod procs;
+pub mod relay;
 pub mod soak;
 pub mod wire;

@@ -85,6 +85,9 @@ struct CompareArgs {
     /// Servers in the config file of the start-up scenario [default: 100; smoke 20]
     #[arg(long)]
     startup_servers: Option<usize>,
+    /// Threads of the gateway's runtime (`MCP_GATEWAY_WORKER_THREADS`) [default: the gateway's own, one per CPU]
+    #[arg(long)]
+    gateway_workers: Option<usize>,
     /// Where mcp-gateway and mcp-bench-echo are [default: the directory of mcp-bench]
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -192,7 +195,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run_compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let bins = Binaries::locate(args.bin_dir.as_deref())?;
+    let mut bins = Binaries::locate(args.bin_dir.as_deref())?;
+    bins.gateway_workers = args.gateway_workers;
     let options = options(&args);
     let report = compare::run(&bins, &options).await?;
     println!("{}", report.markdown);

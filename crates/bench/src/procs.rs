@@ -21,6 +21,8 @@ use tokio::{
 pub struct Binaries {
     pub gateway: PathBuf,
     pub echo: PathBuf,
+    /// `MCP_GATEWAY_WORKER_THREADS` for every gateway started (default: the gateway's own).
+    pub gateway_workers: Option<usize>,
 }
 
 impl Binaries {
@@ -49,6 +51,7 @@ impl Binaries {
         Ok(Self {
             gateway: found("mcp-gateway")?,
             echo: found("mcp-bench-echo")?,
+            gateway_workers: None,
         })
     }
 }
@@ -124,35 +127,65 @@ pub struct EchoHttp {
 impl EchoHttp {
     /// Starts `mcp-bench-echo --tools N http` on a free loopback port.
     pub async fn start(bins: &Binaries, tools: usize) -> anyhow::Result<Self> {
-        let mut child = Command::new(&bins.echo)
-            .args([
-                "--tools",
-                &tools.to_string(),
-                "http",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("spawning {}", bins.echo.display()))?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .context("mcp-bench-echo did not announce its address")??
-            .context("mcp-bench-echo exited before listening")?;
-        let url = line
-            .strip_prefix("listening on ")
-            .ok_or_else(|| anyhow!("unexpected first line from mcp-bench-echo: {line}"))?
-            .to_owned();
+        let tools = tools.to_string();
+        let (proc, url) = spawn_announcing(
+            bins,
+            &["--tools", &tools, "http", "--listen", "127.0.0.1:0"],
+        )
+        .await?;
+        Ok(Self { proc, url })
+    }
+}
+
+/// A bare TCP relay in front of the echo upstream (`mcp-bench-echo relay`): the floor of
+/// any proxy's cost.
+pub struct Relay {
+    pub proc: Proc,
+    /// The echo upstream's MCP endpoint, through the relay.
+    pub url: String,
+}
+
+impl Relay {
+    /// Starts a relay on a free loopback port to the upstream of `echo`.
+    pub async fn start(bins: &Binaries, echo: &EchoHttp) -> anyhow::Result<Self> {
+        let (authority, path) = echo
+            .url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(|| anyhow!("unexpected echo upstream URL: {}", echo.url))?;
+        let (proc, addr) = spawn_announcing(
+            bins,
+            &["relay", "--listen", "127.0.0.1:0", "--to", authority],
+        )
+        .await?;
         Ok(Self {
-            proc: Proc::new("mcp-bench-echo", child),
-            url,
+            proc,
+            url: format!("http://{addr}/{path}"),
         })
     }
+}
+
+/// Spawns `mcp-bench-echo ARGS` and waits for its `listening on WHERE` line.
+async fn spawn_announcing(bins: &Binaries, args: &[&str]) -> anyhow::Result<(Proc, String)> {
+    let mut child = Command::new(&bins.echo)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("spawning {}", bins.echo.display()))?;
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .context("mcp-bench-echo did not announce its address")??
+        .context("mcp-bench-echo exited before listening")?;
+    let announced = line
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("unexpected first line from mcp-bench-echo: {line}"))?
+        .to_owned();
+    Ok((Proc::new("mcp-bench-echo", child), announced))
 }
 
 /// A port that was free a moment ago.
@@ -207,6 +240,9 @@ impl GatewayProc {
             {
                 command.env_remove(key.as_ref());
             }
+        }
+        if let Some(threads) = bins.gateway_workers {
+            command.env("MCP_GATEWAY_WORKER_THREADS", threads.to_string());
         }
         let spawned = Instant::now();
         let child = command

@@ -59,21 +59,36 @@ fn main() -> ExitCode {
     if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
         tracing::warn!(%error, "cannot start jemalloc's background threads; freed memory is returned to the system later");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mcp-gateway: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     match cli.command {
-        Command::Serve { config, listen } => runtime.block_on(serve(config, listen)),
-        Command::Stdio { config } => runtime.block_on(stdio(config)),
-        Command::Admin(command) => runtime.block_on(admin::run(command)),
+        Command::Serve { config, listen } => match load(config, listen) {
+            Ok(settings) => run(settings, async |s| {
+                mcp_gateway::app::run(s, shutdown_signal()).await
+            }),
+            Err(code) => code,
+        },
+        Command::Stdio { config } => match load(config, None) {
+            Ok(settings) => run(settings, async |s| {
+                mcp_gateway::app::serve_stdio(s, shutdown_signal()).await
+            }),
+            Err(code) => code,
+        },
+        Command::Admin(command) => match runtime(None) {
+            Ok(runtime) => runtime.block_on(admin::run(command)),
+            Err(code) => code,
+        },
     }
+}
+
+/// The async runtime: `worker_threads` threads, or one per CPU.
+fn runtime(worker_threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("mcp-gateway: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 fn load(config: Option<PathBuf>, listen: Option<String>) -> Result<Settings, ExitCode> {
@@ -83,16 +98,13 @@ fn load(config: Option<PathBuf>, listen: Option<String>) -> Result<Settings, Exi
     })
 }
 
-async fn serve(config: Option<PathBuf>, listen: Option<String>) -> ExitCode {
-    match load(config, listen) {
-        Ok(settings) => exit_code(mcp_gateway::app::run(settings, shutdown_signal()).await),
-        Err(code) => code,
-    }
-}
-
-async fn stdio(config: Option<PathBuf>) -> ExitCode {
-    match load(config, None) {
-        Ok(settings) => exit_code(mcp_gateway::app::serve_stdio(settings, shutdown_signal()).await),
+/// Runs the gateway (`serve` or `stdio`) on a runtime sized by its settings.
+fn run(
+    settings: Settings,
+    app: impl AsyncFnOnce(Settings) -> Result<(), mcp_gateway::app::AppError>,
+) -> ExitCode {
+    match runtime(settings.worker_threads) {
+        Ok(rt) => exit_code(rt.block_on(app(settings))),
         Err(code) => code,
     }
 }

@@ -25,6 +25,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "MCP_GATEWAY_LISTEN",
     "MCP_GATEWAY_ENABLED",
     "MCP_GATEWAY_LOG_FORMAT",
+    "MCP_GATEWAY_WORKER_THREADS",
     "DATABASE_URL",
     "RUST_LOG",
 ];
@@ -54,6 +55,8 @@ impl Gateway {
                 .env("MCP_GATEWAY_MASTER_KEY", KEY)
                 .env("STORE_MODEL_IN_DB", "false")
                 .env("MCP_GATEWAY_LOG", "info")
+                // Everything below also shows a one-thread runtime serves it all.
+                .env("MCP_GATEWAY_WORKER_THREADS", "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -565,6 +568,23 @@ fn bad_input_exits_64_before_anything_is_sent() {
     }
     let out = run(&["servers", "add", "--file", "-"], &env, Some("not json"));
     assert_eq!(out.code, 64, "{out:?}");
+}
+
+#[test]
+fn a_bad_runtime_size_exits_64_naming_it() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    for bad in ["0", "many"] {
+        let out = run(
+            &["serve", "--listen", &listen],
+            &[("MCP_GATEWAY_WORKER_THREADS", bad)],
+            None,
+        );
+        assert_eq!(out.code, 64, "{bad}: {out:?}");
+        assert!(
+            out.stderr.contains("MCP_GATEWAY_WORKER_THREADS"),
+            "{bad}: {out:?}"
+        );
+    }
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub struct Settings {
     pub stdio_allowed_commands: Vec<String>,
     /// How long a client has to send a request body, on every route.
     pub request_timeout: Duration,
+    /// Threads of the async runtime that serves everything; `None`: one per CPU.
+    pub worker_threads: Option<usize>,
     /// Servers from the `mcp_servers:` block, validated.
     pub servers: Vec<ServerRecord>,
 }
@@ -124,6 +126,7 @@ impl Default for Settings {
             upstream_deny_cidrs: Vec::new(),
             stdio_allowed_commands: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            worker_threads: None,
             servers: Vec::new(),
         }
     }
@@ -185,6 +188,19 @@ impl Settings {
         if let Some(v) = env.var("MCP_GATEWAY_UPSTREAM_DENY_CIDRS") {
             self.upstream_deny_cidrs =
                 parse_cidrs(&split_list(&v), "MCP_GATEWAY_UPSTREAM_DENY_CIDRS")?;
+        }
+        if let Some(v) = env
+            .var("MCP_GATEWAY_WORKER_THREADS")
+            .filter(|v| !v.is_empty())
+        {
+            let threads = v.trim().parse().map_err(|_| {
+                ConfigError::invalid(
+                    "MCP_GATEWAY_WORKER_THREADS",
+                    format!("{v:?} is not a number"),
+                )
+            })?;
+            self.worker_threads =
+                Some(check_worker_threads(threads, "MCP_GATEWAY_WORKER_THREADS")?);
         }
         if let Some(v) = env.var("MCP_GATEWAY_STDIO_ALLOWED_COMMANDS") {
             self.stdio_allowed_commands =
@@ -267,6 +283,20 @@ pub(crate) fn parse_listen(value: &str, field: &str) -> Result<SocketAddr, Confi
     })
 }
 
+/// Most runtime threads the gateway accepts: far beyond any machine it would help on.
+const MAX_WORKER_THREADS: usize = 1024;
+
+pub(crate) fn check_worker_threads(threads: usize, field: &str) -> Result<usize, ConfigError> {
+    if (1..=MAX_WORKER_THREADS).contains(&threads) {
+        Ok(threads)
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            format!("must be between 1 and {MAX_WORKER_THREADS}, got {threads}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +331,20 @@ mod tests {
         let env = MapEnv::new([("MCP_GATEWAY_ENABLED", "maybe")]);
         let err = Settings::load(None, &Overrides::default(), &env).unwrap_err();
         assert!(err.to_string().contains("MCP_GATEWAY_ENABLED"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads_from_the_environment() {
+        let load = |v: &str| {
+            let env = MapEnv::new([("MCP_GATEWAY_WORKER_THREADS", v)]);
+            Settings::load(None, &Overrides::default(), &env)
+        };
+        assert_eq!(load("3").unwrap().worker_threads, Some(3));
+        assert_eq!(load("").unwrap().worker_threads, None);
+        for bad in ["0", "two", "-1"] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains("MCP_GATEWAY_WORKER_THREADS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 use std::{io::Write, net::SocketAddr};
 
 use clap::{Parser, Subcommand};
-use mcp_bench::echo::{self, EchoServer};
+use mcp_bench::{
+    echo::{self, EchoServer},
+    relay,
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -30,6 +33,16 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Relay TCP connections to another address, byte for byte (no MCP server); prints
+    /// `listening on ADDR` on stdout
+    Relay {
+        /// Address to listen on (port 0 picks a free port)
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Where every connection goes
+        #[arg(long)]
+        to: SocketAddr,
+    },
 }
 
 #[tokio::main]
@@ -44,6 +57,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let server = EchoServer::new(cli.tools);
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
     match cli.mode {
         Mode::Stdio => {
             let result = echo::serve_stdio(server).await;
@@ -57,13 +76,13 @@ async fn main() -> anyhow::Result<()> {
             let (listener, url) = echo::bind(listen).await?;
             println!("listening on {url}");
             std::io::stdout().flush()?;
-            let ct = CancellationToken::new();
-            let stop = ct.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                stop.cancel();
-            });
-            echo::serve_http(listener, server, ct).await
+            echo::serve_http(listener, server, stop).await
+        }
+        Mode::Relay { listen, to } => {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            println!("listening on {}", listener.local_addr()?);
+            std::io::stdout().flush()?;
+            relay::serve(listener, to, stop).await
         }
     }
 }

@@ -17,7 +17,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, Settings, env::Env, expand::expand, parse_cidrs, parse_commands, parse_listen,
+    ConfigError, Settings, check_worker_threads, env::Env, expand::expand, parse_cidrs,
+    parse_commands, parse_listen,
 };
 use crate::{
     model::{RegistrationPolicy, ServerRecord},
@@ -56,6 +57,7 @@ struct GatewaySection {
     upstream_deny_cidrs: Option<Vec<String>>,
     stdio_allowed_commands: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
+    worker_threads: Option<usize>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -160,6 +162,9 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         }
         Some(secs) => settings.request_timeout = Duration::from_secs(secs),
         None => {}
+    }
+    if let Some(threads) = g.worker_threads {
+        settings.worker_threads = Some(check_worker_threads(threads, "gateway.worker_threads")?);
     }
     if let Some(origins) = g.allowed_origins {
         for (i, origin) in origins.iter().enumerate() {
@@ -349,6 +354,19 @@ mcp_servers:
         assert!(err.contains("gateway.stdio_allowed_commands[0]"), "{err}");
         let err = parse("gateway:\n  request_timeout_secs: 0\n", "c.yaml", &env).unwrap_err();
         assert!(err.to_string().contains("request_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads() {
+        let env = MapEnv::default();
+        assert_eq!(parse("", "c.yaml", &env).unwrap().worker_threads, None);
+        let s = parse("gateway:\n  worker_threads: 1\n", "c.yaml", &env).unwrap();
+        assert_eq!(s.worker_threads, Some(1));
+        for bad in ["0", "5000"] {
+            let text = format!("gateway:\n  worker_threads: {bad}\n");
+            let err = parse(&text, "c.yaml", &env).unwrap_err().to_string();
+            assert!(err.contains("gateway.worker_threads"), "{err}");
+        }
     }
 
     #[test]
