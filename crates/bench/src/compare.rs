@@ -415,6 +415,30 @@ async fn call_rows(
                 relay: Side::default(),
             };
             for round in 1..=options.rounds {
+                let say = |side: &str, r: &LoadResult| {
+                    say_run(
+                        progress,
+                        scenario,
+                        concurrency,
+                        round,
+                        options.rounds,
+                        side,
+                        r,
+                    );
+                };
+                let http_run = |url: &str, tool: &str, middle: Option<u32>, upstream| {
+                    let target = HttpTarget {
+                        url: url.to_owned(),
+                        tool: tool.to_owned(),
+                        era,
+                    };
+                    async move {
+                        let watched = Watched { middle, upstream };
+                        watched
+                            .measure(load::run_http(&target, concurrency, options.window))
+                            .await
+                    }
+                };
                 // Direct.
                 let direct = if stdio {
                     let client = StdioClient::spawn(&bins.echo, &["stdio"], era).await?;
@@ -430,77 +454,25 @@ async fn call_rows(
                     client.shutdown().await;
                     run?
                 } else {
-                    let target = HttpTarget {
-                        url: echo.url.clone(),
-                        tool: "echo".into(),
-                        era,
-                    };
-                    let watched = Watched {
-                        middle: None,
-                        upstream: echo.proc.pid(),
-                    };
-                    watched
-                        .measure(load::run_http(&target, concurrency, options.window))
-                        .await?
+                    http_run(&echo.url, "echo", None, echo.proc.pid()).await?
                 };
-                say_run(
-                    progress,
-                    scenario,
-                    concurrency,
-                    round,
-                    options.rounds,
-                    "direct",
-                    &direct.0,
-                );
+                say("direct", &direct.0);
                 row.direct.runs.push(direct);
                 // Through the bare relay: what any proxy costs at least.
                 if !stdio {
-                    let target = HttpTarget {
-                        url: relay.url.clone(),
-                        tool: "echo".into(),
-                        era,
-                    };
-                    let watched = Watched {
-                        middle: relay.proc.pid(),
-                        upstream: echo.proc.pid(),
-                    };
-                    let relayed = watched
-                        .measure(load::run_http(&target, concurrency, options.window))
-                        .await?;
-                    let (round, rounds) = (round, options.rounds);
-                    say_run(
-                        progress,
-                        scenario,
-                        concurrency,
-                        round,
-                        rounds,
-                        "relay",
-                        &relayed.0,
-                    );
+                    let relayed =
+                        http_run(&relay.url, "echo", relay.proc.pid(), echo.proc.pid()).await?;
+                    say("relay", &relayed.0);
                     row.relay.runs.push(relayed);
                 }
                 // Through the gateway.
-                let target = HttpTarget {
-                    url: gateway.mcp_url(),
-                    tool: if stdio { "stdio__echo" } else { "echo__echo" }.into(),
-                    era,
+                let (tool, upstream) = if stdio {
+                    ("stdio__echo", stdio_child)
+                } else {
+                    ("echo__echo", echo.proc.pid())
                 };
-                let watched = Watched {
-                    middle: gateway_pid,
-                    upstream: if stdio { stdio_child } else { echo.proc.pid() },
-                };
-                let through = watched
-                    .measure(load::run_http(&target, concurrency, options.window))
-                    .await?;
-                say_run(
-                    progress,
-                    scenario,
-                    concurrency,
-                    round,
-                    options.rounds,
-                    "gateway",
-                    &through.0,
-                );
+                let through = http_run(&gateway.mcp_url(), tool, gateway_pid, upstream).await?;
+                say("gateway", &through.0);
                 row.gateway.runs.push(through);
             }
             rows.push(row);
