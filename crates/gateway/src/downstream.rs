@@ -10,6 +10,7 @@ mod bridge;
 mod changes;
 pub(crate) mod direct;
 mod error;
+mod owned;
 mod server;
 mod sse;
 mod view;

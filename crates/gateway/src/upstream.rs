@@ -29,9 +29,9 @@ use rmcp::{
 
 use crate::model::{ServerRecord, TransportKind};
 
-pub use calls::{CallGuard, CallRouter, Client, InputAsk, Requester};
+pub use calls::{CallGuard, CallRouter, CallTarget, Client, InputAsk, Requester};
 pub use discovery::{Catalog, discover};
-pub use handler::{UpstreamEvent, UpstreamHandler};
+pub use handler::{Owner, UpstreamEvent, UpstreamHandler};
 pub use headers::upstream_headers;
 pub use request::Pending;
 pub use stdio::StdioChild;

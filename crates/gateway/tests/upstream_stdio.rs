@@ -200,8 +200,9 @@ async fn a_stdio_server_killed_mid_call_fails_that_call_fast_and_comes_back() {
         .unwrap();
     wait_healthy(&gw, "victim").await;
     let url = format!("http://{}/mcp", running.addr);
-    // Both paths: the direct lane (a plain client) and rmcp's relay (a client that can be
-    // asked for sampling).
+    // Both paths: the direct lane on the shared process (a plain client), and a process of
+    // its own (a client that can be asked for sampling; the fixture writes the pid of the
+    // process started last).
     for asks in [false, true] {
         let capabilities = if asks {
             json!({"sampling": {}})
@@ -209,13 +210,19 @@ async fn a_stdio_server_killed_mid_call_fails_that_call_fast_and_comes_back() {
             json!({})
         };
         let client = std::sync::Arc::new(raw::RawClient::session(&url, capabilities).await);
-        let pid = read_pid(&pidfile);
+        let shared = read_pid(&pidfile);
         let caller = client.clone();
         let call = tokio::spawn(async move {
             let slow = json!({"ms": 20_000});
             caller.call(json!(1), "victim__slow", slow, json!({})).await
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let pid = read_pid(&pidfile);
+        assert_eq!(
+            pid != shared,
+            asks,
+            "a process of its own only for asks={asks}"
+        );
         let killed_at = std::time::Instant::now();
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
@@ -241,12 +248,17 @@ async fn a_stdio_server_killed_mid_call_fails_that_call_fast_and_comes_back() {
             answer.messages
         );
 
-        eventually(Duration::from_secs(20), "restarted", || async {
-            read_pid(&pidfile) != pid
-                && health(&gw, "victim") == mcp_gateway::model::HealthState::Healthy
+        if !asks {
+            eventually(Duration::from_secs(20), "restarted", || async {
+                read_pid(&pidfile) != pid
+                    && health(&gw, "victim") == mcp_gateway::model::HealthState::Healthy
+            })
+            .await;
+        }
+        eventually(Duration::from_secs(5), "reaped", || async {
+            !process_exists(pid)
         })
         .await;
-        assert!(!process_exists(pid), "the killed process was reaped");
         let next = client
             .call(
                 json!(2),
@@ -260,6 +272,8 @@ async fn a_stdio_server_killed_mid_call_fails_that_call_fast_and_comes_back() {
             "again",
             "asks={asks}"
         );
+        // The client's own process was started anew for its next call.
+        assert!(!asks || read_pid(&pidfile) != pid);
     }
     running.shutdown().await.unwrap();
 }

@@ -20,11 +20,14 @@ use std::{
 
 use rmcp::{
     ErrorData as McpError, Peer, RoleServer,
-    model::{CallToolResponse, InputRequest, InputRequests, InputRequiredResult, InputResponses},
+    model::{
+        CallToolResponse, InputRequest, InputRequests, InputRequiredResult, InputResponses,
+        ProgressToken,
+    },
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::upstream::InputAsk;
+use crate::upstream::{CallTarget, Client, InputAsk};
 
 /// How long a parked call waits for the client's retry.
 const PARK_TTL: Duration = Duration::from_secs(300);
@@ -40,6 +43,8 @@ pub struct Running {
     done: oneshot::Receiver<Result<CallToolResponse, McpError>>,
     asks: mpsc::Receiver<InputAsk>,
     task: tokio::task::AbortHandle,
+    /// Where the call's notifications go: moved to each retry's request.
+    target: CallTarget,
 }
 
 impl Drop for Running {
@@ -52,13 +57,19 @@ impl Drop for Running {
 pub fn spawn(
     call: impl Future<Output = Result<CallToolResponse, McpError>> + Send + 'static,
     asks: mpsc::Receiver<InputAsk>,
+    target: CallTarget,
 ) -> Running {
     let (tx, done) = oneshot::channel();
     let task = tokio::spawn(async move {
         let _ = tx.send(call.await);
     })
     .abort_handle();
-    Running { done, asks, task }
+    Running {
+        done,
+        asks,
+        task,
+        target,
+    }
 }
 
 /// A call waiting for its client's input.
@@ -116,13 +127,17 @@ pub fn is_parked(state: &str) -> bool {
     lock().contains_key(state)
 }
 
-/// Resumes a parked call with the client's answers. `None` if no call is parked under
-/// `state` (unknown or expired).
+/// Resumes a parked call with the client's answers, carried by the retry of `client`
+/// (which gets the call's notifications from now on, under `progress_token`). `None` if
+/// no call is parked under `state` (unknown or expired).
 pub async fn resume(
     state: &str,
     responses: InputResponses,
+    client: Client,
+    progress_token: Option<ProgressToken>,
 ) -> Option<Result<CallToolResponse, McpError>> {
     let parked = lock().remove(state)?;
+    parked.run.target.retarget(client, progress_token);
     for (key, reply) in parked.replies {
         let answer = responses.get(&key).cloned().ok_or_else(|| {
             McpError::invalid_params(format!("inputResponses has no entry for {key:?}"), None)

@@ -33,12 +33,15 @@ use super::{
     bridge, changes,
     direct::sessions::TrackedSessions,
     error,
+    owned::{OwnedUpstream, OwnedUpstreams},
     view::{Scope, page, template_item},
 };
 use crate::{
     gateway::Gateway,
     registry::{ServerEntry, Snapshot},
-    upstream::{CallGuard, Client, InputAsk, Pending, UpstreamError, UpstreamPeer},
+    upstream::{
+        CallGuard, CallRouter, Client, InputAsk, Owner, Pending, UpstreamError, UpstreamPeer,
+    },
 };
 
 /// One MCP server face of the gateway: `/mcp` (all servers) or one server's endpoint.
@@ -54,13 +57,16 @@ pub struct GatewayServer {
     sessions: Option<Arc<TrackedSessions>>,
 }
 
-/// Releases what a session holds on upstreams (resource subscriptions, its log level)
-/// when the session ends.
+/// What a session holds on upstreams — resource subscriptions, upstream sessions of its
+/// own — released when the session ends.
 struct SessionEnd {
     gateway: Arc<Gateway>,
     session: u64,
-    /// Set once the session subscribed or set a log level; most sessions never do, and
-    /// their end costs nothing.
+    /// Upstream sessions of its own (a client that can be asked something), closed when
+    /// this is dropped.
+    owned: OwnedUpstreams,
+    /// Set once the session subscribed; most sessions never do, and their end costs
+    /// nothing.
     holds_state: std::sync::atomic::AtomicBool,
     /// Set once the session is watched for list changes (session-based clients only).
     watched: std::sync::atomic::AtomicBool,
@@ -100,6 +106,7 @@ impl GatewayServer {
         let end = Arc::new(SessionEnd {
             gateway: gateway.clone(),
             session,
+            owned: OwnedUpstreams::default(),
             holds_state: Default::default(),
             watched: Default::default(),
         });
@@ -143,7 +150,7 @@ impl GatewayServer {
     /// token (the upstream session sets its own; see [`CallGuard::route_progress`]).
     fn begin(
         &self,
-        entry: &ServerEntry,
+        calls: &Arc<CallRouter>,
         context: &RequestContext<RoleServer>,
         input: Option<mpsc::Sender<InputAsk>>,
     ) -> (CallGuard, Option<RequestMetaObject>) {
@@ -152,10 +159,7 @@ impl GatewayServer {
             peer: context.peer.clone(),
             request: Some(context.id.clone()),
         };
-        let guard = entry
-            .runtime
-            .calls
-            .begin(client, context.meta.get_progress_token(), input);
+        let guard = calls.begin(client, context.meta.get_progress_token(), input);
         let mut meta = RequestMetaObject::default();
         for (key, value) in context.meta.0.0.iter() {
             if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
@@ -166,25 +170,39 @@ impl GatewayServer {
         (guard, meta)
     }
 
-    /// This client's roots are new or changed: upstreams in scope are told, and their
-    /// `roots/list` requests come to this client.
-    async fn roots_changed(&self, peer: &rmcp::Peer<RoleServer>) {
-        let snapshot = self.snapshot();
-        for entry in snapshot.servers.values() {
-            if let Scope::Server(id) = &self.scope
-                && entry.record.server_id != **id
-            {
-                continue;
-            }
-            entry.runtime.calls.touch(Client {
-                session: self.session,
-                peer: peer.clone(),
-                request: None,
-            });
-            if let Some(upstream) = entry.runtime.peer() {
-                let _ = upstream.notify_roots_list_changed().await;
-            }
+    /// Whether `id` is a server this face serves.
+    fn in_scope(&self, id: &str) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Server(only) => **only == *id,
         }
+    }
+
+    /// The upstream session a request of this client to `entry` goes on: one of its own
+    /// when the client can be asked something (it declared sampling, elicitation or roots,
+    /// or set a log level), else the server's shared session.
+    async fn upstream(
+        &self,
+        entry: Arc<ServerEntry>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Upstream, McpError> {
+        // A 2026-07-28 request has no session to own anything: only its `tools/call` can
+        // be asked something, through a session for that call (`for_stateless_call`).
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize());
+        let capabilities = context.client_capabilities().unwrap_or_default();
+        let asking = can_be_asked(&capabilities) || self.end.owned.level().is_some();
+        if stateless || !asking {
+            return Upstream::shared(entry);
+        }
+        let owner = || Owner::Client {
+            peer: context.peer.clone(),
+            capabilities,
+        };
+        let limit = self.gateway.settings.max_client_sessions_per_server;
+        let owned = self.end.owned.get(&entry, owner, limit).await?;
+        Ok(Upstream::owned(entry, owned))
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -192,7 +210,7 @@ impl GatewayServer {
     }
 
     /// The connected upstream of a server, or the error a client should see.
-    fn peer_of(entry: &ServerEntry) -> Result<Arc<UpstreamPeer>, McpError> {
+    pub(super) fn peer_of(entry: &ServerEntry) -> Result<Arc<UpstreamPeer>, McpError> {
         entry
             .runtime
             .peer()
@@ -250,6 +268,71 @@ impl GatewayServer {
     }
 }
 
+/// Whether a client declared something an upstream may ask it for.
+fn can_be_asked(capabilities: &rmcp::model::ClientCapabilities) -> bool {
+    capabilities.sampling.is_some()
+        || capabilities.elicitation.is_some()
+        || capabilities.roots.is_some()
+}
+
+/// The upstream session a relayed request goes on, with the router of what it sends back.
+struct Upstream {
+    entry: Arc<ServerEntry>,
+    peer: Arc<UpstreamPeer>,
+    calls: Arc<CallRouter>,
+    /// Kept open while the request runs (a session for one call closes after it).
+    _owned: Option<Arc<OwnedUpstream>>,
+}
+
+impl Upstream {
+    /// The server's shared session.
+    fn shared(entry: Arc<ServerEntry>) -> Result<Self, McpError> {
+        let peer = GatewayServer::peer_of(&entry)?;
+        let calls = entry.runtime.calls.clone();
+        Ok(Self {
+            entry,
+            peer,
+            calls,
+            _owned: None,
+        })
+    }
+
+    /// A session owned by one client (or one call).
+    fn owned(entry: Arc<ServerEntry>, owned: Arc<OwnedUpstream>) -> Self {
+        Self {
+            entry,
+            peer: owned.peer.clone(),
+            calls: owned.calls.clone(),
+            _owned: Some(owned),
+        }
+    }
+
+    /// The session a call of a 2026-07-28 client goes on: one for this call alone when the
+    /// client can be asked something and the upstream asks through requests of its own
+    /// (a session-era upstream: its asks become the call's `input_required`), else the
+    /// shared one (a 2026-07-28 upstream asks with `input_required`, relayed as it is, and
+    /// its retry must reach the same upstream).
+    async fn for_stateless_call(
+        entry: Arc<ServerEntry>,
+        context: &RequestContext<RoleServer>,
+        limit: usize,
+    ) -> Result<Self, McpError> {
+        let capabilities = context.client_capabilities().unwrap_or_default();
+        let shared = Self::shared(entry)?;
+        let upstream_asks_by_request = shared
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.protocol_version.has_initialize());
+        if !can_be_asked(&capabilities) || !upstream_asks_by_request {
+            return Ok(shared);
+        }
+        let entry = shared.entry;
+        let owner = Owner::Call { capabilities };
+        let owned = OwnedUpstream::open(&entry, owner, None, limit).await?;
+        Ok(Self::owned(entry, Arc::new(owned)))
+    }
+}
+
 /// Sends one `tools/call` upstream, routing its progress to the caller, within the
 /// server's timeout.
 async fn relay_call_with(
@@ -261,7 +344,7 @@ async fn relay_call_with(
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
     let result = GatewayServer::relay(entry, async {
         let pending = Pending::send(peer, request).await?;
-        call.route_progress(pending.progress_token());
+        call.route(pending.id(), pending.progress_token());
         pending.response().await
     })
     .await?;
@@ -275,12 +358,11 @@ async fn relay_call_with(
 
 /// [`relay_call_with`], owning what it needs (it runs in its own task for bridged calls).
 async fn relay_call(
-    entry: &ServerEntry,
-    peer: &UpstreamPeer,
+    upstream: Upstream,
     mut call: CallGuard,
     params: CallToolRequestParams,
 ) -> Result<CallToolResponse, McpError> {
-    relay_call_with(entry, peer, &mut call, params).await
+    relay_call_with(&upstream.entry, &upstream.peer, &mut call, params).await
 }
 
 /// A final result has a `resultType` even when a session-era upstream left it out
@@ -308,16 +390,28 @@ fn call_tool_response(result: ServerResult) -> Result<CallToolResponse, McpError
 }
 
 impl GatewayServer {
-    /// The upstream that created a task for one of the gateway's clients.
-    fn task_owner(&self, task_id: &str) -> Result<(Arc<ServerEntry>, Arc<UpstreamPeer>), McpError> {
+    /// The upstream session on which a task of this client was created: its own
+    /// session with a server, or a server's shared one.
+    async fn task_owner(
+        &self,
+        task_id: &str,
+    ) -> Result<(Arc<ServerEntry>, Arc<UpstreamPeer>), McpError> {
         let snapshot = self.snapshot();
+        let in_scope = |id: &str| self.in_scope(id);
+        for owned in self.end.owned.open(in_scope).await {
+            if owned.calls.task_of(task_id, self.session)
+                && let Some(entry) = snapshot
+                    .servers
+                    .values()
+                    .find(|e| owned.serves_runtime(&e.runtime))
+            {
+                return Ok((entry.clone(), owned.peer.clone()));
+            }
+        }
         let entry = snapshot
             .servers
             .values()
-            .filter(|e| match &self.scope {
-                Scope::All => true,
-                Scope::Server(id) => e.record.server_id == **id,
-            })
+            .filter(|e| self.in_scope(&e.record.server_id))
             .find(|e| e.runtime.calls.owns_task(task_id))
             .cloned()
             .ok_or_else(|| error::unknown("task", task_id))?;
@@ -337,7 +431,13 @@ impl GatewayServer {
             .filter(|s| bridge::is_parked(s))
         {
             let responses = request.input_responses.clone().unwrap_or_default();
-            let resumed = bridge::resume(state, responses).await;
+            let retry = Client {
+                session: self.session,
+                peer: context.peer.clone(),
+                request: Some(context.id.clone()),
+            };
+            let token = context.meta.get_progress_token();
+            let resumed = bridge::resume(state, responses, retry, token).await;
             return resumed
                 .unwrap_or_else(|| Err(McpError::invalid_params("requestState expired", None)))
                 .map(completed);
@@ -349,34 +449,35 @@ impl GatewayServer {
             .get(&*request.name)
             .ok_or_else(|| error::unknown("tool", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
-        let peer = Self::peer_of(&entry)?;
         let modern = context
             .protocol_version()
             .is_some_and(|v| !v.has_initialize());
-        let mut upstream = request.clone();
-        upstream.name = route.upstream_name.to_string().into();
+        let mut params = request.clone();
+        params.name = route.upstream_name.to_string().into();
 
         if modern {
+            let limit = self.gateway.settings.max_client_sessions_per_server;
+            let upstream = Upstream::for_stateless_call(entry, &context, limit).await?;
             let (input, asks) = mpsc::channel(8);
-            let (call, meta) = self.begin(&entry, &context, Some(input));
-            upstream.meta = meta;
-            let run = bridge::spawn(
-                async move { relay_call(&entry, &peer, call, upstream).await },
-                asks,
-            );
+            let (call, meta) = self.begin(&upstream.calls, &context, Some(input));
+            params.meta = meta;
+            let target = call.target();
+            let run = bridge::spawn(relay_call(upstream, call, params), asks, target);
             return bridge::drive(run).await.map(completed);
         }
 
-        let (mut call, meta) = self.begin(&entry, &context, None);
-        upstream.meta = meta;
+        let upstream = self.upstream(entry, &context).await?;
+        let (mut call, meta) = self.begin(&upstream.calls, &context, None);
+        params.meta = meta;
+        let (entry, peer) = (&upstream.entry, &upstream.peer);
         for _ in 0..bridge::MAX_ROUNDS {
             // A 2026-07-28 upstream may answer `input_required`: this session-era client
             // takes the requests directly, and the upstream call is retried.
-            match relay_call_with(&entry, &peer, &mut call, upstream.clone()).await? {
+            match relay_call_with(entry, peer, &mut call, params.clone()).await? {
                 CallToolResponse::InputRequired(needed) => {
                     let requests = needed.input_requests.unwrap_or_default();
-                    upstream.input_responses = Some(bridge::fulfil(&context.peer, requests).await?);
-                    upstream.request_state = needed.request_state;
+                    params.input_responses = Some(bridge::fulfil(&context.peer, requests).await?);
+                    params.request_state = needed.request_state;
                 }
                 other => return Ok(completed(other)),
             }
@@ -492,14 +593,14 @@ impl ServerHandler for GatewayServer {
             .get(&request.name)
             .ok_or_else(|| error::unknown("prompt", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
-        let peer = Self::peer_of(&entry)?;
-        let (_call, meta) = self.begin(&entry, &context, None);
-        let mut upstream = request.clone();
-        upstream.name = route.upstream_name.to_string();
-        upstream.meta = meta;
+        let upstream = self.upstream(entry, &context).await?;
+        let (_call, meta) = self.begin(&upstream.calls, &context, None);
+        let mut params = request.clone();
+        params.name = route.upstream_name.to_string();
+        params.meta = meta;
         let mut response = until_cancelled(
             &context.ct,
-            Self::relay(&entry, peer.get_prompt_once(upstream)),
+            Self::relay(&upstream.entry, upstream.peer.get_prompt_once(params)),
         )
         .await?;
         if let GetPromptResponse::Complete(result) = &mut response {
@@ -545,13 +646,13 @@ impl ServerHandler for GatewayServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
-        let peer = Self::peer_of(&entry)?;
-        let (_call, meta) = self.begin(&entry, &context, None);
+        let upstream = self.upstream(entry, &context).await?;
+        let (_call, meta) = self.begin(&upstream.calls, &context, None);
         let mut request = request;
         request.meta = meta;
         let mut response = until_cancelled(
             &context.ct,
-            Self::relay(&entry, peer.read_resource_once(request)),
+            Self::relay(&upstream.entry, upstream.peer.read_resource_once(request)),
         )
         .await?;
         if let ReadResourceResponse::Complete(result) = &mut response {
@@ -572,7 +673,7 @@ impl ServerHandler for GatewayServer {
         self.holds_state();
         // One upstream subscription per URI, however many sessions follow it.
         if entry.runtime.calls.subscribers(&uri).is_empty() {
-            let (_call, _) = self.begin(&entry, &context, None);
+            let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
             Self::relay(&entry, peer.subscribe(request)).await?;
         }
         let client = Client {
@@ -595,7 +696,7 @@ impl ServerHandler for GatewayServer {
             return Ok(()); // other sessions still follow this resource
         }
         let peer = Self::peer_of(&entry)?;
-        let (_call, _) = self.begin(&entry, &context, None);
+        let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
         Self::relay(&entry, peer.unsubscribe(request)).await
     }
 
@@ -637,13 +738,16 @@ impl ServerHandler for GatewayServer {
                 ));
             }
         };
-        let peer = Self::peer_of(&entry)?;
-        let (_call, meta) = self.begin(&entry, &context, None);
+        let session = self.upstream(entry, &context).await?;
+        let (_call, meta) = self.begin(&session.calls, &context, None);
         upstream.meta = meta;
         // A legacy upstream's results have no resultType; 2026-07-28 clients need one
         // (rmcp strips it again for older clients).
-        let mut result =
-            until_cancelled(&context.ct, Self::relay(&entry, peer.complete(upstream))).await?;
+        let mut result = until_cancelled(
+            &context.ct,
+            Self::relay(&session.entry, session.peer.complete(upstream)),
+        )
+        .await?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
     }
@@ -653,7 +757,7 @@ impl ServerHandler for GatewayServer {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        let (entry, peer) = self.task_owner(&request.task_id)?;
+        let (entry, peer) = self.task_owner(&request.task_id).await?;
         until_cancelled(&context.ct, Self::relay(&entry, peer.get_task(request))).await
     }
 
@@ -662,7 +766,7 @@ impl ServerHandler for GatewayServer {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let (entry, peer) = self.task_owner(&request.task_id)?;
+        let (entry, peer) = self.task_owner(&request.task_id).await?;
         until_cancelled(&context.ct, Self::relay(&entry, peer.update_task(request))).await
     }
 
@@ -671,7 +775,7 @@ impl ServerHandler for GatewayServer {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let (entry, peer) = self.task_owner(&request.task_id)?;
+        let (entry, peer) = self.task_owner(&request.task_id).await?;
         until_cancelled(&context.ct, Self::relay(&entry, peer.cancel_task(request))).await
     }
 
@@ -681,48 +785,16 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.leave_direct_lane(&context);
-        // Every upstream in scope that offers logging gets the level; one failing does not
-        // fail the others.
-        let snapshot = self.snapshot();
-        for entry in snapshot.servers.values() {
-            if let Scope::Server(id) = &self.scope
-                && entry.record.server_id != **id
-            {
-                continue;
-            }
-            let Some(peer) = entry.runtime.peer() else {
-                continue;
-            };
-            let logs = peer
-                .peer_info()
-                .is_some_and(|i| i.capabilities.logging.is_some());
-            if !logs {
-                continue;
-            }
-            let client = Client {
-                session: self.session,
-                peer: context.peer.clone(),
-                request: Some(context.id.clone()),
-            };
-            self.holds_state();
-            let level = entry.runtime.calls.set_log_level(client, request.level);
-            let (_call, _) = self.begin(entry, &context, None);
-            let upstream = SetLevelRequestParams::new(level);
-            if let Err(e) = Self::relay(entry, peer.set_level(upstream)).await {
-                tracing::debug!(upstream = %entry.record.server_id, error = %e.message, "logging/setLevel not relayed");
-            }
-        }
+        // The level is this client's own: its calls go on upstream sessions of its own
+        // from now on, each told this level (those opened later when they open).
+        self.end
+            .owned
+            .tell_level(request.level, |id| self.in_scope(id))
+            .await;
         Ok(())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let offers_roots = context
-            .peer
-            .peer_info()
-            .is_some_and(|i| i.capabilities.roots.is_some());
-        if offers_roots {
-            self.roots_changed(&context.peer).await;
-        }
         self.end.watched.store(true, Ordering::Relaxed);
         self.gateway.session_watch.add(
             &self.gateway.registry,
@@ -732,8 +804,11 @@ impl ServerHandler for GatewayServer {
         );
     }
 
-    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        self.roots_changed(&context.peer).await;
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        // Only this client's own upstream sessions know its roots.
+        for owned in self.end.owned.open(|id| self.in_scope(id)).await {
+            let _ = owned.peer.notify_roots_list_changed().await;
+        }
     }
 
     fn accepted_subscription_filter(

@@ -35,6 +35,8 @@ pub struct ServerRuntime {
     /// Calls failed in a row for want of a connection (see [`Self::record_failure`]).
     failures: AtomicU32,
     suspect: Notify,
+    /// Upstream sessions owned by single clients (see `downstream::owned`).
+    pub client_sessions: ClientSessionCount,
 }
 
 /// Connection failures in a row after which the server is probed at once.
@@ -51,6 +53,7 @@ impl Default for ServerRuntime {
             stdio_lane: ArcSwapOption::empty(),
             failures: AtomicU32::new(0),
             suspect: Notify::new(),
+            client_sessions: ClientSessionCount::default(),
         }
     }
 }
@@ -144,5 +147,52 @@ impl ServerRuntime {
     fn lock(&self) -> std::sync::MutexGuard<'_, HealthView> {
         // Every write above leaves the view consistent, so a poisoned lock is still usable.
         self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How many sessions of one's own a server has; shared by all downstream sessions.
+#[derive(Debug, Default)]
+pub struct ClientSessionCount(Arc<std::sync::atomic::AtomicUsize>);
+
+/// One counted session; released when dropped.
+pub struct ClientSessionSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for ClientSessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl ClientSessionCount {
+    /// A slot, unless `limit` sessions are open.
+    pub fn take(&self, limit: usize) -> Option<ClientSessionSlot> {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ClientSessionSlot(self.0.clone()))
+    }
+
+    /// Sessions open now.
+    pub fn current(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_stop_at_the_limit_and_come_back() {
+        let count = ClientSessionCount::default();
+        let a = count.take(2).unwrap();
+        let _b = count.take(2).unwrap();
+        assert!(count.take(2).is_none());
+        drop(a);
+        assert_eq!(count.current(), 1);
+        assert!(count.take(2).is_some());
     }
 }

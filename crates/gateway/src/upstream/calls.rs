@@ -1,14 +1,9 @@
-//! Which downstream client is waiting on an upstream. Everything an upstream sends outside
-//! a response — progress, log messages, `resources/updated`, and its own requests
-//! (sampling, elicitation, roots) — must reach the client session whose call caused it.
-//!
-//! Progress is routed exactly: rmcp gives every upstream request a progress token of its
-//! own, which is mapped back to the client's token. Requests and log messages carry no such
-//! link, so they go to the client of the most recent call still in flight on that upstream
-//! (with one caller at a time, that is exact).
-
-// Logging is deprecated by SEP-2577 but still relayed.
-#![allow(deprecated)]
+//! Which downstream call an upstream's message belongs to. Progress is routed exactly:
+//! rmcp gives every upstream request a progress token of its own, which is mapped back to
+//! the client's token. Requests the upstream sends while serving a call (sampling,
+//! elicitation, roots) are routed by the stream they arrived on (streamable HTTP tells which
+//! request's response stream carried them) or by whose upstream session it is (see
+//! `super::handler::Owner`) — never to "whoever called last".
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -17,7 +12,7 @@ use std::{
 
 use rmcp::{
     ErrorData as McpError, Peer, RoleServer,
-    model::{InputRequest, LoggingLevel, ProgressToken, RequestId},
+    model::{InputRequest, ProgressToken, RequestId},
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,28 +36,28 @@ pub struct Client {
     pub request: Option<RequestId>,
 }
 
-/// In-flight relayed requests and resource subscriptions of one upstream server.
+/// In-flight relayed requests and resource subscriptions of one upstream session.
 #[derive(Debug, Default)]
 pub struct CallRouter {
     inner: Mutex<Inner>,
+    /// Log messages on this session reach its owner, so answers wait for them too (see
+    /// [`CallGuard::settle`]); a shared session's log messages reach nobody.
+    delivers_logs: bool,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     next_id: u64,
-    /// Ordered by start, so the last entry is the most recent call.
     calls: BTreeMap<u64, InFlight>,
-    /// Upstream progress token → call, for calls whose client asked for progress.
+    /// Upstream progress token → call (its client may ask for progress only on a retry).
     progress: HashMap<ProgressToken, u64>,
-    /// The client of the most recent call, kept after it ends: upstreams ask for roots
-    /// right after a `roots/list_changed`, when no call is in flight.
-    last_client: Option<Client>,
+    /// Upstream request id → call: a request the upstream sends on the response stream of
+    /// one of ours belongs to that call.
+    requests: HashMap<RequestId, u64>,
     /// Resource URI → sessions subscribed to it through the gateway.
     subscriptions: HashMap<String, Vec<Client>>,
     /// Task id → the client whose call created the task (SEP-2663 tasks).
     tasks: HashMap<String, Client>,
-    /// `logging/setLevel` of each session, with its handle to tell when it is gone.
-    levels: HashMap<u64, (LoggingLevel, Peer<RoleServer>)>,
 }
 
 #[derive(Debug)]
@@ -82,7 +77,7 @@ struct InFlight {
 /// How long a finished call stays routable for its late notifications.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Who answers an upstream's request.
+/// Who answers an upstream's request that belongs to a call.
 #[derive(Debug, Clone)]
 pub enum Requester {
     /// A session-era client: ask it directly, on the stream of its request.
@@ -97,20 +92,46 @@ pub struct CallGuard {
     router: Arc<CallRouter>,
     id: u64,
     upstream_token: Option<ProgressToken>,
+    upstream_request: Option<RequestId>,
 }
 
 impl CallGuard {
-    /// Links the progress token rmcp gave the upstream request to this call (only when
-    /// the client asked for progress).
-    pub fn route_progress(&mut self, upstream_token: &ProgressToken) {
+    /// Links the upstream request carrying this call (its id, and the progress token rmcp
+    /// gave it) to this call.
+    pub fn route(&mut self, upstream_request: &RequestId, upstream_token: &ProgressToken) {
         let mut inner = self.router.lock();
-        if inner
-            .calls
-            .get(&self.id)
-            .is_some_and(|c| c.client_token.is_some())
-        {
-            inner.progress.insert(upstream_token.clone(), self.id);
-            self.upstream_token = Some(upstream_token.clone());
+        inner.requests.insert(upstream_request.clone(), self.id);
+        inner.progress.insert(upstream_token.clone(), self.id);
+        self.upstream_request = Some(upstream_request.clone());
+        self.upstream_token = Some(upstream_token.clone());
+    }
+}
+
+/// A handle on a call in flight, to hand it to the request that carries it on: a
+/// 2026-07-28 client's retry after `input_required` (see `downstream::bridge`).
+#[derive(Debug, Clone)]
+pub struct CallTarget {
+    router: Arc<CallRouter>,
+    id: u64,
+}
+
+impl CallTarget {
+    /// From now on the call's notifications go to `client`'s request, with its progress
+    /// token.
+    pub fn retarget(&self, client: Client, client_token: Option<ProgressToken>) {
+        if let Some(call) = self.router.lock().calls.get_mut(&self.id) {
+            call.client = client;
+            call.client_token = client_token;
+        }
+    }
+}
+
+impl CallGuard {
+    /// A handle to retarget this call (see [`CallTarget`]).
+    pub fn target(&self) -> CallTarget {
+        CallTarget {
+            router: self.router.clone(),
+            id: self.id,
         }
     }
 }
@@ -138,14 +159,16 @@ impl CallGuard {
     /// Lets notifications the upstream sent just before its answer reach the client first.
     /// rmcp hands each notification to its own task, so one sent right before the answer
     /// may still be on its way when the answer arrives. Only calls that can receive
-    /// notifications (progress asked for, or a log level set) wait, and briefly.
+    /// notifications (progress asked for, or on a session whose log messages reach its
+    /// owner) wait, and briefly.
     pub async fn settle(&self) {
-        let expects_notifications = {
-            let inner = self.router.lock();
-            inner.calls.get(&self.id).is_some_and(|c| {
-                c.client_token.is_some() || inner.levels.contains_key(&c.client.session)
-            })
-        };
+        let expects_notifications = self.router.delivers_logs
+            || self
+                .router
+                .lock()
+                .calls
+                .get(&self.id)
+                .is_some_and(|c| c.client_token.is_some());
         if !expects_notifications {
             return;
         }
@@ -184,7 +207,11 @@ impl CallGuard {
 impl Drop for CallGuard {
     fn drop(&mut self) {
         let router = self.router.clone();
-        let (id, token) = (self.id, self.upstream_token.take());
+        let (id, token, request) = (
+            self.id,
+            self.upstream_token.take(),
+            self.upstream_request.take(),
+        );
         if let Some(call) = router.lock().calls.get_mut(&id) {
             call.done = true;
         }
@@ -193,6 +220,9 @@ impl Drop for CallGuard {
             inner.calls.remove(&id);
             if let Some(token) = &token {
                 inner.progress.remove(token);
+            }
+            if let Some(request) = &request {
+                inner.requests.remove(request);
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -208,6 +238,14 @@ impl Drop for CallGuard {
 }
 
 impl CallRouter {
+    /// The router of an upstream session owned by one client, whose log messages reach it.
+    pub fn owned() -> Arc<Self> {
+        Arc::new(Self {
+            delivers_logs: true,
+            ..Self::default()
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Every critical section is a single map operation, so a poisoned lock is intact.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -224,7 +262,6 @@ impl CallRouter {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
-        inner.last_client = Some(client.clone());
         inner.calls.insert(
             id,
             InFlight {
@@ -239,6 +276,7 @@ impl CallRouter {
             router: self.clone(),
             id,
             upstream_token: None,
+            upstream_request: None,
         }
     }
 
@@ -263,75 +301,47 @@ impl CallRouter {
         ))
     }
 
-    /// Where a server-initiated request goes: the most recent call in flight, either as
-    /// the client itself (session era) or as its input channel (2026-07-28).
-    pub fn requester(&self) -> Option<Requester> {
+    /// Who answers a request the upstream sent on the response stream of the upstream
+    /// request `upstream_request`: the client of the call it carries.
+    pub fn requester_of(&self, upstream_request: &RequestId) -> Option<Requester> {
         let inner = self.lock();
-        let call = inner
-            .calls
-            .values()
-            .rev()
-            .find(|c| !c.done && !c.client.peer.is_transport_closed())?;
-        Some(match &call.input {
+        let call = inner.calls.get(inner.requests.get(upstream_request)?)?;
+        (!call.done).then(|| Self::requester(call))
+    }
+
+    /// The one call in flight, if there is exactly one: on an upstream session owned by
+    /// one client, a request that arrived on no particular stream belongs to it.
+    pub fn sole_call(&self) -> Option<Requester> {
+        let inner = self.lock();
+        let mut live = inner.calls.values().filter(|c| !c.done);
+        match (live.next(), live.next()) {
+            (Some(call), None) => Some(Self::requester(call)),
+            _ => None,
+        }
+    }
+
+    fn requester(call: &InFlight) -> Requester {
+        match &call.input {
             Some(input) => Requester::Input(input.clone()),
             None => Requester::Client(call.client.peer.clone(), call.client.request.clone()),
-        })
-    }
-
-    /// The client of the most recent call (still in flight, or just answered), else the
-    /// most recently active client still connected.
-    pub fn latest_or_last_client(self: &Arc<Self>) -> Option<(Client, Option<Forwarding>)> {
-        let mut inner = self.lock();
-        let latest = inner
-            .calls
-            .iter_mut()
-            .rev()
-            .find(|(_, c)| !c.client.peer.is_transport_closed());
-        match latest {
-            Some((id, call)) => {
-                call.forwarding += 1;
-                let forwarding = Forwarding {
-                    router: self.clone(),
-                    id: *id,
-                };
-                Some((call.client.clone(), Some(forwarding)))
-            }
-            None => inner
-                .last_client
-                .clone()
-                .filter(|c| !c.peer.is_transport_closed())
-                .map(|c| (c, None)),
         }
     }
 
-    /// Records the log level `session` asked for; returns the level the upstream should
-    /// use: the most verbose one any connected session asked for (each session then gets
-    /// only messages at or above its own level, see [`Self::wants_log`]).
-    pub fn set_log_level(&self, client: Client, level: LoggingLevel) -> LoggingLevel {
+    /// The client of the one call in flight, if there is exactly one, marked as being
+    /// forwarded a notification so that the call's answer waits for it.
+    pub fn sole_client(self: &Arc<Self>) -> Option<(Client, Forwarding)> {
         let mut inner = self.lock();
-        inner
-            .levels
-            .retain(|_, (_, peer)| !peer.is_transport_closed());
-        inner.levels.insert(client.session, (level, client.peer));
-        let most_verbose = inner
-            .levels
-            .values()
-            .map(|(l, _)| *l)
-            .min_by_key(|l| *l as u8);
-        most_verbose.unwrap_or(level)
-    }
-
-    /// Whether `session` wants a log message of `level`.
-    pub fn wants_log(&self, session: u64, level: LoggingLevel) -> bool {
-        match self.lock().levels.get(&session) {
-            Some((wanted, _)) => level as u8 >= *wanted as u8,
-            None => true,
+        let mut live = inner.calls.iter_mut().filter(|(_, c)| !c.done);
+        let (id, call) = live.next()?;
+        if live.next().is_some() {
+            return None;
         }
-    }
-
-    /// Marks `client` as the most recently active one (it just connected or changed roots).
-    pub fn touch(&self, client: Client) {
-        self.lock().last_client = Some(client);
+        call.forwarding += 1;
+        let forwarding = Forwarding {
+            router: self.clone(),
+            id: *id,
+        };
+        Some((call.client.clone(), forwarding))
     }
 
     /// Remembers that `client` subscribed to `uri` through this upstream.
@@ -369,16 +379,23 @@ impl CallRouter {
         self.lock().tasks.contains_key(task_id)
     }
 
+    /// Whether `session` created the task `task_id` on this upstream.
+    pub fn task_of(&self, task_id: &str, session: u64) -> bool {
+        self.lock()
+            .tasks
+            .get(task_id)
+            .is_some_and(|c| c.session == session)
+    }
+
     /// The client that owns task `task_id`.
     pub fn task_client(&self, task_id: &str) -> Option<Peer<RoleServer>> {
         self.lock().tasks.get(task_id).map(|c| c.peer.clone())
     }
 
-    /// Forgets a session that ended: its log level and subscriptions. Returns the URIs
-    /// nobody follows any more, to unsubscribe upstream.
+    /// Forgets a session that ended: its subscriptions. Returns the URIs nobody follows
+    /// any more, to unsubscribe upstream.
     pub fn forget_session(&self, session: u64) -> Vec<String> {
         let mut inner = self.lock();
-        inner.levels.remove(&session);
         let mut unused = Vec::new();
         inner.subscriptions.retain(|uri, subscribers| {
             subscribers.retain(|c| c.session != session && !c.peer.is_transport_closed());

@@ -1,7 +1,8 @@
 //! The client-side handler of an upstream session. It tells the supervisor when the
 //! upstream's lists change, and relays what the upstream sends outside responses to the
-//! downstream client concerned (see [`CallRouter`]): progress, log messages,
-//! `resources/updated`, and the upstream's own requests for sampling, elicitation and roots.
+//! downstream client it belongs to: progress (by token), the upstream's own requests for
+//! sampling, elicitation and roots (by the stream they came on, or by whose session it
+//! is — see [`Owner`]), log messages, `resources/updated` and task status.
 
 // Sampling, elicitation, roots and logging are deprecated by SEP-2577 but still part of
 // every protocol revision the gateway relays.
@@ -10,7 +11,7 @@
 use std::sync::Arc;
 
 use rmcp::{
-    ClientHandler, ErrorData as McpError,
+    ClientHandler, ErrorData as McpError, Peer, RoleServer,
     model::{
         ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
         CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
@@ -22,7 +23,7 @@ use rmcp::{
 };
 use rmcp::{
     model::{ClientResult, GetExtensions, ServerRequest},
-    service::OriginatingRequestId,
+    service::{InboundStreamOrigin, OriginatingRequestId},
 };
 use tokio::sync::mpsc;
 
@@ -35,15 +36,71 @@ pub enum UpstreamEvent {
     ListChanged,
 }
 
+/// Whose upstream session this is. It decides where the upstream's own requests and log
+/// messages go, which no message of theirs says.
+#[derive(Debug, Clone)]
+pub enum Owner {
+    /// The server's shared session: discovery, and the calls of clients that cannot be
+    /// asked anything. Its requests are refused and its log messages reach nobody: no
+    /// client can be told apart on it.
+    Shared,
+    /// The session of one session-era client, declaring that client's capabilities.
+    Client {
+        peer: Peer<RoleServer>,
+        capabilities: ClientCapabilities,
+    },
+    /// A session for one call of a 2026-07-28 client, declaring the capabilities its
+    /// request declared; the upstream's requests become the call's `input_required`.
+    Call { capabilities: ClientCapabilities },
+}
+
+impl Owner {
+    fn capabilities(&self) -> Option<&ClientCapabilities> {
+        match self {
+            Owner::Shared => None,
+            Owner::Client { capabilities, .. } | Owner::Call { capabilities } => Some(capabilities),
+        }
+    }
+}
+
+/// What an upstream may ask a client, by the capability it needs.
+#[derive(Debug, Clone, Copy)]
+enum Ask {
+    Sampling,
+    Elicitation,
+    Roots,
+}
+
+impl Ask {
+    fn method(self) -> &'static str {
+        match self {
+            Ask::Sampling => "sampling/createMessage",
+            Ask::Elicitation => "elicitation/create",
+            Ask::Roots => "roots/list",
+        }
+    }
+
+    fn declared(self, capabilities: &ClientCapabilities) -> bool {
+        match self {
+            Ask::Sampling => capabilities.sampling.is_some(),
+            Ask::Elicitation => capabilities.elicitation.is_some(),
+            Ask::Roots => capabilities.roots.is_some(),
+        }
+    }
+}
+
 /// Handler for one upstream session.
 #[derive(Clone)]
 pub struct UpstreamHandler {
     server_id: String,
-    events: mpsc::Sender<UpstreamEvent>,
+    /// The supervisor's, for the shared session; owned sessions leave discovery to it.
+    events: Option<mpsc::Sender<UpstreamEvent>>,
     calls: Arc<CallRouter>,
+    owner: Owner,
 }
 
 impl UpstreamHandler {
+    /// The handler of a server's shared session.
     pub fn new(
         server_id: impl Into<String>,
         events: mpsc::Sender<UpstreamEvent>,
@@ -51,28 +108,65 @@ impl UpstreamHandler {
     ) -> Self {
         Self {
             server_id: server_id.into(),
-            events,
+            events: Some(events),
             calls,
+            owner: Owner::Shared,
+        }
+    }
+
+    /// The handler of an upstream session owned by one client (or one call).
+    pub fn owned(server_id: impl Into<String>, calls: Arc<CallRouter>, owner: Owner) -> Self {
+        Self {
+            server_id: server_id.into(),
+            events: None,
+            calls,
+            owner,
         }
     }
 
     fn list_changed(&self, what: &'static str) {
         tracing::debug!(upstream = %self.server_id, what, "upstream list changed");
         // A full channel already holds a pending rediscovery, which covers this one.
-        let _ = self.events.try_send(UpstreamEvent::ListChanged);
+        if let Some(events) = &self.events {
+            let _ = events.try_send(UpstreamEvent::ListChanged);
+        }
     }
 
-    /// Who answers a server-initiated request, or the error the upstream gets.
-    fn requester(&self, what: &str) -> Result<Requester, McpError> {
-        self.calls.requester().ok_or_else(|| {
-            McpError::internal_error(
-                format!(
-                    "mcp-gateway: no client request is in flight on {:?} to answer {what}",
-                    self.server_id
-                ),
+    /// Who answers the upstream's request, or the error the upstream gets. A request that
+    /// came on the response stream of a relayed request belongs to that request's call;
+    /// otherwise, on a session owned by one client, to the one call in flight or to the
+    /// client itself. Nothing is ever sent to a client that did not declare the capability.
+    fn requester(
+        &self,
+        ask: Ask,
+        context: &RequestContext<RoleClient>,
+    ) -> Result<Requester, McpError> {
+        let refused = |why: String| {
+            McpError::invalid_request(
+                format!("mcp-gateway: {} refused: {why}", ask.method()),
                 None,
             )
-        })
+        };
+        let Some(capabilities) = self.owner.capabilities() else {
+            return Err(refused(format!(
+                "the client calling {:?} through the gateway declared no such capability",
+                self.server_id
+            )));
+        };
+        if !ask.declared(capabilities) {
+            return Err(refused("the client declared no such capability".to_owned()));
+        }
+        let on_stream = match context.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => self.calls.requester_of(id),
+            _ => None,
+        };
+        if let Some(requester) = on_stream.or_else(|| self.calls.sole_call()) {
+            return Ok(requester);
+        }
+        match &self.owner {
+            Owner::Client { peer, .. } => Ok(Requester::Client(peer.clone(), None)),
+            _ => Err(refused("the call it belongs to has ended".to_owned())),
+        }
     }
 }
 
@@ -144,9 +238,9 @@ impl ClientHandler for UpstreamHandler {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        match self.requester("sampling/createMessage")? {
+        match self.requester(Ask::Sampling, &context)? {
             Requester::Client(client, origin) => {
                 let request =
                     ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
@@ -168,9 +262,9 @@ impl ClientHandler for UpstreamHandler {
     async fn create_elicitation(
         &self,
         params: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        match self.requester("elicitation/create")? {
+        match self.requester(Ask::Elicitation, &context)? {
             Requester::Client(client, origin) => {
                 let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
                 match ask_client(client, origin, request).await? {
@@ -190,21 +284,19 @@ impl ClientHandler for UpstreamHandler {
 
     async fn list_roots(
         &self,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
-        if let Some(Requester::Input(input)) = self.calls.requester() {
-            return ask(&input, InputRequest::ListRoots(ListRootsRequest::default())).await;
-        }
-        match self.calls.latest_or_last_client().map(|(c, _)| c.peer) {
-            Some(client)
-                if client
-                    .peer_info()
-                    .is_some_and(|i| i.capabilities.roots.is_some()) =>
-            {
-                client.list_roots().await.map_err(from_client)
+        match self.requester(Ask::Roots, &context)? {
+            Requester::Client(client, origin) => {
+                let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+                match ask_client(client, origin, request).await? {
+                    ClientResult::ListRootsResult(result) => Ok(result),
+                    _ => Err(unexpected("roots/list")),
+                }
             }
-            // No client in flight, or one without roots: the gateway exposes none.
-            _ => Ok(ListRootsResult::default()),
+            Requester::Input(input) => {
+                ask(&input, InputRequest::ListRoots(ListRootsRequest::default())).await
+            }
         }
     }
 
@@ -234,20 +326,20 @@ impl ClientHandler for UpstreamHandler {
         params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        // Log messages may come at any time (not only during a call): they go to the
-        // client of the latest call.
-        let Some((client, _forwarding)) = self.calls.latest_or_last_client() else {
-            tracing::debug!(upstream = %self.server_id, level = ?params.level, "upstream log message with no client in flight");
-            return;
+        // A log message names no call: it goes to the client whose session this is (the
+        // upstream logs at that client's level), and on a shared session to nobody.
+        let (client, _forwarding) = match (&self.owner, self.calls.sole_client()) {
+            (Owner::Shared, _) => {
+                tracing::debug!(upstream = %self.server_id, level = ?params.level, "log message on a shared upstream session dropped");
+                return;
+            }
+            (_, Some((client, forwarding))) => (client.peer, Some(forwarding)),
+            (Owner::Client { peer, .. }, None) => (peer.clone(), None),
+            (Owner::Call { .. }, None) => return,
         };
-        // The upstream logs at the most verbose level any session asked for; this one
-        // may have asked for less.
-        if !self.calls.wants_log(client.session, params.level) {
-            return;
-        }
         let mut params = params;
         params.logger.get_or_insert_with(|| self.server_id.clone());
-        let _ = client.peer.notify_logging_message(params).await;
+        let _ = client.notify_logging_message(params).await;
     }
 
     async fn on_resource_updated(
@@ -285,13 +377,23 @@ impl ClientHandler for UpstreamHandler {
     }
 
     fn get_info(&self) -> ClientConfig {
-        // Offered so that upstreams may ask; each request is answered by the downstream
-        // client concerned, or refused when it cannot.
-        let capabilities = ClientCapabilities::builder()
-            .enable_roots()
-            .enable_sampling()
-            .enable_elicitation()
-            .build();
+        // An owned session declares what its client declared, and no more. The shared
+        // session offers all three so that discovery lists every tool; the requests it
+        // receives are refused (see [`UpstreamHandler::requester`]).
+        let capabilities = match self.owner.capabilities() {
+            Some(client) => {
+                let mut declared = ClientCapabilities::default();
+                declared.roots = client.roots.clone();
+                declared.sampling = client.sampling.clone();
+                declared.elicitation = client.elicitation.clone();
+                declared
+            }
+            None => ClientCapabilities::builder()
+                .enable_roots()
+                .enable_sampling()
+                .enable_elicitation()
+                .build(),
+        };
         ClientConfig::new(
             capabilities,
             Implementation::new("mcp-gateway", env!("CARGO_PKG_VERSION")),

@@ -34,6 +34,12 @@ impl Pending {
         &self.handle.progress_token
     }
 
+    /// The id of the request upstream: requests the upstream sends on its response stream
+    /// carry it (see [`super::CallGuard::route`]).
+    pub fn id(&self) -> &rmcp::model::RequestId {
+        &self.handle.id
+    }
+
     /// The upstream's answer. Dropping this future before it resolves sends
     /// `notifications/cancelled` for the request.
     pub async fn response(self) -> Result<ServerResult, rmcp::ServiceError> {
