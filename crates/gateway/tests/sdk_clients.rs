@@ -14,42 +14,7 @@ use common::*;
 use mcp_gateway::{app, config::Settings};
 use mcp_gateway_testkit::{interop_dir, npm_bin_or_skip, python_bin_or_skip};
 use serde_json::json;
-use tokio::process::{Child, Command};
-
-/// A gateway with server-everything registered three times: `ev_stdio`, `ev_http`, `ev_sse`.
-struct Setup {
-    running: app::Running,
-    _http: Child,
-    _sse: Child,
-}
-
-async fn setup(everything: &Path) -> Setup {
-    let (http, http_port) = everything_http(everything, "streamableHttp").await;
-    let (sse, sse_port) = everything_http(everything, "sse").await;
-    let running = app::start(Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_stdio_registration: true,
-        ..Settings::default()
-    })
-    .await
-    .unwrap();
-    let gw = &running.gateway;
-    for body in [
-        json!({"server_id": "ev_stdio", "command": everything.display().to_string(), "args": ["stdio"]}),
-        json!({"server_id": "ev_http", "url": format!("http://127.0.0.1:{http_port}/mcp")}),
-        json!({"server_id": "ev_sse", "url": format!("http://127.0.0.1:{sse_port}/sse"), "transport": "sse"}),
-    ] {
-        gw.register(record(body)).await.unwrap();
-    }
-    for id in ["ev_stdio", "ev_http", "ev_sse"] {
-        wait_healthy(gw, id).await;
-    }
-    Setup {
-        running,
-        _http: http,
-        _sse: sse,
-    }
-}
+use tokio::process::Command;
 
 /// Runs a client script; every line it prints is a check, and it exits non-zero on failure.
 async fn run(program: &Path, script: &str, args: &[String]) {
@@ -85,7 +50,7 @@ async fn python_sdk_both_eras_over_every_upstream_transport() {
     let Some(python) = python_bin_or_skip("python") else {
         return;
     };
-    let setup = setup(&everything).await;
+    let setup = everything_gateway(&everything).await;
     let url = format!("http://{}/mcp", setup.running.addr);
     for server in ["ev_stdio", "ev_http", "ev_sse"] {
         for mode in ["legacy", "2026-07-28"] {
@@ -105,7 +70,7 @@ async fn typescript_sdk_over_every_upstream_transport() {
     let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
         return;
     };
-    let setup = setup(&everything).await;
+    let setup = everything_gateway(&everything).await;
     let url = format!("http://{}/mcp", setup.running.addr);
     for server in ["ev_stdio", "ev_http", "ev_sse"] {
         run(

@@ -149,6 +149,36 @@ pub async fn everything_http(bin: &std::path::Path, mode: &str) -> (tokio::proce
     (child, port)
 }
 
+/// A gateway with server-everything (`bin`) registered three times, once per upstream
+/// transport: `ev_stdio`, `ev_http` (streamable HTTP) and `ev_sse` (HTTP+SSE), all healthy.
+pub struct Everything {
+    pub running: mcp_gateway::app::Running,
+    _http: tokio::process::Child,
+    _sse: tokio::process::Child,
+}
+
+pub async fn everything_gateway(bin: &std::path::Path) -> Everything {
+    let (http, http_port) = everything_http(bin, "streamableHttp").await;
+    let (sse, sse_port) = everything_http(bin, "sse").await;
+    let running = started(Settings::default()).await;
+    let gw = &running.gateway;
+    for body in [
+        json!({"server_id": "ev_stdio", "command": bin.display().to_string(), "args": ["stdio"]}),
+        json!({"server_id": "ev_http", "url": format!("http://127.0.0.1:{http_port}/mcp")}),
+        json!({"server_id": "ev_sse", "url": format!("http://127.0.0.1:{sse_port}/sse"), "transport": "sse"}),
+    ] {
+        gw.register(record(body)).await.unwrap();
+    }
+    for id in ["ev_stdio", "ev_http", "ev_sse"] {
+        wait_healthy(gw, id).await;
+    }
+    Everything {
+        running,
+        _http: http,
+        _sse: sse,
+    }
+}
+
 /// A gateway serving HTTP on a free loopback port (stdio registration allowed).
 pub async fn started(settings: Settings) -> mcp_gateway::app::Running {
     mcp_gateway::app::start(Settings {
