@@ -1,8 +1,13 @@
 //! `mcp-bench compare`: the scenarios, direct and through the gateway, in one run.
 //!
-//! * `tools/call` rows (`http-session`, `http-stateless`, `stdio-session`,
-//!   `stdio-stateless`): for each concurrency, `rounds` rounds of a direct run followed by
-//!   a gateway run of the same length; the table shows the median of each metric.
+//! * call rows: `tools/call` (`http-session`, `http-stateless`, `stdio-session`,
+//!   `stdio-stateless`), the client shapes of `tools/call` (`http-ide`: the capabilities
+//!   IDE clients declare; `http-loglevel`: a session with a log level set), and other
+//!   requests of a plain session client (`http-read`: `resources/read`; `http-prompt`:
+//!   `prompts/get`). For each concurrency, `rounds` rounds of a direct run, a run through
+//!   a bare TCP relay (HTTP upstreams) and a gateway run of the same length; the tables
+//!   show the median of each metric, and each shape's gateway throughput against the
+//!   plain session client's.
 //! * `catalog`: N servers × T tools registered through `POST /mcp/servers` (the rate),
 //!   then `tools/list` through every page on `/mcp` (both eras) and `GET /mcp/tools`.
 //! * `memory`: RSS of an idle gateway, then with S idle sessions.
@@ -22,7 +27,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::{
-    load::{self, HttpTarget, LoadResult, McpHttp, StdioClient, Window},
+    echo,
+    load::{self, HttpTarget, LoadResult, McpHttp, Operation, Profile, StdioClient, Window},
     procs::{self, Binaries, EchoHttp, GatewayProc, Relay},
     wire::Era,
 };
@@ -34,6 +40,15 @@ pub enum Scenario {
     HttpSession,
     /// tools/call, streamable HTTP upstream, 2026-07-28 (stateless) client
     HttpStateless,
+    /// tools/call, streamable HTTP upstream, session client declaring roots (listChanged),
+    /// sampling and elicitation, as IDE clients do; answers the server's requests
+    HttpIde,
+    /// tools/call, streamable HTTP upstream, session client that has sent logging/setLevel (info)
+    HttpLoglevel,
+    /// resources/read of the echo upstream's resource, streamable HTTP, session client
+    HttpRead,
+    /// prompts/get of the echo upstream's prompt, streamable HTTP, session client
+    HttpPrompt,
     /// tools/call, stdio upstream, session-based client (direct: rmcp client with initialize)
     StdioSession,
     /// tools/call, stdio upstream, 2026-07-28 client (direct: rmcp client with server/discover)
@@ -47,9 +62,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::HttpSession,
         Scenario::HttpStateless,
+        Scenario::HttpIde,
+        Scenario::HttpLoglevel,
+        Scenario::HttpRead,
+        Scenario::HttpPrompt,
         Scenario::StdioSession,
         Scenario::StdioStateless,
         Scenario::Catalog,
@@ -61,6 +80,10 @@ impl Scenario {
         match self {
             Scenario::HttpSession => "http-session",
             Scenario::HttpStateless => "http-stateless",
+            Scenario::HttpIde => "http-ide",
+            Scenario::HttpLoglevel => "http-loglevel",
+            Scenario::HttpRead => "http-read",
+            Scenario::HttpPrompt => "http-prompt",
             Scenario::StdioSession => "stdio-session",
             Scenario::StdioStateless => "stdio-stateless",
             Scenario::Catalog => "catalog",
@@ -69,16 +92,74 @@ impl Scenario {
         }
     }
 
-    /// For the `tools/call` rows: whether the upstream is stdio, and the client's era.
-    fn call_row(self) -> Option<(bool, Era)> {
+    /// For the call rows: the upstream, the client and what it asks.
+    fn call_row(self) -> Option<Shape> {
+        let http = |era, profile, op| Shape {
+            stdio: false,
+            era,
+            profile,
+            op,
+        };
+        let stdio = |era| Shape {
+            stdio: true,
+            era,
+            profile: Profile::Plain,
+            op: Operation::CallTool,
+        };
         match self {
-            Scenario::HttpSession => Some((false, Era::Session)),
-            Scenario::HttpStateless => Some((false, Era::Stateless)),
-            Scenario::StdioSession => Some((true, Era::Session)),
-            Scenario::StdioStateless => Some((true, Era::Stateless)),
+            Scenario::HttpSession => Some(http(Era::Session, Profile::Plain, Operation::CallTool)),
+            Scenario::HttpStateless => {
+                Some(http(Era::Stateless, Profile::Plain, Operation::CallTool))
+            }
+            Scenario::HttpIde => Some(http(Era::Session, Profile::Ide, Operation::CallTool)),
+            Scenario::HttpLoglevel => {
+                Some(http(Era::Session, Profile::LogLevel, Operation::CallTool))
+            }
+            Scenario::HttpRead => Some(http(Era::Session, Profile::Plain, Operation::ReadResource)),
+            Scenario::HttpPrompt => Some(http(Era::Session, Profile::Plain, Operation::GetPrompt)),
+            Scenario::StdioSession => Some(stdio(Era::Session)),
+            Scenario::StdioStateless => Some(stdio(Era::Stateless)),
             _ => None,
         }
     }
+
+    /// The rows compared with the plain session client through the gateway (`http-session`)
+    /// in the shapes table, with its targets.
+    fn is_client_shape(self) -> bool {
+        matches!(
+            self,
+            Scenario::HttpIde | Scenario::HttpLoglevel | Scenario::HttpRead | Scenario::HttpPrompt
+        )
+    }
+}
+
+/// What a call row runs: the upstream (stdio or streamable HTTP), the client's era and
+/// profile, and the request each call makes.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    stdio: bool,
+    era: Era,
+    profile: Profile,
+    op: Operation,
+}
+
+impl Shape {
+    /// What the calls name: directly (or through the relay) and through the gateway,
+    /// where the HTTP upstream is `echo` and the stdio one `stdio` (tools and prompts are
+    /// prefixed with the server id; resource URIs are the upstream's own).
+    fn names(self) -> (String, String) {
+        match self.op {
+            Operation::CallTool if self.stdio => ("echo".into(), "stdio__echo".into()),
+            Operation::CallTool => ("echo".into(), "echo__echo".into()),
+            Operation::ReadResource => (echo::RESOURCE_URI.into(), echo::RESOURCE_URI.into()),
+            Operation::GetPrompt => (echo::PROMPT.into(), gateway_prompt()),
+        }
+    }
+}
+
+/// The gateway's name of the echo HTTP upstream's prompt.
+fn gateway_prompt() -> String {
+    format!("echo__{}", echo::PROMPT)
 }
 
 /// Everything a comparison needs to know.
@@ -195,7 +276,7 @@ impl Watched {
     }
 }
 
-/// One side (direct or gateway) of a `tools/call` row, over its rounds.
+/// One side (direct, relay or gateway) of a call row, over its rounds.
 #[derive(Default)]
 struct Side {
     runs: Vec<(LoadResult, CpuPerCall)>,
@@ -267,7 +348,7 @@ impl CallRow {
 
     /// The issue's target for this row, and whether it is met.
     fn target(&self) -> (String, bool) {
-        let (stdio, _) = self.scenario.call_row().unwrap_or((false, Era::Session));
+        let stdio = self.scenario.call_row().is_some_and(|shape| shape.stdio);
         if stdio {
             ("ratio ≥ 0.90".into(), self.ratio() >= 0.9)
         } else if self.concurrency == 1 {
@@ -302,7 +383,7 @@ impl Metric {
     }
 }
 
-/// Errors of the non-`tools/call` scenarios.
+/// Errors of the scenarios without call rows (and of call rows that could not run).
 #[derive(Default)]
 struct Errors {
     count: u64,
@@ -343,7 +424,7 @@ pub async fn run(bins: &Binaries, options: &Options) -> anyhow::Result<Report> {
     if !call_scenarios.is_empty() {
         match call_rows(bins, options, &call_scenarios, &progress).await {
             Ok(done) => rows = done,
-            Err(e) => errors.add("tools/call scenarios", format!("{e:#}")),
+            Err(e) => errors.add("call scenarios", format!("{e:#}")),
         }
     }
     for scenario in options.scenarios.iter().copied() {
@@ -368,15 +449,18 @@ pub async fn run(bins: &Binaries, options: &Options) -> anyhow::Result<Report> {
     })
 }
 
-/// The `tools/call` rows: one echo HTTP upstream and one gateway (with the echo upstream
-/// and a stdio echo server registered) serve every round.
+/// The call rows: one echo HTTP upstream (with its resource, prompt and logging), one bare
+/// relay in front of it, and one gateway (with the echo upstream and a stdio echo server
+/// registered) serve every round.
 async fn call_rows(
     bins: &Binaries,
     options: &Options,
     scenarios: &[Scenario],
     progress: &Progress,
 ) -> anyhow::Result<Vec<CallRow>> {
-    let echo = EchoHttp::start(bins, 1).await?;
+    // With its resource, prompt and logging for the http-read, http-prompt and
+    // http-loglevel rows (the gateway discovers them once, at start).
+    let echo = EchoHttp::start_with(bins, 1, true).await?;
     let echo_bin = bins.echo.to_string_lossy().into_owned();
     let config = json!({
         "mcp_servers": {
@@ -390,6 +474,22 @@ async fn call_rows(
     gateway.wait_healthy(2, Duration::from_secs(30)).await?;
     gateway
         .wait_tools(2, &["echo__echo", "stdio__echo"], Duration::from_secs(30))
+        .await?;
+    gateway
+        .wait_listed(
+            "resources",
+            "uri",
+            &[echo::RESOURCE_URI],
+            Duration::from_secs(30),
+        )
+        .await?;
+    gateway
+        .wait_listed(
+            "prompts",
+            "name",
+            &[&gateway_prompt()],
+            Duration::from_secs(30),
+        )
         .await?;
     let gateway_pid = gateway.proc.pid();
     let stdio_child = gateway_pid.and_then(|pid| {
@@ -405,7 +505,8 @@ async fn call_rows(
 
     let mut rows = Vec::new();
     for &scenario in scenarios {
-        let (stdio, era) = scenario.call_row().expect("a tools/call scenario");
+        let shape = scenario.call_row().expect("a call scenario");
+        let (direct_name, gateway_name) = shape.names();
         for &concurrency in &options.concurrency {
             let mut row = CallRow {
                 scenario,
@@ -426,22 +527,35 @@ async fn call_rows(
                         r,
                     );
                 };
-                let http_run = |url: &str, tool: &str, middle: Option<u32>, upstream| {
+                // A run whose clients cannot even be set up is a run with an error, not
+                // the end of every row.
+                let http_run = |url: &str, name: &str, middle: Option<u32>, upstream| {
                     let target = HttpTarget {
                         url: url.to_owned(),
-                        tool: tool.to_owned(),
-                        era,
+                        name: name.to_owned(),
+                        op: shape.op,
+                        era: shape.era,
+                        profile: shape.profile,
                     };
                     async move {
                         let watched = Watched { middle, upstream };
-                        watched
-                            .measure(load::run_http(&target, concurrency, options.window))
-                            .await
+                        let run = async {
+                            Ok(load::run_http(&target, concurrency, options.window)
+                                .await
+                                .unwrap_or_else(|e| {
+                                    LoadResult::failed(
+                                        concurrency,
+                                        options.window.duration,
+                                        format!("{e:#}"),
+                                    )
+                                }))
+                        };
+                        watched.measure(run).await
                     }
                 };
                 // Direct.
-                let direct = if stdio {
-                    let client = StdioClient::spawn(&bins.echo, &["stdio"], era).await?;
+                let direct = if shape.stdio {
+                    let client = StdioClient::spawn(&bins.echo, &["stdio"], shape.era).await?;
                     let watched = Watched {
                         middle: None,
                         upstream: client.pid(),
@@ -454,24 +568,26 @@ async fn call_rows(
                     client.shutdown().await;
                     run?
                 } else {
-                    http_run(&echo.url, "echo", None, echo.proc.pid()).await?
+                    http_run(&echo.url, &direct_name, None, echo.proc.pid()).await?
                 };
                 say("direct", &direct.0);
                 row.direct.runs.push(direct);
                 // Through the bare relay: what any proxy costs at least.
-                if !stdio {
+                if !shape.stdio {
                     let relayed =
-                        http_run(&relay.url, "echo", relay.proc.pid(), echo.proc.pid()).await?;
+                        http_run(&relay.url, &direct_name, relay.proc.pid(), echo.proc.pid())
+                            .await?;
                     say("relay", &relayed.0);
                     row.relay.runs.push(relayed);
                 }
                 // Through the gateway.
-                let (tool, upstream) = if stdio {
-                    ("stdio__echo", stdio_child)
+                let upstream = if shape.stdio {
+                    stdio_child
                 } else {
-                    ("echo__echo", echo.proc.pid())
+                    echo.proc.pid()
                 };
-                let through = http_run(&gateway.mcp_url(), tool, gateway_pid, upstream).await?;
+                let through =
+                    http_run(&gateway.mcp_url(), &gateway_name, gateway_pid, upstream).await?;
                 say("gateway", &through.0);
                 row.gateway.runs.push(through);
             }
@@ -505,6 +621,9 @@ fn say_run(
         r.p99_us(),
         r.errors
     );
+    if r.server_requests > 0 {
+        let _ = write!(line, "  server requests answered {}", r.server_requests);
+    }
     if let Some(e) = &r.first_error {
         let _ = write!(line, " (first: {e})");
     }
@@ -970,6 +1089,105 @@ fn render_floor(md: &mut String, rows: &[CallRow]) {
     }
 }
 
+/// Each client shape through the gateway against the plain session client through the
+/// gateway (`http-session`, same run and concurrency), and its added p50 against the bare
+/// relay's for the same shape (the target is judged at c = 1).
+fn render_shapes(md: &mut String, rows: &[CallRow], smoke: bool) {
+    /// Gateway throughput of a shape ÷ that of the plain session client.
+    const THROUGHPUT_TARGET: f64 = 0.95;
+    /// Gateway p50 − relay p50 at c = 1.
+    const OVER_RELAY_TARGET_US: f64 = 30.0;
+    let shapes: Vec<&CallRow> = rows
+        .iter()
+        .filter(|r| {
+            !r.relay.runs.is_empty()
+                && (r.scenario.is_client_shape() || r.scenario == Scenario::HttpSession)
+        })
+        .collect();
+    if !shapes.iter().any(|r| r.scenario.is_client_shape()) {
+        return;
+    }
+    md.push_str(
+        "\nClient shapes through the gateway: each shape's gateway req/s ÷ the plain session \
+         client's (`http-session`) gateway req/s at the same concurrency, in the same run \
+         (target ≥ 0.95); and its added p50 beside the bare relay's for the same shape \
+         (gateway p50 − relay p50; target ≤ 30 µs at c = 1):\n\n\
+         | scenario | c | gateway req/s | ÷ http-session gateway req/s | target | added p50 (µs) | relay added p50 (µs) | gateway − relay p50 (µs) | target (c = 1) |\n\
+         |---|---:|---:|---:|---|---:|---:|---:|---|\n",
+    );
+    let errors = |row: &CallRow| row.direct.errors() + row.gateway.errors() + row.relay.errors();
+    let verdict = |errors: u64, target: &str, met: bool| {
+        if errors > 0 {
+            "invalid (errors)".to_owned()
+        } else if smoke {
+            format!("{target} (smoke: not judged)")
+        } else {
+            format!("{target} {}", if met { "✓" } else { "✗" })
+        }
+    };
+    for row in shapes {
+        let plain = rows
+            .iter()
+            .find(|r| r.scenario == Scenario::HttpSession && r.concurrency == row.concurrency);
+        let (vs_plain, throughput_target) = match plain {
+            _ if row.scenario == Scenario::HttpSession => ("1.00".into(), "reference".into()),
+            Some(plain) => {
+                let ratio = row.gateway.rps() / plain.gateway.rps();
+                let met = ratio >= THROUGHPUT_TARGET;
+                let target = verdict(errors(row) + errors(plain), "≥ 0.95", met);
+                (format!("{ratio:.2}"), target)
+            }
+            None => ("–".into(), "– (run with http-session)".into()),
+        };
+        let over_relay = row.gateway.p50() - row.relay.p50();
+        let latency_target = if row.concurrency == 1 {
+            verdict(errors(row), "≤ +30 µs", over_relay <= OVER_RELAY_TARGET_US)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {} | {} | {:+.0} | {:+.0} | {:+.0} | {} |",
+            row.scenario.name(),
+            row.concurrency,
+            row.gateway.rps(),
+            vs_plain,
+            throughput_target,
+            row.added_p50(),
+            row.relay_added_p50(),
+            over_relay,
+            latency_target,
+        );
+    }
+    // What the IDE clients were asked while they were answered.
+    let asked: Vec<String> = rows
+        .iter()
+        .filter(|r| r.scenario == Scenario::HttpIde)
+        .map(|row| {
+            let answered =
+                |side: &Side| -> u64 { side.runs.iter().map(|(r, _)| r.server_requests).sum() };
+            format!(
+                "c = {}: direct {}, relay {}, gateway {}",
+                row.concurrency,
+                answered(&row.direct),
+                answered(&row.relay),
+                answered(&row.gateway)
+            )
+        })
+        .collect();
+    if !asked.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n`http-ide`: requests of the server's answered by the clients on a call's response \
+             stream (each session's first call, checked and not measured, has the upstream ask \
+             for the client's roots; through the gateway, which speaks 2026-07-28 upstream, the \
+             upstream's `input_required` becomes the gateway's own `roots/list` to the client): \
+             {}.",
+            asked.join("; ")
+        );
+    }
+}
+
 fn opt_us(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
 }
@@ -985,7 +1203,7 @@ fn render(
     let w = options.window;
     let _ = writeln!(
         md,
-        "## mcp-bench compare{}\n\nMachine: {}.{} Each `tools/call` cell: median of {} round(s); \
+        "## mcp-bench compare{}\n\nMachine: {}.{} Each call cell: median of {} round(s); \
          a round is a direct run, a relay run (HTTP upstreams) and a gateway run, each {} measured \
          after {} of warm-up.\n",
         if options.smoke { " --smoke" } else { "" },
@@ -1030,6 +1248,7 @@ fn render(
             );
         }
         render_floor(&mut md, rows);
+        render_shapes(&mut md, rows, options.smoke);
         md.push_str(
             "\nCPU time per call (µs; median of rounds; the bench client, the gateway or relay, the upstream):\n\n\
              | scenario | c | direct: client | direct: upstream | gateway: client | gateway: gateway | gateway: upstream | relay: relay |\n\

@@ -14,12 +14,12 @@ use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header::HOST};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use hyper::{body::Incoming, client::conn::http1::SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// How long one request (connecting included) may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An answer: status, headers and the whole body.
 #[derive(Debug)]
@@ -34,6 +34,23 @@ impl Answer {
         self.headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An answer's body, read as it arrives.
+pub struct Streaming(Incoming);
+
+impl Streaming {
+    /// The next piece of data, or `None` at the end of the body.
+    pub async fn chunk(&mut self) -> anyhow::Result<Option<Bytes>> {
+        while let Some(frame) = self.0.frame().await {
+            if let Ok(data) = frame?.into_data()
+                && !data.is_empty()
+            {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -116,6 +133,46 @@ impl HttpConn {
         headers: HeaderMap,
         body: Bytes,
     ) -> anyhow::Result<Answer> {
+        let (parts, body) = self.start_inner(method, path, headers, body).await?;
+        let body = body.collect().await?.to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// Sends one request and returns the answer's head, its body still to be read
+    /// ([`Streaming::chunk`]), for a client that must act on parts of the body before it
+    /// ends. The caller bounds the whole exchange in time and calls [`HttpConn::reset`]
+    /// if it gives up on the body before its end.
+    pub async fn start(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> anyhow::Result<(http::response::Parts, Streaming)> {
+        let result = self.start_inner(method, path, headers, body).await;
+        if result.is_err() {
+            self.sender = None;
+        }
+        result.map(|(parts, body)| (parts, Streaming(body)))
+    }
+
+    /// Drops the connection (e.g. after a body was not read to its end); the next request
+    /// opens a new one.
+    pub fn reset(&mut self) {
+        self.sender = None;
+    }
+
+    async fn start_inner(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> anyhow::Result<(http::response::Parts, Incoming)> {
         let reusable = match self.sender.as_mut() {
             Some(sender) => sender.ready().await.is_ok(),
             None => false,
@@ -131,13 +188,7 @@ impl HttpConn {
         *request.headers_mut() = headers;
         request.headers_mut().insert(HOST, self.host.clone());
         let response = sender.send_request(request).await?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await?.to_bytes();
-        Ok(Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        Ok(response.into_parts())
     }
 
     /// `GET path`.

@@ -64,10 +64,10 @@ struct CompareArgs {
     /// Warm-up before each measured run [default: 1s; smoke 50ms]
     #[arg(long, value_parser = parse_duration)]
     warmup: Option<Duration>,
-    /// Rounds (a direct run, then a gateway run) per cell; the median is reported [default: 3; smoke 1]
+    /// Rounds (a direct run, a relay run for HTTP upstreams, then a gateway run) per cell; the median is reported [default: 3; smoke 1]
     #[arg(long)]
     rounds: Option<usize>,
-    /// Concurrency levels of the tools/call scenarios
+    /// Concurrency levels of the call scenarios (tools/call, resources/read, prompts/get)
     #[arg(long, value_delimiter = ',')]
     concurrency: Option<Vec<usize>>,
     /// Scenarios to run [default: all]
@@ -235,11 +235,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         EraArg::Session => Era::Session,
         EraArg::Stateless => Era::Stateless,
     };
-    let target = HttpTarget {
-        url: args.url,
-        tool: args.tool,
-        era,
-    };
+    let target = HttpTarget::tool(args.url, args.tool, era);
     let window = Window {
         warmup: args.warmup,
         duration: args.duration,

@@ -127,12 +127,18 @@ pub struct EchoHttp {
 impl EchoHttp {
     /// Starts `mcp-bench-echo --tools N http` on a free loopback port.
     pub async fn start(bins: &Binaries, tools: usize) -> anyhow::Result<Self> {
+        Self::start_with(bins, tools, false).await
+    }
+
+    /// [`EchoHttp::start`], with `--extras` (a resource, a prompt and logging) if `extras`.
+    pub async fn start_with(bins: &Binaries, tools: usize, extras: bool) -> anyhow::Result<Self> {
         let tools = tools.to_string();
-        let (proc, url) = spawn_announcing(
-            bins,
-            &["--tools", &tools, "http", "--listen", "127.0.0.1:0"],
-        )
-        .await?;
+        let mut args = vec!["--tools", &tools];
+        if extras {
+            args.push("--extras");
+        }
+        args.extend(["http", "--listen", "127.0.0.1:0"]);
+        let (proc, url) = spawn_announcing(bins, &args).await?;
         Ok(Self { proc, url })
     }
 }
@@ -321,19 +327,50 @@ impl GatewayProc {
 
     /// `GET /mcp/tools`: the exposed names that are available.
     pub async fn available_tools(&mut self) -> anyhow::Result<Vec<String>> {
-        let answer = self.http.get("/mcp/tools").await?;
+        self.available("tools", "name").await
+    }
+
+    /// `GET /mcp/{kind}` (`tools`, `resources`, `prompts`): the `key` (`name`, or `uri`
+    /// for resources) of every item that is available.
+    pub async fn available(&mut self, kind: &str, key: &str) -> anyhow::Result<Vec<String>> {
+        let answer = self.http.get(&format!("/mcp/{kind}")).await?;
         if !answer.status.is_success() {
-            bail!("GET /mcp/tools answered {}", answer.status);
+            bail!("GET /mcp/{kind} answered {}", answer.status);
         }
         let body: Value = serde_json::from_slice(&answer.body)?;
-        let tools = body["tools"]
+        let items = body[kind]
             .as_array()
-            .ok_or_else(|| anyhow!("GET /mcp/tools without tools"))?;
-        Ok(tools
+            .ok_or_else(|| anyhow!("GET /mcp/{kind} without {kind}"))?;
+        Ok(items
             .iter()
             .filter(|t| t["available"].as_bool() != Some(false))
-            .filter_map(|t| t["name"].as_str().map(str::to_owned))
+            .filter_map(|t| t[key].as_str().map(str::to_owned))
             .collect())
+    }
+
+    /// Polls `GET /mcp/{kind}` until every one of `wanted` is available (see
+    /// [`GatewayProc::available`]).
+    pub async fn wait_listed(
+        &mut self,
+        kind: &str,
+        key: &str,
+        wanted: &[&str],
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let items = self.available(kind, key).await.unwrap_or_default();
+            if wanted.iter().all(|w| items.iter().any(|i| i == w)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{wanted:?} not among the available {kind} after {limit:?} ({items:?}); log: {}",
+                    tail(&self.log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Polls `GET /mcp/tools` until at least `count` tools are available, and every one of

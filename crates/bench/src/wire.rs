@@ -56,19 +56,31 @@ pub fn stateless_meta() -> Value {
     })
 }
 
-/// `initialize` (session era).
-pub fn initialize_body(id: u64) -> String {
+/// The capabilities IDE clients declare in `initialize`: they can be asked for their
+/// roots (and say when those change), to sample and to elicit.
+pub fn ide_capabilities() -> Value {
+    json!({"roots": {"listChanged": true}, "sampling": {}, "elicitation": {}})
+}
+
+/// `initialize` (session era) declaring `capabilities` (`{}` for a plain client).
+pub fn initialize_body(id: u64, capabilities: &Value) -> String {
     json!({
         "jsonrpc": "2.0",
         "id": id,
         "method": "initialize",
         "params": {
             "protocolVersion": SESSION_VERSION,
-            "capabilities": {},
+            "capabilities": capabilities,
             "clientInfo": client_info(),
         },
     })
     .to_string()
+}
+
+/// `logging/setLevel` (session era).
+pub fn set_level_body(id: u64, level: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "logging/setLevel", "params": {"level": level}})
+        .to_string()
 }
 
 /// `notifications/initialized` (session era).
@@ -92,6 +104,32 @@ pub fn call_body(era: Era, id: u64, tool: &str, message: &str) -> String {
         id,
         "tools/call",
         json!({"name": tool, "arguments": {"message": message}}),
+    )
+}
+
+/// `tools/call` of the echo tool with `{"message": message, "ask": "roots"}`: the echo
+/// upstream asks the client for its roots before it answers (see `echo.rs`).
+pub fn call_asking_roots_body(era: Era, id: u64, tool: &str, message: &str) -> String {
+    request_body(
+        era,
+        id,
+        "tools/call",
+        json!({"name": tool, "arguments": {"message": message, "ask": "roots"}}),
+    )
+}
+
+/// `resources/read` of `uri`.
+pub fn read_body(era: Era, id: u64, uri: &str) -> String {
+    request_body(era, id, "resources/read", json!({"uri": uri}))
+}
+
+/// `prompts/get` of `prompt` with `{"name": who}`.
+pub fn prompt_body(era: Era, id: u64, prompt: &str, who: &str) -> String {
+    request_body(
+        era,
+        id,
+        "prompts/get",
+        json!({"name": prompt, "arguments": {"name": who}}),
     )
 }
 
@@ -122,10 +160,7 @@ pub fn request_headers(era: Era, method: &str, name: Option<&str>) -> Vec<(&'sta
 /// error becomes an `Err` with its code and message.
 pub fn find_response(content_type: Option<&str>, body: &[u8], id: u64) -> anyhow::Result<Value> {
     let is_sse = match content_type {
-        Some(ct) => ct
-            .split(';')
-            .next()
-            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream")),
+        Some(ct) => is_event_stream(ct),
         None => !matches!(body.trim_ascii_start().first(), Some(b'{' | b'[')),
     };
     if is_sse {
@@ -164,6 +199,14 @@ pub fn find_response(content_type: Option<&str>, body: &[u8], id: u64) -> anyhow
         "no response with id {id} in the JSON body: {}",
         excerpt(&String::from_utf8_lossy(body))
     )
+}
+
+/// Whether a `Content-Type` is `text/event-stream` (parameters aside).
+pub fn is_event_stream(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// `Some` when `message` answers `id`: its `result`, or its `error` as an `Err`.
@@ -233,6 +276,150 @@ pub fn check_echo(result: &Value, expected: &str) -> anyhow::Result<()> {
         bail!("echoed {text:?}, expected {expected:?}");
     }
     Ok(())
+}
+
+/// Checks a `resources/read` result: exactly one text content, of `uri`, reading `expected`.
+pub fn check_read(result: &Value, uri: &str, expected: &str) -> anyhow::Result<()> {
+    let contents = result
+        .get("contents")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("no contents in {}", excerpt(&result.to_string())))?;
+    let [content] = contents.as_slice() else {
+        bail!(
+            "{} contents, expected 1: {}",
+            contents.len(),
+            excerpt(&result.to_string())
+        );
+    };
+    let (got_uri, text) = (
+        content.get("uri").and_then(Value::as_str),
+        content.get("text").and_then(Value::as_str),
+    );
+    if got_uri != Some(uri) || text != Some(expected) {
+        bail!("read {got_uri:?}: {text:?}, expected {uri:?}: {expected:?}");
+    }
+    Ok(())
+}
+
+/// Checks a `prompts/get` result: exactly one message, from the user, whose text is
+/// `expected`.
+pub fn check_prompt(result: &Value, expected: &str) -> anyhow::Result<()> {
+    let messages = result
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("no messages in {}", excerpt(&result.to_string())))?;
+    let [message] = messages.as_slice() else {
+        bail!(
+            "{} messages, expected 1: {}",
+            messages.len(),
+            excerpt(&result.to_string())
+        );
+    };
+    let role = message.get("role").and_then(Value::as_str);
+    let text = message.pointer("/content/text").and_then(Value::as_str);
+    if role != Some("user") || text != Some(expected) {
+        bail!("prompt message {role:?}: {text:?}, expected \"user\": {expected:?}");
+    }
+    Ok(())
+}
+
+/// A server-initiated request found on a response stream: what the client sends back (a
+/// JSON-RPC response, as a body to POST). `None` if `message` is no request.
+///
+/// Answers are those of a client with the capabilities of [`ide_capabilities`] that has
+/// nothing to share: no roots, `ping` answered, elicitations declined, sampling refused.
+pub fn client_reply(message: &Value) -> Option<(String, String)> {
+    let method = message.get("method").and_then(Value::as_str)?;
+    let id = message.get("id").filter(|id| !id.is_null())?;
+    let outcome = match method {
+        "roots/list" => Ok(json!({"roots": []})),
+        "ping" => Ok(json!({})),
+        "elicitation/create" => Ok(json!({"action": "decline"})),
+        "sampling/createMessage" => Err((-1, "mcp-bench does not sample")),
+        _ => Err((-32601, "method not found")),
+    };
+    let reply = match outcome {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err((code, text)) => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}})
+        }
+    };
+    Some((method.to_owned(), reply.to_string()))
+}
+
+/// What one SSE event or JSON message of an answer is, to a client reading it as it comes.
+#[derive(Debug)]
+pub enum Incoming {
+    /// The response to the request (its `result`, or its error).
+    Response(anyhow::Result<Value>),
+    /// A request of the server's: the method, and the body of the client's reply.
+    Request { method: String, reply: String },
+    /// A notification, a priming event, or a message for another request.
+    Other,
+}
+
+/// Classifies one JSON-RPC message (the data of one SSE event) for request `id`.
+pub fn classify(data: &str, id: u64) -> anyhow::Result<Incoming> {
+    if data.trim().is_empty() {
+        return Ok(Incoming::Other); // a priming event
+    }
+    let message: Value = serde_json::from_str(data)
+        .with_context(|| format!("SSE data is not JSON: {}", excerpt(data)))?;
+    if let Some((method, reply)) = client_reply(&message) {
+        return Ok(Incoming::Request { method, reply });
+    }
+    Ok(match response_for(message, id) {
+        Some(found) => Incoming::Response(found),
+        None => Incoming::Other,
+    })
+}
+
+/// Splits an SSE stream that arrives in pieces into the data of its events, each as soon
+/// as the blank line that ends it has arrived.
+#[derive(Debug, Default)]
+pub struct SseSplitter {
+    buffer: Vec<u8>,
+    /// Where to look for the next line end.
+    scanned: usize,
+    /// Where the current line starts.
+    line_start: usize,
+}
+
+impl SseSplitter {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The data of the next complete event, if one has arrived (events without `data`
+    /// lines, e.g. comments alone, are skipped).
+    pub fn next_event(&mut self) -> anyhow::Result<Option<String>> {
+        while let Some(offset) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
+            let end = self.scanned + offset;
+            let line = &self.buffer[self.line_start..end];
+            let blank = line.is_empty() || line == b"\r";
+            self.scanned = end + 1;
+            self.line_start = end + 1;
+            if blank {
+                let block: Vec<u8> = self.buffer.drain(..end + 1).collect();
+                self.scanned = 0;
+                self.line_start = 0;
+                let text = std::str::from_utf8(&block).context("SSE event is not UTF-8")?;
+                if let Some(data) = sse_data(text).into_iter().next() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The data of a last event not ended by a blank line, at the end of the stream.
+    pub fn finish(&mut self) -> anyhow::Result<Option<String>> {
+        let block = std::mem::take(&mut self.buffer);
+        self.scanned = 0;
+        self.line_start = 0;
+        let text = std::str::from_utf8(&block).context("SSE event is not UTF-8")?;
+        Ok(sse_data(text).into_iter().next())
+    }
 }
 
 /// A `tools/list` result: how many tools, and the next cursor.
@@ -311,6 +498,98 @@ mod tests {
             serde_json::json!({"content": [{"type": "text", "text": "boom"}], "isError": true});
         assert!(check_echo(&tool_error, "boom").is_err());
         assert!(find_response(Some("application/json"), b"not json", 1).is_err());
+    }
+
+    #[test]
+    fn sse_splitter_gives_each_event_when_its_blank_line_arrives() {
+        let stream = format!(
+            ": comment\r\n\r\n\
+             data: {{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"roots/list\"}}\r\n\r\n\
+             {SSE_WITH_PRIMING}"
+        );
+        // Fed one byte at a time, then all at once: the same events.
+        let mut events = SseSplitter::default();
+        let mut one_by_one = Vec::new();
+        for byte in stream.as_bytes() {
+            events.push(std::slice::from_ref(byte));
+            while let Some(data) = events.next_event().unwrap() {
+                one_by_one.push(data);
+            }
+        }
+        assert_eq!(events.finish().unwrap(), None);
+        let mut whole = SseSplitter::default();
+        whole.push(stream.as_bytes());
+        let mut at_once = Vec::new();
+        while let Some(data) = whole.next_event().unwrap() {
+            at_once.push(data);
+        }
+        assert_eq!(one_by_one, at_once);
+        assert_eq!(one_by_one.len(), 3, "{one_by_one:?}");
+        assert!(matches!(
+            classify(&one_by_one[0], 7).unwrap(),
+            Incoming::Request { ref method, .. } if method == "roots/list"
+        ));
+        assert!(matches!(
+            classify(&one_by_one[1], 7).unwrap(),
+            Incoming::Other
+        ));
+        match classify(&one_by_one[2], 7).unwrap() {
+            Incoming::Response(result) => check_echo(&result.unwrap(), "hi").unwrap(),
+            other => panic!("not the response: {other:?}"),
+        }
+        // A last event without its blank line is found at the end of the stream.
+        let mut unterminated = SseSplitter::default();
+        unterminated.push(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
+        assert_eq!(unterminated.next_event().unwrap(), None);
+        assert!(unterminated.finish().unwrap().is_some());
+    }
+
+    #[test]
+    fn server_requests_get_the_replies_of_a_client_with_nothing_to_share() {
+        let reply = |request: Value| -> Value {
+            let (_, body) = client_reply(&request).expect("a request");
+            serde_json::from_str(&body).unwrap()
+        };
+        let roots = reply(json!({"jsonrpc": "2.0", "id": "r1", "method": "roots/list"}));
+        assert_eq!(
+            roots,
+            json!({"jsonrpc": "2.0", "id": "r1", "result": {"roots": []}})
+        );
+        let ping = reply(json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}));
+        assert_eq!(ping["result"], json!({}));
+        let elicit =
+            reply(json!({"jsonrpc": "2.0", "id": 5, "method": "elicitation/create", "params": {}}));
+        assert_eq!(elicit["result"]["action"], "decline");
+        let sampling = reply(
+            json!({"jsonrpc": "2.0", "id": 6, "method": "sampling/createMessage", "params": {}}),
+        );
+        assert!(sampling["error"]["code"].is_i64());
+        let unknown = reply(json!({"jsonrpc": "2.0", "id": 7, "method": "x/y"}));
+        assert_eq!(unknown["error"]["code"], -32601);
+        // Notifications and responses are not requests.
+        assert!(
+            client_reply(&json!({"jsonrpc": "2.0", "method": "notifications/message"})).is_none()
+        );
+        assert!(client_reply(&json!({"jsonrpc": "2.0", "id": 1, "result": {}})).is_none());
+    }
+
+    #[test]
+    fn read_and_prompt_answers_are_checked() {
+        let read =
+            json!({"contents": [{"uri": "bench://x", "mimeType": "text/plain", "text": "t"}]});
+        check_read(&read, "bench://x", "t").unwrap();
+        assert!(check_read(&read, "bench://x", "other").is_err());
+        assert!(check_read(&read, "bench://y", "t").is_err());
+        assert!(check_read(&json!({"contents": []}), "bench://x", "t").is_err());
+        let prompt = json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Hello, a!"}}]});
+        check_prompt(&prompt, "Hello, a!").unwrap();
+        assert!(check_prompt(&prompt, "Hello, b!").is_err());
+        let assistant = json!({"messages": [{"role": "assistant", "content": {"type": "text", "text": "Hello, a!"}}]});
+        assert!(check_prompt(&assistant, "Hello, a!").is_err());
+        let body: Value = serde_json::from_str(&initialize_body(1, &ide_capabilities())).unwrap();
+        assert_eq!(body["params"]["capabilities"]["roots"]["listChanged"], true);
+        assert!(body["params"]["capabilities"]["sampling"].is_object());
+        assert!(body["params"]["capabilities"]["elicitation"].is_object());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `mcp-bench-echo`: the benchmark upstream (an rmcp server with an `echo` tool) over
+//! `mcp-bench-echo`: the benchmark upstream (an rmcp server with an `echo` tool, and with
+//! `--extras` a resource, a prompt and logging) over
 //! streamable HTTP or stdio. Logs go to stderr only (stdout is the protocol in stdio mode).
 
 use std::{io::Write, net::SocketAddr};
@@ -19,6 +20,9 @@ struct Cli {
     /// Number of tools: `echo`, then `tool_2` … `tool_N`
     #[arg(long, global = true, default_value_t = 1)]
     tools: usize,
+    /// Also offer a resource (bench://echo/greeting), a prompt (greet) and logging
+    #[arg(long, global = true)]
+    extras: bool,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -56,7 +60,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let server = EchoServer::new(cli.tools);
+    let mut server = EchoServer::new(cli.tools);
+    if cli.extras {
+        server = server.with_extras();
+    }
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
