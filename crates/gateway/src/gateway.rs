@@ -214,7 +214,12 @@ impl Gateway {
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, GatewayError> {
         let snapshot = self.registry.snapshot();
-        let Some((entry, route)) = snapshot.route_tool(exposed) else {
+        // A REST caller cannot be asked anything: it is shown, and may call, only what
+        // the upstream lists to such clients.
+        let Some((entry, route)) = snapshot
+            .route_tool(exposed)
+            .filter(|(_, route)| !snapshot.asking_only(route))
+        else {
             return Err(GatewayError::ToolNotFound(exposed.to_owned()));
         };
         let peer = entry.runtime.peer().ok_or_else(|| {

@@ -30,8 +30,8 @@ use rmcp::{
 use crate::model::{ServerRecord, TransportKind};
 
 pub use calls::{CallGuard, CallRouter, CallTarget, Client, InputAsk, Requester};
-pub use discovery::{Catalog, discover};
-pub use handler::{Owner, UpstreamEvent, UpstreamHandler};
+pub use discovery::{Catalog, discover, discover_asking_tools};
+pub use handler::{Owner, UpstreamEvent, UpstreamHandler, relayable};
 pub use headers::upstream_headers;
 pub use request::Pending;
 pub use stdio::StdioChild;

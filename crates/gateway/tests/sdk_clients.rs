@@ -71,15 +71,21 @@ async fn typescript_sdk_over_every_upstream_transport() {
         return;
     };
     let setup = everything_gateway(&everything).await;
-    let url = format!("http://{}/mcp", setup.running.addr);
+    let addr = setup.running.addr;
+    // Every server on its own endpoint; the aggregate with the server that its duplicated
+    // resource URIs lead to (server-everything's are the same on each transport).
     for server in ["ev_stdio", "ev_http", "ev_sse"] {
-        run(
-            Path::new("node"),
-            "ts_relay.mjs",
-            &[url.clone(), server.into()],
-        )
-        .await;
+        let own = format!("http://{addr}/mcp/servers/{server}/mcp");
+        let args = [own, server.into(), "--own-endpoint".into()];
+        run(Path::new("node"), "ts_relay.mjs", &args).await;
     }
+    let aggregate = format!("http://{addr}/mcp");
+    run(
+        Path::new("node"),
+        "ts_relay.mjs",
+        &[aggregate, "ev_stdio".into()],
+    )
+    .await;
     setup.running.shutdown().await.unwrap();
 }
 

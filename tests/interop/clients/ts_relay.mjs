@@ -1,6 +1,9 @@
 // Drives mcp-gateway's /mcp with the official TypeScript SDK (@modelcontextprotocol/sdk)
 // and checks the relay through a server-everything upstream registered as `everything`.
-// usage: node ts_relay.mjs URL [SERVER_ID]   (prints one line per check; exits 1 on failure)
+// usage: node ts_relay.mjs URL [SERVER_ID] [--own-endpoint]
+//   SERVER_ID: the names' prefix on the aggregate /mcp (default `everything`);
+//   --own-endpoint: URL is that server's own endpoint (/mcp/servers/{id}/mcp), names unprefixed.
+// Prints one line per check; exits 1 on failure.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
@@ -13,7 +16,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 
 const url = process.argv[2];
-const P = `${process.argv[3] ?? "everything"}__`;
+const ownEndpoint = process.argv.includes("--own-endpoint");
+const P = ownEndpoint ? "" : `${process.argv[3] ?? "everything"}__`;
 
 function check(name, ok, detail = "") {
   console.log(`${ok ? "ok" : "FAIL"} ts ${name} ${detail}`.trimEnd());
@@ -101,7 +105,10 @@ check("logging/setLevel", true);
 await client.ping();
 check("ping", true);
 
-// Subscriptions and log messages: server-everything sends them every 5 s once toggled.
+// Subscriptions and log messages: server-everything sends them every 5 s once toggled, for
+// the subscriptions of the session that toggled them. On the aggregate, a URI several
+// servers list belongs to the first registered (the updates checked are that server's): run
+// with --own-endpoint for the others.
 const subscribed = resources[0].uri;
 await client.subscribeResource({ uri: subscribed });
 await client.callTool({ name: `${P}toggle-subscriber-updates`, arguments: {} });

@@ -78,7 +78,11 @@ struct ToolItem<'a> {
 fn tools_json(snapshot: &Snapshot) -> Vec<u8> {
     let mut tools = Vec::with_capacity(snapshot.tool_count());
     for entry in snapshot.servers.values() {
-        for tool in entry.allowed_tools() {
+        // Tools listed only to clients that can be asked something are not for REST callers.
+        let for_rest = entry
+            .allowed_tools()
+            .filter(|t| !entry.catalog.asking_only.contains(&*t.name));
+        for tool in for_rest {
             let exposed = snapshot.exposed_tool_name(&entry.record.server_id, &tool.name);
             tools.push(ToolItem {
                 server_id: &entry.record.server_id,

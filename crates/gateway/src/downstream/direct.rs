@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use self::{request::Caller, sessions::TrackedSessions};
 use super::{
     GatewayServer, error,
-    view::{Scope, page},
+    view::{Scope, page_where},
 };
 use crate::{
     gateway::Gateway,
@@ -117,14 +117,14 @@ impl DirectLane {
             }
             pinned = !info.direct();
         }
-        // A list page comes from the snapshot, whoever asks.
+        if pinned {
+            return to_rmcp(body);
+        }
+        // A list page comes from the snapshot, for a client that cannot be asked anything.
         if let Some(list) = request::tools_list(&envelope, &caller, &parts.headers)
             && let Some(answer) = self.tools_page(&list, caller == Caller::Stateless)
         {
             return Handled::Answered(answer);
-        }
-        if pinned {
-            return to_rmcp(body);
         }
         if let Caller::Session(session) = caller
             && let Some(id) = request::cancelled_request(&envelope)
@@ -254,6 +254,11 @@ impl DirectLane {
             return None;
         }
         let snapshot = self.gateway.registry.snapshot();
+        // The pages hold what clients that cannot be asked anything are shown; a stateless
+        // request's capabilities are its own, and the relay reads them.
+        if stateless && snapshot.has_asking_only_tools() {
+            return None;
+        }
         let pages = snapshot
             .rest
             .mcp_tool_pages
@@ -283,12 +288,18 @@ impl DirectLane {
         let (entry, upstream_name) = match &self.scope {
             Scope::All => {
                 let route = snapshot.tools.get(name)?;
+                if snapshot.asking_only(route) {
+                    return None; // not for a client that cannot be asked (the relay says so)
+                }
                 let entry = snapshot.servers.get(&*route.server_id)?;
                 (entry.clone(), route.upstream_name.clone())
             }
             Scope::Server(id) => {
                 let entry = snapshot.servers.get(&**id)?;
                 entry.allowed_tools().find(|t| t.name == name)?;
+                if entry.catalog.asking_only.contains(name) {
+                    return None;
+                }
                 (entry.clone(), Arc::from(name))
             }
         };
@@ -319,8 +330,10 @@ fn serialise_tool_pages(snapshot: &crate::registry::Snapshot) -> SerializedPages
     let mut pages = SerializedPages::default();
     let mut cursor: Option<String> = None;
     loop {
-        let Ok((tools, next)) = page(&snapshot.tools, cursor.as_deref(), |r| (*r.item).clone())
-        else {
+        let shown = |r: &crate::registry::Route<rmcp::model::Tool>| !snapshot.asking_only(r);
+        let Ok((tools, next)) = page_where(&snapshot.tools, cursor.as_deref(), shown, |r| {
+            (*r.item).clone()
+        }) else {
             break; // our own cursors always decode
         };
         let mut result = rmcp::model::ListToolsResult::with_all_items(tools);

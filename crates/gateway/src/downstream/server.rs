@@ -18,13 +18,14 @@ use std::{
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientRequest,
-        CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
-        GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, Reference, RequestMetaObject, ResultType,
-        ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
+        CallToolRequest, CallToolRequestParams, CallToolResponse, CancelTaskParams,
+        ClientCapabilities, ClientRequest, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
+        RequestMetaObject, ResultType, ServerCapabilities, ServerConfig, ServerResult,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -34,7 +35,7 @@ use super::{
     direct::sessions::TrackedSessions,
     error,
     owned::{OwnedUpstream, OwnedUpstreams},
-    view::{Scope, page, template_item},
+    view::{Scope, page, page_where, template_item},
 };
 use crate::{
     gateway::Gateway,
@@ -178,6 +179,42 @@ impl GatewayServer {
         }
     }
 
+    /// Whether this client can be asked something: it declared sampling, elicitation or
+    /// roots, or set a log level.
+    fn asks(&self, context: &RequestContext<RoleServer>) -> bool {
+        let capabilities = context.client_capabilities().unwrap_or_default();
+        can_be_asked(&capabilities) || self.end.owned.level().is_some()
+    }
+
+    /// Waits (boundedly) until every connected server in scope has looked for the tools it
+    /// lists only to clients that can be asked something, asking those that have not.
+    async fn discover_asking_tools(&self) {
+        let pending = |snapshot: &Snapshot| -> Vec<Arc<ServerEntry>> {
+            snapshot
+                .servers
+                .values()
+                .filter(|e| self.in_scope(&e.record.server_id))
+                .filter(|e| !e.catalog.asking_discovered && e.runtime.peer().is_some())
+                .cloned()
+                .collect()
+        };
+        let mut changes = self.gateway.registry.subscribe();
+        let waiting = pending(&self.snapshot());
+        if waiting.is_empty() {
+            return;
+        }
+        for entry in &waiting {
+            entry.runtime.want_asking_tools();
+        }
+        let deadline = tokio::time::Instant::now() + ASKING_DISCOVERY_WAIT;
+        while !pending(&self.snapshot()).is_empty() {
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return, // listed without them rather than not at all
+            }
+        }
+    }
+
     /// The upstream session a request of this client to `entry` goes on: one of its own
     /// when the client can be asked something (it declared sampling, elicitation or roots,
     /// or set a log level), else the server's shared session.
@@ -268,6 +305,10 @@ impl GatewayServer {
     }
 }
 
+/// How long a list or call of a client that can be asked waits for the discovery of the
+/// tools listed only to such clients (once per server; then they are known).
+const ASKING_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Whether a client declared something an upstream may ask it for.
 fn can_be_asked(capabilities: &rmcp::model::ClientCapabilities) -> bool {
     capabilities.sampling.is_some()
@@ -281,7 +322,7 @@ struct Upstream {
     peer: Arc<UpstreamPeer>,
     calls: Arc<CallRouter>,
     /// Kept open while the request runs (a session for one call closes after it).
-    _owned: Option<Arc<OwnedUpstream>>,
+    owned: Option<Arc<OwnedUpstream>>,
 }
 
 impl Upstream {
@@ -293,8 +334,13 @@ impl Upstream {
             entry,
             peer,
             calls,
-            _owned: None,
+            owned: None,
         })
+    }
+
+    /// Whether this is a session of the client's own.
+    fn is_owned(&self) -> bool {
+        self.owned.is_some()
     }
 
     /// A session owned by one client (or one call).
@@ -303,7 +349,7 @@ impl Upstream {
             entry,
             peer: owned.peer.clone(),
             calls: owned.calls.clone(),
-            _owned: Some(owned),
+            owned: Some(owned),
         }
     }
 
@@ -336,14 +382,14 @@ impl Upstream {
 /// Sends one `tools/call` upstream, routing its progress to the caller, within the
 /// server's timeout.
 async fn relay_call_with(
-    entry: &ServerEntry,
-    peer: &UpstreamPeer,
+    upstream: &Upstream,
+    capabilities: &ClientCapabilities,
     call: &mut CallGuard,
     params: CallToolRequestParams,
 ) -> Result<CallToolResponse, McpError> {
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-    let result = GatewayServer::relay(entry, async {
-        let pending = Pending::send(peer, request).await?;
+    let result = GatewayServer::relay(&upstream.entry, async {
+        let pending = Pending::send(&upstream.peer, request, capabilities).await?;
         call.route(pending.id(), pending.progress_token());
         pending.response().await
     })
@@ -359,10 +405,11 @@ async fn relay_call_with(
 /// [`relay_call_with`], owning what it needs (it runs in its own task for bridged calls).
 async fn relay_call(
     upstream: Upstream,
+    capabilities: ClientCapabilities,
     mut call: CallGuard,
     params: CallToolRequestParams,
 ) -> Result<CallToolResponse, McpError> {
-    relay_call_with(&upstream.entry, &upstream.peer, &mut call, params).await
+    relay_call_with(&upstream, &capabilities, &mut call, params).await
 }
 
 /// A final result has a `resultType` even when a session-era upstream left it out
@@ -442,11 +489,24 @@ impl GatewayServer {
                 .unwrap_or_else(|| Err(McpError::invalid_params("requestState expired", None)))
                 .map(completed);
         }
-        let snapshot = self.snapshot();
+        let asks = self.asks(&context);
+        let mut snapshot = self.snapshot();
+        if asks
+            && !self
+                .scope
+                .view(&snapshot)
+                .tools
+                .contains_key(&*request.name)
+        {
+            // Perhaps a tool listed only to clients that can be asked, not looked for yet.
+            self.discover_asking_tools().await;
+            snapshot = self.snapshot();
+        }
         let view = self.scope.view(&snapshot);
         let route = view
             .tools
             .get(&*request.name)
+            .filter(|r| asks || !snapshot.asking_only(r))
             .ok_or_else(|| error::unknown("tool", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let modern = context
@@ -462,18 +522,20 @@ impl GatewayServer {
             let (call, meta) = self.begin(&upstream.calls, &context, Some(input));
             params.meta = meta;
             let target = call.target();
-            let run = bridge::spawn(relay_call(upstream, call, params), asks, target);
+            let capabilities = context.client_capabilities().unwrap_or_default();
+            let relayed = relay_call(upstream, capabilities, call, params);
+            let run = bridge::spawn(relayed, asks, target);
             return bridge::drive(run).await.map(completed);
         }
 
         let upstream = self.upstream(entry, &context).await?;
         let (mut call, meta) = self.begin(&upstream.calls, &context, None);
         params.meta = meta;
-        let (entry, peer) = (&upstream.entry, &upstream.peer);
+        let capabilities = context.client_capabilities().unwrap_or_default();
         for _ in 0..bridge::MAX_ROUNDS {
             // A 2026-07-28 upstream may answer `input_required`: this session-era client
             // takes the requests directly, and the upstream call is retried.
-            match relay_call_with(entry, peer, &mut call, params.clone()).await? {
+            match relay_call_with(&upstream, &capabilities, &mut call, params.clone()).await? {
                 CallToolResponse::InputRequired(needed) => {
                     let requests = needed.input_requests.unwrap_or_default();
                     params.input_responses = Some(bridge::fulfil(&context.peer, requests).await?);
@@ -547,12 +609,22 @@ impl ServerHandler for GatewayServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        // A client is shown what the upstream would show it: some tools are listed only to
+        // clients that can be asked something.
+        let asks = self.asks(&context);
+        if asks {
+            self.discover_asking_tools().await;
+        }
         let snapshot = self.snapshot();
         let view = self.scope.view(&snapshot);
-        let (tools, next) = page(&view.tools, Self::cursor(&request), |r| (*r.item).clone())
-            .map_err(error::bad_cursor)?;
+        let shown =
+            |r: &crate::registry::Route<rmcp::model::Tool>| asks || !snapshot.asking_only(r);
+        let (tools, next) = page_where(&view.tools, Self::cursor(&request), shown, |r| {
+            (*r.item).clone()
+        })
+        .map_err(error::bad_cursor)?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -668,7 +740,15 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
-        let peer = Self::peer_of(&entry)?;
+        // A client with upstream sessions of its own subscribes on its own session, where
+        // whatever else it does with that server happens (server-everything, say, starts
+        // sending updates when that session calls a tool); the updates come to it alone.
+        let upstream = self.upstream(entry.clone(), &context).await?;
+        if upstream.is_owned() {
+            let (_call, _) = self.begin(&upstream.calls, &context, None);
+            return Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
+        }
+        let peer = upstream.peer;
         let uri = request.uri.clone();
         self.holds_state();
         // One upstream subscription per URI, however many sessions follow it.
@@ -692,6 +772,11 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
+        let upstream = self.upstream(entry.clone(), &context).await?;
+        if upstream.is_owned() {
+            let (_call, _) = self.begin(&upstream.calls, &context, None);
+            return Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
+        }
         if entry.runtime.calls.unsubscribe(&request.uri, self.session) {
             return Ok(()); // other sessions still follow this resource
         }

@@ -138,6 +138,17 @@ pub fn page<V, T>(
     cursor: Option<&str>,
     item: impl Fn(&V) -> T,
 ) -> Result<(Vec<T>, Option<String>), BadCursor> {
+    page_where(map, cursor, |_| true, item)
+}
+
+/// A page of the items `keep` accepts (the cursor is the last key listed, so pages stay
+/// exact whatever is skipped).
+pub fn page_where<V, T>(
+    map: &BTreeMap<String, V>,
+    cursor: Option<&str>,
+    keep: impl Fn(&V) -> bool,
+    item: impl Fn(&V) -> T,
+) -> Result<(Vec<T>, Option<String>), BadCursor> {
     let after = match cursor {
         None => None,
         Some(c) => Some(decode(c)?),
@@ -150,6 +161,7 @@ pub fn page<V, T>(
     let mut last = None;
     for (key, value) in map
         .range::<str, _>((start, Bound::Unbounded))
+        .filter(|(_, v)| keep(v))
         .take(PAGE_SIZE)
     {
         items.push(item(value));
@@ -157,8 +169,7 @@ pub fn page<V, T>(
     }
     let more = last.is_some_and(|k| {
         map.range::<str, _>((Bound::Excluded(k.as_str()), Bound::Unbounded))
-            .next()
-            .is_some()
+            .any(|(_, v)| keep(v))
     });
     Ok((items, last.filter(|_| more).map(|k| encode(k))))
 }

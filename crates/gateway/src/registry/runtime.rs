@@ -37,6 +37,10 @@ pub struct ServerRuntime {
     suspect: Notify,
     /// Upstream sessions owned by single clients (see `downstream::owned`).
     pub client_sessions: ClientSessionCount,
+    /// A client that can be asked something wants this server's tools: discovery also
+    /// looks for those listed only to such clients (see `Catalog::asking_only`).
+    asking_wanted: std::sync::atomic::AtomicBool,
+    asking_requested: Notify,
 }
 
 /// Connection failures in a row after which the server is probed at once.
@@ -54,6 +58,8 @@ impl Default for ServerRuntime {
             failures: AtomicU32::new(0),
             suspect: Notify::new(),
             client_sessions: ClientSessionCount::default(),
+            asking_wanted: Default::default(),
+            asking_requested: Notify::new(),
         }
     }
 }
@@ -83,6 +89,24 @@ impl ServerRuntime {
     /// Resolves when calls have been failing (see [`Self::record_failure`]).
     pub async fn suspected(&self) {
         self.suspect.notified().await;
+    }
+
+    /// A client that can be asked something is listing or calling this server's tools:
+    /// from now on discovery also finds the tools listed only to such clients, starting now.
+    pub fn want_asking_tools(&self) {
+        if !self.asking_wanted.swap(true, Ordering::AcqRel) {
+            self.asking_requested.notify_one();
+        }
+    }
+
+    /// Whether discovery should look for tools listed only to clients that can be asked.
+    pub fn asking_tools_wanted(&self) -> bool {
+        self.asking_wanted.load(Ordering::Acquire)
+    }
+
+    /// Resolves when [`Self::want_asking_tools`] was first called.
+    pub async fn asking_tools_requested(&self) {
+        self.asking_requested.notified().await;
     }
 
     /// The direct call lane to this server, when it has one (see [`Lane`]).

@@ -350,6 +350,21 @@ impl Snapshot {
     }
 
     /// Resolves an exposed tool name.
+    /// Whether a tool is listed only to clients that can be asked something (see
+    /// [`crate::upstream::Catalog::asking_only`]).
+    pub fn asking_only(&self, route: &Route<Tool>) -> bool {
+        self.servers
+            .get(&*route.server_id)
+            .is_some_and(|e| e.catalog.asking_only.contains(&*route.upstream_name))
+    }
+
+    /// Whether any server lists tools only to clients that can be asked something.
+    pub fn has_asking_only_tools(&self) -> bool {
+        self.servers
+            .values()
+            .any(|e| !e.catalog.asking_only.is_empty())
+    }
+
     pub fn route_tool(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &Route<Tool>)> {
         let route = self.tools.get(exposed)?;
         Some((self.servers.get(&*route.server_id)?, route))

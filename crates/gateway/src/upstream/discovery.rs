@@ -1,7 +1,7 @@
 //! Discovery: what one upstream offers (every page of tools, resources, resource templates
 //! and prompts), fetched after connecting and again on `list_changed`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
@@ -17,6 +17,11 @@ pub struct Catalog {
     pub prompts: Vec<Prompt>,
     /// When this catalog was fetched; `None` for a server never discovered.
     pub fetched_at: Option<DateTime<Utc>>,
+    /// Tools the upstream lists only to clients that can be asked something (sampling,
+    /// elicitation, roots): `tools` holds them too, and only such clients are shown them.
+    pub asking_only: BTreeSet<String>,
+    /// Whether `asking_only` was looked for (see [`discover_asking_tools`]).
+    pub asking_discovered: bool,
 }
 
 impl Catalog {
@@ -30,7 +35,9 @@ impl Catalog {
 
     /// Whether both list the same items (when they were fetched aside).
     pub fn same_content(&self, other: &Catalog) -> bool {
-        self.tools == other.tools
+        self.asking_only == other.asking_only
+            && self.asking_discovered == other.asking_discovered
+            && self.tools == other.tools
             && self.resources == other.resources
             && self.resource_templates == other.resource_templates
             && self.prompts == other.prompts
@@ -78,7 +85,35 @@ pub async fn discover(peer: &UpstreamPeer) -> Result<Catalog, UpstreamError> {
         resource_templates,
         prompts,
         fetched_at: Some(Utc::now()),
+        ..Catalog::default()
     })
+}
+
+impl Catalog {
+    /// Adds the tools an upstream lists to a client that can be asked everything
+    /// (`asking_tools`, listed on a session declaring sampling, elicitation and roots) but
+    /// not to one that can be asked nothing (this catalog's).
+    pub fn with_asking_tools(mut self, asking_tools: Vec<Tool>) -> Self {
+        let plain: BTreeSet<String> = self.tools.iter().map(|t| t.name.to_string()).collect();
+        for tool in asking_tools {
+            if !plain.contains(&*tool.name) && self.asking_only.insert(tool.name.to_string()) {
+                self.tools.push(tool);
+            }
+        }
+        self.asking_discovered = true;
+        self
+    }
+}
+
+/// Every tool an upstream lists on `peer`, a session declaring every client capability.
+pub async fn discover_asking_tools(peer: &UpstreamPeer) -> Result<Vec<Tool>, UpstreamError> {
+    let offers_tools = peer
+        .peer_info()
+        .is_some_and(|info| info.capabilities.tools.is_some());
+    if !offers_tools {
+        return Ok(Vec::new());
+    }
+    Ok(peer.list_all_tools().await?)
 }
 
 fn empty_if_unsupported<T>(e: rmcp::ServiceError) -> Result<Vec<T>, UpstreamError> {

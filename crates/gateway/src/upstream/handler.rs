@@ -52,15 +52,45 @@ pub enum Owner {
     /// A session for one call of a 2026-07-28 client, declaring the capabilities its
     /// request declared; the upstream's requests become the call's `input_required`.
     Call { capabilities: ClientCapabilities },
+    /// A short-lived session of the supervisor that declares every capability, to learn
+    /// which tools the upstream lists only to clients that can be asked something. It
+    /// asks nobody: its requests are refused.
+    Discovery,
 }
 
 impl Owner {
+    /// The capabilities of the client that answers this session's requests.
     fn capabilities(&self) -> Option<&ClientCapabilities> {
         match self {
-            Owner::Shared => None,
+            Owner::Shared | Owner::Discovery => None,
             Owner::Client { capabilities, .. } | Owner::Call { capabilities } => Some(capabilities),
         }
     }
+
+    /// What the session declares upstream: what its client declared, and no more.
+    fn declared(&self) -> ClientCapabilities {
+        match self {
+            Owner::Shared => ClientCapabilities::default(),
+            Owner::Discovery => ClientCapabilities::builder()
+                .enable_roots()
+                .enable_sampling()
+                .enable_elicitation()
+                .build(),
+            Owner::Client { capabilities, .. } | Owner::Call { capabilities } => {
+                relayable(capabilities)
+            }
+        }
+    }
+}
+
+/// What of a client's capabilities the gateway passes upstream: what upstreams may ask
+/// for (sampling, elicitation, roots), which the gateway relays to that client.
+pub fn relayable(capabilities: &ClientCapabilities) -> ClientCapabilities {
+    let mut declared = ClientCapabilities::default();
+    declared.roots = capabilities.roots.clone();
+    declared.sampling = capabilities.sampling.clone();
+    declared.elicitation = capabilities.elicitation.clone();
+    declared
 }
 
 /// What an upstream may ask a client, by the capability it needs.
@@ -149,7 +179,7 @@ impl UpstreamHandler {
         };
         let Some(capabilities) = self.owner.capabilities() else {
             return Err(refused(format!(
-                "the client calling {:?} through the gateway declared no such capability",
+                "this session with {:?} declared no client capabilities",
                 self.server_id
             )));
         };
@@ -329,7 +359,7 @@ impl ClientHandler for UpstreamHandler {
         // A log message names no call: it goes to the client whose session this is (the
         // upstream logs at that client's level), and on a shared session to nobody.
         let (client, _forwarding) = match (&self.owner, self.calls.sole_client()) {
-            (Owner::Shared, _) => {
+            (Owner::Shared | Owner::Discovery, _) => {
                 tracing::debug!(upstream = %self.server_id, level = ?params.level, "log message on a shared upstream session dropped");
                 return;
             }
@@ -347,6 +377,12 @@ impl ClientHandler for UpstreamHandler {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        // A client's own session: its subscriptions are the client's. The shared one:
+        // the sessions that subscribed to this URI through it.
+        if let Owner::Client { peer, .. } = &self.owner {
+            let _ = peer.notify_resource_updated(params).await;
+            return;
+        }
         for client in self.calls.subscribers(&params.uri) {
             let _ = client.notify_resource_updated(params.clone()).await;
         }
@@ -377,25 +413,8 @@ impl ClientHandler for UpstreamHandler {
     }
 
     fn get_info(&self) -> ClientConfig {
-        // An owned session declares what its client declared, and no more. The shared
-        // session offers all three so that discovery lists every tool; the requests it
-        // receives are refused (see [`UpstreamHandler::requester`]).
-        let capabilities = match self.owner.capabilities() {
-            Some(client) => {
-                let mut declared = ClientCapabilities::default();
-                declared.roots = client.roots.clone();
-                declared.sampling = client.sampling.clone();
-                declared.elicitation = client.elicitation.clone();
-                declared
-            }
-            None => ClientCapabilities::builder()
-                .enable_roots()
-                .enable_sampling()
-                .enable_elicitation()
-                .build(),
-        };
         ClientConfig::new(
-            capabilities,
+            self.owner.declared(),
             Implementation::new("mcp-gateway", env!("CARGO_PKG_VERSION")),
         )
     }

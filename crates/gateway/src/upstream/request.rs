@@ -5,8 +5,8 @@
 use rmcp::{
     RoleClient,
     model::{
-        CancelledNotification, CancelledNotificationParam, ClientNotification, ClientRequest,
-        ServerResult,
+        CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientNotification,
+        ClientRequest, RequestMetaObject, ServerResult,
     },
     service::{PeerRequestOptions, RequestHandle},
 };
@@ -19,14 +19,25 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Sends `request`; returns once it is queued on the upstream session.
+    /// Sends `request` for a client that declared `capabilities`; returns once it is
+    /// queued on the upstream session. A 2026-07-28 upstream reads the client's
+    /// capabilities from each request's `_meta`: they are the client's own, not those the
+    /// session declared.
     pub async fn send(
         peer: &UpstreamPeer,
         request: ClientRequest,
+        capabilities: &ClientCapabilities,
     ) -> Result<Self, rmcp::ServiceError> {
-        let handle = peer
-            .send_request_with_option(request, PeerRequestOptions::no_options())
-            .await?;
+        let mut options = PeerRequestOptions::no_options();
+        let stateless = peer
+            .peer_info()
+            .is_some_and(|i| !i.protocol_version.has_initialize());
+        if stateless {
+            let mut meta = RequestMetaObject::default();
+            meta.set_client_capabilities(super::relayable(capabilities));
+            options.meta = Some(meta);
+        }
+        let handle = peer.send_request_with_option(request, options).await?;
         Ok(Self { handle })
     }
 

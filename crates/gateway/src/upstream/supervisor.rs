@@ -172,6 +172,11 @@ impl Supervisor {
                         break Ended::Lost(format!("health probe failed: {e}"));
                     }
                 }
+                () = self.runtime.asking_tools_requested() => {
+                    if let Err(e) = self.rediscover(&peer).await {
+                        tracing::warn!(upstream = %id, error = %e, "discovery of tools for clients that can be asked failed");
+                    }
+                }
                 () = self.runtime.suspected() => {
                     if let Err(e) = self.probe(&peer).await {
                         break Ended::Lost(format!("calls failed, then the probe: {e}"));
@@ -190,12 +195,42 @@ impl Supervisor {
         Ok(ended)
     }
 
-    /// Discovery with a deadline: a hung upstream must not stall its supervisor.
+    /// Discovery with a deadline: a hung upstream must not stall its supervisor. Once a
+    /// client that can be asked something wants this server's tools, the tools listed
+    /// only to such clients are looked for too (see [`Self::discover_asking_tools`]).
     async fn discover(&self, peer: &super::UpstreamPeer) -> Result<Catalog, UpstreamError> {
         let deadline = self.config.discovery_timeout;
-        tokio::time::timeout(deadline, discover(peer))
+        let catalog = tokio::time::timeout(deadline, discover(peer))
             .await
-            .map_err(|_| UpstreamError::Timeout(deadline))?
+            .map_err(|_| UpstreamError::Timeout(deadline))??;
+        if !self.runtime.asking_tools_wanted() {
+            return Ok(catalog);
+        }
+        let asking = tokio::time::timeout(deadline, self.discover_asking_tools())
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout(deadline)));
+        Ok(match asking {
+            Ok(tools) => catalog.with_asking_tools(tools),
+            Err(error) => {
+                tracing::warn!(upstream = %self.record.server_id, %error, "tools for clients that can be asked not discovered; they see the others");
+                catalog.with_asking_tools(Vec::new())
+            }
+        })
+    }
+
+    /// The shared session declares no client capabilities, and an upstream may list some
+    /// tools only to clients that declared some (server-everything lists
+    /// `trigger-sampling-request` only to clients that can sample): a short-lived session
+    /// declaring every capability lists them. For a stdio server it is a short-lived
+    /// process.
+    async fn discover_asking_tools(&self) -> Result<Vec<rmcp::model::Tool>, UpstreamError> {
+        let id = self.record.server_id.clone();
+        let handler =
+            UpstreamHandler::owned(id, super::CallRouter::owned(), super::Owner::Discovery);
+        let connection = connect(&self.record, handler).await?;
+        let tools = super::discover_asking_tools(connection.service.peer()).await;
+        connection.shutdown().await;
+        tools
     }
 
     async fn rediscover(&self, peer: &super::UpstreamPeer) -> Result<(), UpstreamError> {
