@@ -1,13 +1,23 @@
-// Summarises the conformance runs of run.sh and checks them against expected-failures.txt.
+// Summarises the conformance runs of run.sh and checks them against expected-failures.txt
+// and, for a configuration with a baseline, against the baseline's results.
 //
-//   node summarize.mjs OUT_DIR EXPECTED_FAILURES CONFIG...
+//   node summarize.mjs [--reference CONFIG]... [--baseline CONFIG=BASE]... \
+//     OUT_DIR EXPECTED_FAILURES CONFIG...
 //
 // Reads OUT_DIR/<config>/conformance.log (the suite's own `=== SUMMARY ===` block: one
 // `✓|✗ <scenario>: N passed, M failed` line per scenario) and, for the details of failed
 // checks, OUT_DIR/<config>/results/*/checks.json. Writes OUT_DIR/summary.json and
-// OUT_DIR/summary.txt, prints the table, and exits 1 when a scenario failed that no line of
-// EXPECTED_FAILURES covers, when an entry covers no failure (stale: remove it), or when a
-// configuration produced no summary (the suite or the setup broke).
+// OUT_DIR/summary.txt, prints the table, and exits 1 when a scenario failed that is not
+// accounted for (below), when an entry of EXPECTED_FAILURES covers no failure (stale:
+// remove it), or when a configuration produced no summary (the suite or the setup broke).
+//
+// A failed scenario is accounted for when
+//   * its configuration is a --reference one (a third-party server on its own, whose
+//     failures are not the gateway's): shown as `ref`;
+//   * its configuration has a --baseline BASE (that server behind the gateway) and the
+//     scenario fails in BASE too: shown as `base` (a scenario that passes in BASE must pass
+//     here; the baseline must be among the CONFIGs);
+//   * a line of EXPECTED_FAILURES covers it: shown as `xfail`.
 //
 // EXPECTED_FAILURES: one entry a line, `<pattern> <reason…>`; `#` at the start of a line or
 // after a blank starts a comment. The pattern is `<scenario>` (any configuration) or
@@ -17,11 +27,31 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-const [outDir, expectedFile, ...configs] = process.argv.slice(2);
-if (!outDir || !expectedFile || configs.length === 0) {
-  console.error('usage: node summarize.mjs OUT_DIR EXPECTED_FAILURES CONFIG...');
+const usage = () => {
+  console.error(
+    'usage: node summarize.mjs [--reference CONFIG]... [--baseline CONFIG=BASE]... OUT_DIR EXPECTED_FAILURES CONFIG...'
+  );
   process.exit(2);
+};
+const args = process.argv.slice(2);
+const references = new Set();
+const baselines = new Map(); // config -> its baseline config
+while (args[0]?.startsWith('--')) {
+  const [option, value] = args.splice(0, 2);
+  if (option === '--reference' && value) {
+    references.add(value);
+  } else if (option === '--baseline' && /^[^=]+=[^=]+$/.test(value ?? '')) {
+    const [config, base] = value.split('=');
+    baselines.set(config, base);
+  } else {
+    usage();
+  }
 }
+const [outDir, expectedFile, ...configs] = args;
+if (!outDir || !expectedFile || configs.length === 0) usage();
+// Only the configurations that ran.
+for (const reference of [...references]) if (!configs.includes(reference)) references.delete(reference);
+for (const [config] of [...baselines]) if (!configs.includes(config)) baselines.delete(config);
 
 const globToRegExp = (glob) =>
   new RegExp(
@@ -86,12 +116,25 @@ for (const config of configs) {
   }
 }
 
+const resultOf = (config, scenario) =>
+  results.find((x) => x.config === config && x.scenario === scenario);
+
 const unexpected = [];
 let expectedCount = 0;
 for (const r of results) {
   if (r.ok) continue;
-  const entry = expected.find((e) => e.config.test(r.config) && e.scenario.test(r.scenario));
   r.checks = failedChecks(r.config, r.scenario);
+  if (references.has(r.config)) {
+    r.reference = true;
+    continue;
+  }
+  const base = baselines.get(r.config);
+  const inBase = base === undefined ? undefined : resultOf(base, r.scenario);
+  if (inBase && !inBase.ok) {
+    r.baseline = base;
+    continue;
+  }
+  const entry = expected.find((e) => e.config.test(r.config) && e.scenario.test(r.scenario));
   if (entry) {
     entry.used = (entry.used || 0) + 1;
     r.expected = entry;
@@ -101,28 +144,90 @@ for (const r of results) {
   }
 }
 // An entry is stale when it applies to a configuration that ran but covers no failure.
+// (Runs of a reference configuration, and runs that fail in their baseline, need no entry.)
 const stale = expected.filter(
-  (e) => !e.used && !e.flaky && results.some((r) => e.config.test(r.config) && e.scenario.test(r.scenario))
+  (e) =>
+    !e.used &&
+    !e.flaky &&
+    results.some(
+      (r) =>
+        !r.reference &&
+        !r.baseline &&
+        !references.has(r.config) &&
+        e.config.test(r.config) &&
+        e.scenario.test(r.scenario)
+    )
 );
+
+// Each configuration with a baseline, compared with it (scenarios that ran in both).
+const comparisons = [...baselines].map(([config, base]) => {
+  const pairs = results
+    .filter((r) => r.config === config)
+    .map((r) => ({ scenario: r.scenario, here: r, there: resultOf(base, r.scenario) }))
+    .filter((p) => p.there);
+  const names = (keep) => pairs.filter(keep).map((p) => p.scenario);
+  return {
+    config,
+    baseline: base,
+    // Pass in the baseline: each must pass here.
+    passing: names((p) => p.there.ok),
+    lost: names((p) => p.there.ok && !p.here.ok),
+    // Fail in the baseline: not the gateway's concern.
+    failing: names((p) => !p.there.ok),
+    gained: names((p) => !p.there.ok && p.here.ok)
+  };
+});
 
 // The table: one row per scenario, one column per configuration.
 const scenarios = [...new Set(results.map((r) => r.scenario))];
 const width = Math.max(8, ...scenarios.map((s) => s.length));
+const widths = configs.map((c) => Math.max(7, c.length));
 const cell = (config, scenario) => {
-  const r = results.find((x) => x.config === config && x.scenario === scenario);
+  const r = resultOf(config, scenario);
   if (!r) return '-';
   if (r.ok) return 'pass';
+  if (r.reference) return 'ref';
+  if (r.baseline) return 'base';
   return r.expected ? 'xfail' : 'FAIL';
 };
 const lines = [];
-lines.push(['scenario'.padEnd(width), ...configs.map((c) => c.padEnd(7))].join('  '));
+lines.push(['scenario'.padEnd(width), ...configs.map((c, i) => c.padEnd(widths[i]))].join('  '));
 for (const s of scenarios) {
-  lines.push([s.padEnd(width), ...configs.map((c) => cell(c, s).padEnd(7))].join('  '));
+  lines.push([s.padEnd(width), ...configs.map((c, i) => cell(c, s).padEnd(widths[i]))].join('  '));
 }
+const legend = [];
+if (references.size > 0) {
+  legend.push(`ref = failed in ${[...references].join(', ')} (the server on its own; not counted)`);
+}
+for (const [config, base] of baselines) {
+  legend.push(`base = failed in ${config} and in ${base} too (not the gateway's; not counted)`);
+}
+if (results.some((r) => r.expected)) legend.push(`xfail = listed in ${path.basename(expectedFile)}`);
+for (const l of legend) lines.push(`(${l})`);
 lines.push('');
 for (const r of unexpected) {
-  lines.push(`FAIL  ${r.config}:${r.scenario}`);
+  const base = baselines.get(r.config);
+  const why = base && resultOf(base, r.scenario)?.ok ? ` (passes in ${base})` : '';
+  lines.push(`FAIL  ${r.config}:${r.scenario}${why}`);
   for (const c of r.checks) lines.push(`        ${c}`);
+}
+for (const c of comparisons) {
+  lines.push(
+    `${c.config} vs ${c.baseline}: ${c.passing.length - c.lost.length} of the ${c.passing.length} scenarios ` +
+      `that pass in ${c.baseline} pass in ${c.config}` +
+      (c.lost.length > 0 ? ` (not: ${c.lost.join(', ')})` : '')
+  );
+  if (c.failing.length > 0) {
+    lines.push(
+      `      ${c.failing.length} scenarios fail in ${c.baseline} (the server's own failures, not counted)` +
+        (c.gained.length > 0 ? `; of these, ${c.gained.join(', ')} pass(es) in ${c.config}` : '')
+    );
+    for (const scenario of c.failing) {
+      // The first failed check, `<check id>: <message>`; the id is mostly the scenario's.
+      const first = resultOf(c.baseline, scenario).checks?.[0] ?? '';
+      lines.push(`        ${first.startsWith(`${scenario}: `) ? first : `${scenario}: ${first}`}`);
+    }
+  }
 }
 for (const r of results.filter((x) => !x.ok && x.expected)) {
   lines.push(`xfail ${r.config}:${r.scenario}: ${r.checks[0] ?? ''}`);
@@ -143,6 +248,14 @@ lines.push('');
 if (expectedCount > 0) {
   lines.push(`${expectedCount} scenario runs failed as expected (${path.basename(expectedFile)})`);
 }
+const referenceCount = results.filter((r) => r.reference).length;
+const baselineCount = results.filter((r) => r.baseline).length;
+if (referenceCount + baselineCount > 0) {
+  lines.push(
+    `${referenceCount + baselineCount} scenario runs failed that are not the gateway's ` +
+      `(${referenceCount} ref, ${baselineCount} base)`
+  );
+}
 lines.push(`conformance: ${passed} passed, ${failed} failed`);
 
 const report = lines.join('\n') + '\n';
@@ -153,7 +266,10 @@ writeFileSync(
   JSON.stringify(
     {
       configs,
+      references: [...references],
+      baselines: Object.fromEntries(baselines),
       results: results.map((r) => ({ ...r, expected: r.expected?.reason })),
+      comparisons,
       stale: stale.map((e) => ({ line: e.number, pattern: e.pattern, reason: e.reason })),
       broken
     },

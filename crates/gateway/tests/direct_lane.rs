@@ -80,6 +80,66 @@ async fn plain_calls_take_the_lane_and_answer_as_the_relay_does() {
     }
 }
 
+#[tokio::test]
+async fn the_per_server_endpoint_forwards_unlisted_tools_unless_an_allowlist_refuses() {
+    for transport in TRANSPORTS {
+        let (upstream, running) = gateway_with(transport, 60).await;
+        // The same upstream again, with an allowlist.
+        let mut listed = match &upstream {
+            Upstream::Http(fixture) => json!({"url": fixture.url()}),
+            Upstream::Stdio => {
+                json!({"command": fixture_bin().display().to_string(), "args": ["stdio"]})
+            }
+        };
+        listed["server_id"] = json!("fx_listed");
+        listed["tools"] = json!(["echo"]);
+        running
+            .gateway
+            .register(common::record(listed))
+            .await
+            .unwrap();
+        wait_healthy(&running.gateway, "fx_listed").await;
+        let endpoint = |id: &str| format!("http://{}/mcp/servers/{id}/mcp", running.addr);
+        for stateless in [false, true] {
+            let what = format!("{transport} stateless={stateless}");
+            // No allowlist: `hidden` is not listed, yet goes upstream, on the lane as
+            // through the relay; so does a name the upstream does not know at all.
+            let (plain, asks) = pair(&endpoint("fx"), stateless).await;
+            for (tool, arguments) in [("hidden", json!({"message": "x"})), ("nope", json!({}))] {
+                let direct = plain
+                    .call(json!(1), tool, arguments.clone(), json!({}))
+                    .await;
+                let relayed = asks.call(json!(1), tool, arguments, json!({})).await;
+                assert!(direct.json, "{what} {tool}: the lane answers");
+                assert!(!relayed.json, "{what} {tool}: rmcp answers");
+                let (d, r) = (direct.last(), relayed.last());
+                if tool == "hidden" {
+                    assert_eq!(d["result"]["content"][0]["text"], "hidden: x", "{what}");
+                    assert_eq!(d["result"], r["result"], "{what}");
+                } else {
+                    // The upstream's own error (the gateway's would carry the name as data).
+                    assert_eq!(d["error"]["message"], "unknown tool: nope", "{what}");
+                    assert_eq!(d["error"].get("data"), None, "{what}");
+                    assert_eq!(d["error"], r["error"], "{what}");
+                }
+            }
+            // An allowlist: `hidden` is outside it and unknown, for the lane too.
+            let (plain, _) = pair(&endpoint("fx_listed"), stateless).await;
+            let refused = plain.call(json!(2), "hidden", json!({}), json!({})).await;
+            assert!(!refused.json, "{what}: left to rmcp's relay");
+            let error = &refused.last()["error"];
+            assert_eq!(error["message"], "unknown tool: hidden", "{what}");
+            assert_eq!(error["data"], json!({"tool": "hidden"}), "{what}");
+            let allowed = plain
+                .call(json!(3), "echo", json!({"message": "y"}), json!({}))
+                .await;
+            assert!(allowed.json, "{what}");
+            assert_eq!(allowed.last()["result"]["content"][0]["text"], "y");
+        }
+        running.shutdown().await.unwrap();
+    }
+}
+
 async fn calls_match_the_relay(url: &str, what: &str, stateless: bool) {
     let (plain, asks) = pair(url, stateless).await;
     let cases = [

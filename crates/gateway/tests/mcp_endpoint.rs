@@ -502,3 +502,181 @@ async fn subscriptions_are_shared_and_released_when_sessions_end() {
     .await;
     running.shutdown().await.unwrap();
 }
+
+/// The JSON-RPC error a request failed with.
+fn rpc_error(error: rmcp::ServiceError) -> rmcp::ErrorData {
+    match error {
+        rmcp::ServiceError::McpError(e) => e,
+        other => panic!("not a JSON-RPC error: {other}"),
+    }
+}
+
+/// Whether the gateway refused the name itself (`unknown <kind>: <name>`, with the name as
+/// data) rather than relaying the upstream's answer (the fixture's errors have no data).
+fn refused_by_gateway(error: &rmcp::ErrorData, kind: &str, name: &str) -> bool {
+    error.message == format!("unknown {kind}: {name}") && error.data == Some(json!({ kind: name }))
+}
+
+#[tokio::test]
+async fn one_server_endpoint_forwards_what_the_server_did_not_list() {
+    // A session-era upstream: resources/subscribe belongs to that era.
+    let fixture = spawn_http(FixtureOptions::default().legacy_only()).await;
+    let running = started(Settings::default()).await;
+    let gw = running.gateway.clone();
+    gw.register(record(json!({"server_id": "open", "url": fixture.url()})))
+        .await
+        .unwrap();
+    gw.register(record(json!({"server_id": "listed", "url": fixture.url(),
+        "tools": ["echo", "hidden"], "resources": ["readme", "fixture://elsewhere"]})))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "open").await;
+    wait_healthy(&gw, "listed").await;
+    let endpoint = |id: &str| format!("http://{}/mcp/servers/{id}/mcp", running.addr);
+    let args = |message: &str| json!({"message": message}).as_object().unwrap().clone();
+    let server = fixture.server();
+
+    for (era, mode) in eras() {
+        // No allowlist: the upstream decides what a name or URI means.
+        let c = client((), &endpoint("open"), mode.clone()).await;
+        let tools = c.list_all_tools().await.unwrap();
+        assert!(
+            !tools.iter().any(|t| t.name == "hidden"),
+            "{era}: not listed"
+        );
+        let r = c
+            .call_tool(CallToolRequestParams::new("hidden").with_arguments(args(era)))
+            .await
+            .unwrap();
+        assert_eq!(text(&r), format!("hidden: {era}"), "{era}");
+        let before = server.calls();
+        let e = rpc_error(
+            c.call_tool(CallToolRequestParams::new("nope"))
+                .await
+                .unwrap_err(),
+        );
+        assert!(!refused_by_gateway(&e, "tool", "nope"), "{era}: {e:?}");
+        assert_eq!(
+            e.message, "unknown tool: nope",
+            "{era}: the upstream's error"
+        );
+        assert_eq!(
+            server.calls(),
+            before + 1,
+            "{era}: the call reached the upstream"
+        );
+        let e = rpc_error(
+            c.get_prompt(GetPromptRequestParams::new("nope"))
+                .await
+                .unwrap_err(),
+        );
+        assert!(!refused_by_gateway(&e, "prompt", "nope"), "{era}: {e:?}");
+        assert_eq!(
+            e.message, "unknown prompt: nope",
+            "{era}: the upstream's error"
+        );
+        let e = rpc_error(
+            c.read_resource(ReadResourceRequestParams::new("fixture://nothing"))
+                .await
+                .unwrap_err(),
+        );
+        // (-32002 for a session-era client; rmcp makes it -32602 for a 2026-07-28 one.)
+        assert_eq!(
+            e.message, "no such resource: fixture://nothing",
+            "{era}: the upstream's error"
+        );
+        let e = rpc_error(
+            c.complete_prompt_simple("nope", "name", "A")
+                .await
+                .unwrap_err(),
+        );
+        assert!(!refused_by_gateway(&e, "prompt", "nope"), "{era}: {e:?}");
+        if mode == ClientLifecycleMode::Initialize {
+            let unlisted = || "fixture://unlisted".to_owned();
+            #[allow(deprecated)]
+            c.subscribe(rmcp::model::SubscribeRequestParams::new(unlisted()))
+                .await
+                .unwrap();
+            assert_eq!(server.subscriptions(), [unlisted()], "{era}");
+            #[allow(deprecated)]
+            c.unsubscribe(rmcp::model::UnsubscribeRequestParams::new(unlisted()))
+                .await
+                .unwrap();
+            assert!(server.subscriptions().is_empty(), "{era}");
+        }
+        c.cancel().await.unwrap();
+
+        // An allowlist: names and URIs outside it are unknown, listed upstream or not;
+        // those inside it go upstream, listed or not.
+        let c = client((), &endpoint("listed"), mode.clone()).await;
+        let r = c
+            .call_tool(CallToolRequestParams::new("hidden").with_arguments(args(era)))
+            .await
+            .unwrap();
+        assert_eq!(text(&r), format!("hidden: {era}"), "{era}");
+        let before = server.calls();
+        for name in ["add", "nope"] {
+            let e = rpc_error(
+                c.call_tool(CallToolRequestParams::new(name))
+                    .await
+                    .unwrap_err(),
+            );
+            assert!(refused_by_gateway(&e, "tool", name), "{era} {name}: {e:?}");
+        }
+        assert_eq!(
+            server.calls(),
+            before,
+            "{era}: nothing reached the upstream"
+        );
+        let e = rpc_error(
+            c.read_resource(ReadResourceRequestParams::new("fixture://nothing"))
+                .await
+                .unwrap_err(),
+        );
+        assert!(
+            refused_by_gateway(&e, "resource", "fixture://nothing"),
+            "{era}: {e:?}"
+        );
+        let read = c
+            .read_resource(ReadResourceRequestParams::new("fixture://readme"))
+            .await
+            .unwrap();
+        assert!(serde_json::to_string(&read).unwrap().contains("fixture"));
+        if mode == ClientLifecycleMode::Initialize {
+            #[allow(deprecated)]
+            let e = rpc_error(
+                c.subscribe(rmcp::model::SubscribeRequestParams::new(
+                    "fixture://unlisted",
+                ))
+                .await
+                .unwrap_err(),
+            );
+            assert!(
+                refused_by_gateway(&e, "resource", "fixture://unlisted"),
+                "{era}: {e:?}"
+            );
+            #[allow(deprecated)]
+            c.subscribe(rmcp::model::SubscribeRequestParams::new(
+                "fixture://elsewhere",
+            ))
+            .await
+            .unwrap();
+            assert_eq!(server.subscriptions(), ["fixture://elsewhere"], "{era}");
+        }
+        c.cancel().await.unwrap();
+
+        // The aggregate routes listed names only.
+        let c = client((), &format!("http://{}/mcp", running.addr), mode).await;
+        let e = rpc_error(
+            c.call_tool(CallToolRequestParams::new("open__hidden"))
+                .await
+                .unwrap_err(),
+        );
+        assert!(
+            refused_by_gateway(&e, "tool", "open__hidden"),
+            "{era}: {e:?}"
+        );
+        c.cancel().await.unwrap();
+    }
+    running.shutdown().await.unwrap();
+}

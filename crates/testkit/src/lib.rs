@@ -16,10 +16,13 @@
 //! | `whoami` | `{}` | JSON object text of the HTTP request headers (lower-case names; `{}` over stdio) |
 //! | `add_tool` | `{name?}` | adds tool `dynamic_N` (or `name`), sends `notifications/tools/list_changed`, text = new full name |
 //! | `extra_1`…`extra_N` | `{}` | only with [`FixtureOptions::extra_tools`]; text = its name |
+//! | `hidden` | `{message?}` | **never listed**, yet callable: text `hidden: <message>` (or `hidden`) |
 //!
 //! Resource `fixture://readme` (text), template `fixture://items/{id}` (text `item <id>`),
 //! prompt `greet {name}` (one user message `Hello, <name>!`). Unknown tools/prompts are
-//! JSON-RPC `invalid_params` errors; unknown resources `resource_not_found` (-32002).
+//! JSON-RPC `invalid_params` errors (without `data`); unknown resources
+//! `resource_not_found` (-32002). `resources/subscribe` accepts any URI, listed or not
+//! ([`FixtureServer::subscriptions`]).
 //!
 //! Both protocol eras are served (legacy `initialize` and 2026-07-28 `server/discover`)
 //! unless [`FixtureOptions::legacy_only`]. Tool-list changes ([`FixtureServer::add_tool`],

@@ -478,6 +478,11 @@ impl FixtureServer {
                 let added = self.add_tool(requested).await;
                 Ok(text(added))
             }
+            // Never listed, yet callable: whether a name exists is the server's to say.
+            "hidden" => Ok(match args.get("message").and_then(Value::as_str) {
+                Some(m) => text(format!("hidden: {m}")),
+                None => text("hidden"),
+            }),
             other => {
                 if let Some(i) = other
                     .strip_prefix("extra_")

@@ -282,27 +282,14 @@ impl DirectLane {
     }
 
     /// The server, lane and upstream tool name for an exposed tool name, when the lane
-    /// can take the call.
+    /// can take the call (the names it routes are those of [`Scope::tool`], as in the
+    /// relay).
     fn route(&self, name: &str) -> Option<(Arc<ServerEntry>, Lane, Arc<str>)> {
         let snapshot = self.gateway.registry.snapshot();
-        let (entry, upstream_name) = match &self.scope {
-            Scope::All => {
-                let route = snapshot.tools.get(name)?;
-                if snapshot.asking_only(route) {
-                    return None; // not for a client that cannot be asked (the relay says so)
-                }
-                let entry = snapshot.servers.get(&*route.server_id)?;
-                (entry.clone(), route.upstream_name.clone())
-            }
-            Scope::Server(id) => {
-                let entry = snapshot.servers.get(&**id)?;
-                entry.allowed_tools().find(|t| t.name == name)?;
-                if entry.catalog.asking_only.contains(name) {
-                    return None;
-                }
-                (entry.clone(), Arc::from(name))
-            }
-        };
+        // The lane serves clients that cannot be asked anything.
+        let target = self.scope.tool(&snapshot, name, false)?;
+        let entry = snapshot.servers.get(&*target.server_id)?.clone();
+        let upstream_name = target.upstream_name;
         entry.runtime.peer()?;
         let lane = entry.runtime.lane(&entry.record)?;
         Some((entry, lane, upstream_name))

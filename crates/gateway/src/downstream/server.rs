@@ -290,16 +290,8 @@ impl GatewayServer {
 
     /// The server that should answer for a resource URI in this scope.
     fn resource_owner(&self, snapshot: &Snapshot, uri: &str) -> Result<Arc<ServerEntry>, McpError> {
-        let view = self.scope.view(snapshot);
-        if let Some(route) = view.resources.get(uri) {
-            return Self::entry(snapshot, &route.server_id);
-        }
-        let by_template = view
-            .templates
-            .values()
-            .find(|t| crate::registry::template_matches(&t.template.uri_template, uri));
-        match by_template {
-            Some(t) => Self::entry(snapshot, &t.server_id),
+        match self.scope.resource_server(snapshot, uri) {
+            Some(id) => Self::entry(snapshot, &id),
             None => Err(error::unknown("resource", uri)),
         }
     }
@@ -491,22 +483,14 @@ impl GatewayServer {
         }
         let asks = self.asks(&context);
         let mut snapshot = self.snapshot();
-        if asks
-            && !self
-                .scope
-                .view(&snapshot)
-                .tools
-                .contains_key(&*request.name)
-        {
+        if asks && self.scope.tool(&snapshot, &request.name, asks).is_none() {
             // Perhaps a tool listed only to clients that can be asked, not looked for yet.
             self.discover_asking_tools().await;
             snapshot = self.snapshot();
         }
-        let view = self.scope.view(&snapshot);
-        let route = view
-            .tools
-            .get(&*request.name)
-            .filter(|r| asks || !snapshot.asking_only(r))
+        let route = self
+            .scope
+            .tool(&snapshot, &request.name, asks)
             .ok_or_else(|| error::unknown("tool", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let modern = context
@@ -659,10 +643,9 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let snapshot = self.snapshot();
-        let view = self.scope.view(&snapshot);
-        let route = view
-            .prompts
-            .get(&request.name)
+        let route = self
+            .scope
+            .prompt(&snapshot, &request.name)
             .ok_or_else(|| error::unknown("prompt", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
         let upstream = self.upstream(entry, &context).await?;
@@ -794,10 +777,9 @@ impl ServerHandler for GatewayServer {
         let mut upstream = request.clone();
         let entry = match &request.r#ref {
             Reference::Prompt(prompt) => {
-                let view = self.scope.view(&snapshot);
-                let route = view
-                    .prompts
-                    .get(&prompt.name)
+                let route = self
+                    .scope
+                    .prompt(&snapshot, &prompt.name)
                     .ok_or_else(|| error::unknown("prompt", &prompt.name))?;
                 if let Reference::Prompt(p) = &mut upstream.r#ref {
                     p.name = route.upstream_name.to_string();

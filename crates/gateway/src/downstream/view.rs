@@ -7,7 +7,7 @@ use std::{borrow::Cow, collections::BTreeMap, ops::Bound, sync::Arc};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
-use crate::registry::{Fingerprint, Route, ServerEntry, Snapshot, TemplateRoute};
+use crate::registry::{Fingerprint, Route, ServerEntry, Snapshot, TemplateRoute, template_matches};
 
 /// Items per page of a list result. Large: clients read every page anyway, and each page
 /// is a round trip (10,000 tools: 10 pages of about 220 KB).
@@ -46,6 +46,77 @@ impl Scope {
         }
     }
 
+    /// Where a `tools/call` of `name` goes. At `/mcp`, a listed (prefixed) name only. On
+    /// one server's endpoint, any name its allowlist lets through, listed or not: with no
+    /// allowlist the upstream decides whether the tool exists, as when it is called
+    /// directly; a name outside the allowlist is unknown. A tool the upstream lists only
+    /// to clients that can be asked something is unknown to others (`asks`: whether the
+    /// caller can be).
+    pub fn tool(&self, snapshot: &Snapshot, name: &str, asks: bool) -> Option<Target> {
+        match self {
+            Scope::All => snapshot
+                .tools
+                .get(name)
+                .filter(|route| asks || !snapshot.asking_only(route))
+                .map(Target::of),
+            Scope::Server(id) => {
+                let entry = snapshot.servers.get(&**id)?;
+                let shown = asks || !entry.catalog.asking_only.contains(name);
+                (shown && entry.record.allows_tool(name)).then(|| Target::named(id, name))
+            }
+        }
+    }
+
+    /// Where a request for the prompt `name` goes (`prompts/get`, completion of its
+    /// arguments): as [`Scope::tool`]; prompts have no allowlist, so on one server's
+    /// endpoint every name goes to its upstream.
+    pub fn prompt(&self, snapshot: &Snapshot, name: &str) -> Option<Target> {
+        match self {
+            Scope::All => snapshot.prompts.get(name).map(Target::of),
+            Scope::Server(id) => {
+                snapshot.servers.get(&**id)?;
+                Some(Target::named(id, name))
+            }
+        }
+    }
+
+    /// The server that answers for a resource URI (`resources/read`, `subscribe`, …): a
+    /// listed resource that passes the allowlist, else a server with a resource template
+    /// that matches the URI. On one server's endpoint also any other URI the allowlist
+    /// lets through (with no allowlist, every URI: the upstream decides).
+    pub fn resource_server(&self, snapshot: &Snapshot, uri: &str) -> Option<Arc<str>> {
+        match self {
+            Scope::All => {
+                if let Some(route) = snapshot.resources.get(uri) {
+                    return Some(route.server_id.clone());
+                }
+                snapshot
+                    .templates
+                    .values()
+                    .find(|t| template_matches(&t.template.uri_template, uri))
+                    .map(|t| t.server_id.clone())
+            }
+            Scope::Server(id) => {
+                let entry = snapshot.servers.get(&**id)?;
+                // The allowlist names a resource by its name or its URI.
+                let name = entry
+                    .catalog
+                    .resources
+                    .iter()
+                    .find(|r| r.uri == uri)
+                    .map_or(uri, |r| r.name.as_str());
+                let by_template = || {
+                    entry
+                        .catalog
+                        .resource_templates
+                        .iter()
+                        .any(|t| template_matches(&t.uri_template, uri))
+                };
+                (entry.record.allows_resource(name, uri) || by_template()).then(|| id.clone())
+            }
+        }
+    }
+
     /// A value that changes when what this scope exposes changes.
     pub fn fingerprint(&self, snapshot: &Snapshot) -> Vec<(String, Fingerprint)> {
         let servers = snapshot.servers.iter().filter(|(id, _)| match self {
@@ -53,6 +124,29 @@ impl Scope {
             Scope::Server(wanted) => id.as_str() == &**wanted,
         });
         servers.map(|(id, e)| (id.clone(), e.fingerprint)).collect()
+    }
+}
+
+/// Where a request for one name goes: the server, and the name its upstream knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub server_id: Arc<str>,
+    pub upstream_name: Arc<str>,
+}
+
+impl Target {
+    fn of<T>(route: &Route<T>) -> Self {
+        Self {
+            server_id: route.server_id.clone(),
+            upstream_name: route.upstream_name.clone(),
+        }
+    }
+
+    fn named(server_id: &Arc<str>, name: &str) -> Self {
+        Self {
+            server_id: server_id.clone(),
+            upstream_name: Arc::from(name),
+        }
     }
 }
 
