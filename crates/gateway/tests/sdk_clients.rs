@@ -181,3 +181,70 @@ async fn inspector_cli_lists_and_calls_tools() {
     );
     running.shutdown().await.unwrap();
 }
+
+/// Each client is shown the tools the upstream would show it: server-everything lists
+/// `trigger-sampling-request` only to clients that declared sampling, so a plain client
+/// (and REST) neither sees nor can call it, while a client that can be asked sees and
+/// calls it — on every transport, in both eras.
+#[tokio::test]
+async fn clients_are_shown_the_tools_the_upstream_would_show_them() {
+    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
+        return;
+    };
+    let setup = everything_gateway(&everything).await;
+    let gw = setup.running.gateway.clone();
+    let url = format!("http://{}/mcp", setup.running.addr);
+    let names = |answer: &common::raw::Answer| -> Vec<String> {
+        answer.last()["result"]["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .map(|t| t["name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let asking = json!({"sampling": {}, "elicitation": {}, "roots": {}});
+    for stateless in [false, true] {
+        let client = |caps: serde_json::Value| {
+            let url = url.clone();
+            async move {
+                if stateless {
+                    common::raw::RawClient::stateless(&url, caps)
+                } else {
+                    common::raw::RawClient::session(&url, caps).await
+                }
+            }
+        };
+        let plain = client(json!({})).await;
+        let ide = client(asking.clone()).await;
+        let ide_tools = names(&ide.list_tools(json!(1), None).await);
+        let plain_tools = names(&plain.list_tools(json!(1), None).await);
+        for server in ["ev_stdio", "ev_http", "ev_sse"] {
+            let tool = format!("{server}__trigger-sampling-request");
+            assert!(
+                ide_tools.contains(&tool),
+                "stateless={stateless}: {ide_tools:?}"
+            );
+            assert!(
+                !plain_tools.contains(&tool),
+                "stateless={stateless}: {plain_tools:?}"
+            );
+            assert!(plain_tools.contains(&format!("{server}__echo")));
+            let refused = plain
+                .call(json!(2), &tool, json!({"prompt": "hi"}), json!({}))
+                .await;
+            let message = refused.last()["error"]["message"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(message.contains("unknown tool"), "{:?}", refused.messages);
+        }
+    }
+    // REST callers cannot be asked anything either.
+    let rest = gw
+        .call_tool("ev_http__trigger-sampling-request", None)
+        .await;
+    assert!(rest.is_err());
+    setup.running.shutdown().await.unwrap();
+}

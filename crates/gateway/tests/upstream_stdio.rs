@@ -309,3 +309,89 @@ async fn a_server_that_crashes_in_a_loop_is_backed_off_and_unhealthy() {
     assert!(view.last_error.is_some_and(|e| !e.is_empty()));
     gw.shutdown().await;
 }
+
+/// A client that can be asked something gets a stdio process of its own (a plain client
+/// shares the supervisor's), within the server's limit, reaped when its session ends and
+/// when the server is removed.
+#[tokio::test]
+async fn clients_that_can_be_asked_get_processes_of_their_own_within_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let running = started(mcp_gateway::config::Settings {
+        max_client_sessions_per_server: 2,
+        ..Default::default()
+    })
+    .await;
+    let gw = running.gateway.clone();
+    gw.register(fixture_record("own", &pidfile, &[]))
+        .await
+        .unwrap();
+    wait_healthy(&gw, "own").await;
+    let url = format!("http://{}/mcp", running.addr);
+    let shared = read_pid(&pidfile);
+    let owned = || {
+        gw.registry
+            .get("own")
+            .unwrap()
+            .runtime
+            .client_sessions
+            .current()
+    };
+    let echo = |text: &str| json!({"message": text});
+
+    let a = raw::RawClient::session(&url, json!({"sampling": {}})).await;
+    let answer = a.call(json!(1), "own__echo", echo("a"), json!({})).await;
+    assert_eq!(answer.last()["result"]["content"][0]["text"], "a");
+    let pid_a = read_pid(&pidfile);
+    let b = raw::RawClient::session(&url, json!({"roots": {}})).await;
+    b.call(json!(1), "own__echo", echo("b"), json!({})).await;
+    let pid_b = read_pid(&pidfile);
+    assert!(pid_a != shared && pid_b != shared && pid_a != pid_b);
+    assert_eq!(owned(), 2);
+    // A client's next calls reuse its process.
+    a.call(json!(2), "own__echo", echo("a2"), json!({})).await;
+    assert_eq!(read_pid(&pidfile), pid_b);
+
+    // A third can be refused: the limit is 2. A plain client is not counted.
+    let c = raw::RawClient::session(&url, json!({"elicitation": {}})).await;
+    let refused = c.call(json!(1), "own__echo", echo("c"), json!({})).await;
+    let message = refused.last()["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("max_client_sessions_per_server"),
+        "{:?}",
+        refused.messages
+    );
+    let plain = raw::RawClient::session(&url, json!({})).await;
+    let answer = plain
+        .call(json!(1), "own__echo", echo("p"), json!({}))
+        .await;
+    assert_eq!(answer.last()["result"]["content"][0]["text"], "p");
+    assert_eq!(read_pid(&pidfile), pid_b, "no process for a plain client");
+
+    // Ending A's session ends (and reaps) its process and frees its place.
+    let ended = a
+        .http
+        .delete(&url)
+        .header("mcp-session-id", a.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    eventually(Duration::from_secs(10), "A's process reaped", || async {
+        !process_exists(pid_a) && owned() == 1
+    })
+    .await;
+    let answer = c.call(json!(2), "own__echo", echo("c"), json!({})).await;
+    assert_eq!(answer.last()["result"]["content"][0]["text"], "c");
+
+    // Removing the server ends every process of its clients.
+    let pid_c = read_pid(&pidfile);
+    gw.unregister("own").await.unwrap();
+    eventually(Duration::from_secs(10), "every process reaped", || async {
+        !process_exists(pid_b) && !process_exists(pid_c) && !process_exists(shared)
+    })
+    .await;
+    running.shutdown().await.unwrap();
+}
