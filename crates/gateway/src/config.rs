@@ -27,8 +27,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-gateway.db";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The default limit on concurrent legacy SSE sessions (`GET /sse`).
 pub const DEFAULT_MAX_SSE_SESSIONS: usize = 10_000;
-/// Upstream sessions of their own per server for clients that can be asked something.
-pub const DEFAULT_MAX_CLIENT_SESSIONS_PER_SERVER: usize = 32;
+/// Processes of their own per stdio server for clients that can be asked something.
+pub const DEFAULT_MAX_CLIENT_PROCESSES_PER_SERVER: usize = 32;
 /// The default time a client has to send a whole request body.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -77,10 +77,11 @@ pub struct Settings {
     pub max_sessions: usize,
     /// An MCP session idle this long is closed.
     pub session_ttl: Duration,
-    /// Most upstream sessions of their own that clients able to be asked something
-    /// (sampling, elicitation, roots, a log level) may hold with one server — for a stdio
-    /// server, processes of their own.
-    pub max_client_sessions_per_server: usize,
+    /// Most processes of their own that clients able to be asked something (sampling,
+    /// elicitation, roots, a log level) may hold with one stdio server. (Their sessions of
+    /// their own with HTTP and SSE servers are bounded by `max_sessions`: one per server
+    /// per downstream session.)
+    pub max_client_processes_per_server: usize,
     /// What to do when servers offer items of the same name.
     pub name_policy: crate::registry::NamePolicy,
     /// Browser origins allowed to call the MCP endpoints (others get 403).
@@ -122,7 +123,7 @@ impl Default for Settings {
             name_policy: crate::registry::NamePolicy::default(),
             max_sessions: 10_000,
             session_ttl: Duration::from_secs(300),
-            max_client_sessions_per_server: DEFAULT_MAX_CLIENT_SESSIONS_PER_SERVER,
+            max_client_processes_per_server: DEFAULT_MAX_CLIENT_PROCESSES_PER_SERVER,
             allowed_origins: crate::downstream::DEFAULT_ALLOWED_ORIGINS
                 .iter()
                 .map(|o| o.to_string())

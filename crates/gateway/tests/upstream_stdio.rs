@@ -318,7 +318,7 @@ async fn clients_that_can_be_asked_get_processes_of_their_own_within_a_limit() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let running = started(mcp_gateway::config::Settings {
-        max_client_sessions_per_server: 2,
+        max_client_processes_per_server: 2,
         ..Default::default()
     })
     .await;
@@ -359,7 +359,7 @@ async fn clients_that_can_be_asked_get_processes_of_their_own_within_a_limit() {
         .as_str()
         .unwrap_or_default();
     assert!(
-        message.contains("max_client_sessions_per_server"),
+        message.contains("max_client_processes_per_server"),
         "{:?}",
         refused.messages
     );

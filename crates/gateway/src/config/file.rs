@@ -53,7 +53,7 @@ struct GatewaySection {
     max_sessions: Option<usize>,
     session_ttl_secs: Option<u64>,
     max_sse_sessions: Option<usize>,
-    max_client_sessions_per_server: Option<usize>,
+    max_client_processes_per_server: Option<usize>,
     upstream_allow_cidrs: Option<Vec<String>>,
     upstream_deny_cidrs: Option<Vec<String>>,
     stdio_allowed_commands: Option<Vec<String>>,
@@ -125,14 +125,14 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         Some(max) => settings.max_sessions = max,
         None => {}
     }
-    match g.max_client_sessions_per_server {
+    match g.max_client_processes_per_server {
         Some(0) => {
             return Err(ConfigError::invalid(
-                "gateway.max_client_sessions_per_server",
+                "gateway.max_client_processes_per_server",
                 "must be at least 1",
             ));
         }
-        Some(max) => settings.max_client_sessions_per_server = max,
+        Some(max) => settings.max_client_processes_per_server = max,
         None => {}
     }
     match g.session_ttl_secs {

@@ -6,7 +6,7 @@
 //! its log level and asking it for its roots. Everything that upstream session sends goes
 //! to that client, so nothing it sends can reach another one (see
 //! [`crate::upstream::Owner`]). For stdio servers a session of one's own is a process of
-//! one's own; `gateway.max_client_sessions_per_server` bounds how many a server may have.
+//! one's own; `gateway.max_client_processes_per_server` bounds how many a server may have.
 //!
 //! A session of one's own ends with the downstream session, when its server is removed or
 //! replaced, or when the upstream closes it; a stdio process is then terminated and reaped.
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error;
 use crate::{
+    model::TransportKind,
     registry::{ServerEntry, ServerRuntime},
     upstream::{self, CallRouter, Owner, UpstreamError, UpstreamHandler, UpstreamPeer},
 };
@@ -57,14 +58,20 @@ impl OwnedUpstream {
         limit: usize,
     ) -> Result<Self, McpError> {
         let id = &entry.record.server_id;
-        let Some(slot) = entry.runtime.client_sessions.take(limit) else {
-            return Err(McpError::internal_error(
-                format!(
-                    "mcp-gateway: {id:?} already has {limit} client sessions \
-                     (gateway.max_client_sessions_per_server); retry later"
-                ),
-                None,
-            ));
+        // A stdio session of one's own is a process: those are counted and bounded.
+        let slot = if entry.record.transport_kind() == TransportKind::Stdio {
+            let slot = entry.runtime.client_sessions.take(limit).ok_or_else(|| {
+                McpError::internal_error(
+                    format!(
+                        "mcp-gateway: {id:?} already runs {limit} processes for clients \
+                         (gateway.max_client_processes_per_server); retry later"
+                    ),
+                    None,
+                )
+            })?;
+            Some(slot)
+        } else {
+            None
         };
         let calls = CallRouter::owned();
         let handler = UpstreamHandler::owned(id.clone(), calls.clone(), owner);

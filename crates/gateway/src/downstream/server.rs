@@ -237,7 +237,7 @@ impl GatewayServer {
             peer: context.peer.clone(),
             capabilities,
         };
-        let limit = self.gateway.settings.max_client_sessions_per_server;
+        let limit = self.gateway.settings.max_client_processes_per_server;
         let owned = self.end.owned.get(&entry, owner, limit).await?;
         Ok(Upstream::owned(entry, owned))
     }
@@ -500,7 +500,7 @@ impl GatewayServer {
         params.name = route.upstream_name.to_string().into();
 
         if modern {
-            let limit = self.gateway.settings.max_client_sessions_per_server;
+            let limit = self.gateway.settings.max_client_processes_per_server;
             let upstream = Upstream::for_stateless_call(entry, &context, limit).await?;
             let (input, asks) = mpsc::channel(8);
             let (call, meta) = self.begin(&upstream.calls, &context, Some(input));
