@@ -300,7 +300,9 @@ pub(crate) fn http_client() -> Result<reqwest::Client, UpstreamError> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
+        // Below Node's 5 s keep-alive (most MCP servers run on it): a connection the server
+        // is about to close is not picked for a request.
+        .pool_idle_timeout(Duration::from_secs(4))
         // Credentials ride in custom headers (X-API-Key, extras) that reqwest keeps across
         // hosts, so only same-origin redirects are followed.
         .redirect(reqwest::redirect::Policy::custom(|attempt| {

@@ -75,9 +75,16 @@ impl OwnedUpstream {
         };
         let calls = CallRouter::owned();
         let handler = UpstreamHandler::owned(id.clone(), calls.clone(), owner);
-        let connection = upstream::connect(&entry.record, handler)
-            .await
-            .map_err(|e| error::upstream(id, e))?;
+        // A new session's first request may meet a pooled connection the upstream has just
+        // closed; nothing ran yet, so one more attempt is safe.
+        let connection = match upstream::connect(&entry.record, handler.clone()).await {
+            Err(e) if e.is_connection_failure() => {
+                tracing::debug!(upstream = %id, error = %e, "opening a client's session again");
+                upstream::connect(&entry.record, handler).await
+            }
+            other => other,
+        }
+        .map_err(|e| error::upstream(id, e))?;
         let peer = Arc::new(connection.service.peer().clone());
         let end = CancellationToken::new();
         let stop = entry.runtime.stop.clone();
@@ -137,10 +144,13 @@ async fn tell_level(peer: &UpstreamPeer, level: LoggingLevel) {
 /// told: its log level.
 #[derive(Default)]
 pub(crate) struct OwnedUpstreams {
-    /// Held across an opening, so one client opens one session per server at a time.
-    sessions: tokio::sync::Mutex<HashMap<String, Arc<OwnedUpstream>>>,
+    /// One slot per server, held across an opening: a client opens one session per server
+    /// at a time, and its requests to other servers do not wait for it.
+    slots: Mutex<HashMap<String, Slot>>,
     level: Mutex<Option<LoggingLevel>>,
 }
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<OwnedUpstream>>>>;
 
 impl OwnedUpstreams {
     /// This client's session with `entry`'s upstream, opened now if it has none.
@@ -150,15 +160,21 @@ impl OwnedUpstreams {
         owner: impl FnOnce() -> Owner,
         limit: usize,
     ) -> Result<Arc<OwnedUpstream>, McpError> {
-        let mut sessions = self.sessions.lock().await;
-        let id = &entry.record.server_id;
-        if let Some(open) = sessions.get(id.as_str())
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .entry(entry.record.server_id.clone())
+                .or_default()
+                .clone()
+        };
+        let mut held = slot.lock().await;
+        if let Some(open) = held.as_ref()
             && open.serves(entry)
         {
             return Ok(open.clone());
         }
         let opened = Arc::new(OwnedUpstream::open(entry, owner(), self.level(), limit).await?);
-        sessions.insert(id.clone(), opened.clone());
+        *held = Some(opened.clone());
         Ok(opened)
     }
 
@@ -172,14 +188,25 @@ impl OwnedUpstreams {
         *self.level.lock().unwrap_or_else(|p| p.into_inner()) = Some(level);
     }
 
-    /// The sessions open now whose server `keep` accepts.
+    /// The sessions open now whose server `keep` accepts (after any opening under way).
     pub async fn open(&self, keep: impl Fn(&str) -> bool) -> Vec<Arc<OwnedUpstream>> {
-        let sessions = self.sessions.lock().await;
-        sessions
-            .iter()
-            .filter(|(id, s)| keep(id) && !s.end.is_cancelled())
-            .map(|(_, s)| s.clone())
-            .collect()
+        let slots: Vec<Slot> = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .iter()
+                .filter(|(id, _)| keep(id))
+                .map(|(_, slot)| slot.clone())
+                .collect()
+        };
+        let mut open = Vec::with_capacity(slots.len());
+        for slot in slots {
+            if let Some(session) = slot.lock().await.as_ref()
+                && !session.end.is_cancelled()
+            {
+                open.push(session.clone());
+            }
+        }
+        open
     }
 
     /// Tells every open session in scope the client's new log level.
