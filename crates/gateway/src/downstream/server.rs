@@ -22,7 +22,7 @@ use rmcp::{
         CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
         GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ReadResourceRequestParams, ReadResourceResponse, Reference, RequestMetaObject, ResultType,
+        ReadResourceRequestParams, ReadResourceResponse, Reference, RequestMetaObject,
         ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
@@ -36,6 +36,7 @@ use super::{
     owned::{OwnedUpstream, OwnedUpstreams},
     view::{Scope, page, template_item},
 };
+use crate::protocol::{self, can_be_asked, header, mark_complete};
 use crate::{
     gateway::Gateway,
     registry::{ServerEntry, Snapshot},
@@ -131,7 +132,7 @@ impl GatewayServer {
         let session = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|parts| parts.headers.get(header::SESSION_ID))
             .and_then(|id| id.to_str().ok());
         if let (Some(sessions), Some(session)) = (&self.sessions, session)
             && let Some(info) = sessions.touch(session)
@@ -162,7 +163,7 @@ impl GatewayServer {
         let guard = calls.begin(client, context.meta.get_progress_token(), input);
         let mut meta = RequestMetaObject::default();
         for (key, value) in context.meta.0.0.iter() {
-            if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
+            if key != protocol::meta::PROGRESS_TOKEN && !protocol::meta::is_protocol_key(key) {
                 meta.0.0.insert(key.clone(), value.clone());
             }
         }
@@ -268,13 +269,6 @@ impl GatewayServer {
     }
 }
 
-/// Whether a client declared something an upstream may ask it for.
-fn can_be_asked(capabilities: &rmcp::model::ClientCapabilities) -> bool {
-    capabilities.sampling.is_some()
-        || capabilities.elicitation.is_some()
-        || capabilities.roots.is_some()
-}
-
 /// The upstream session a relayed request goes on, with the router of what it sends back.
 struct Upstream {
     entry: Arc<ServerEntry>,
@@ -369,7 +363,7 @@ async fn relay_call(
 /// (rmcp strips it again for session-era clients).
 fn completed(mut response: CallToolResponse) -> CallToolResponse {
     if let CallToolResponse::Complete(result) = &mut response {
-        result.result_type.get_or_insert(ResultType::COMPLETE);
+        mark_complete(&mut result.result_type);
     }
     response
 }
@@ -604,7 +598,7 @@ impl ServerHandler for GatewayServer {
         )
         .await?;
         if let GetPromptResponse::Complete(result) = &mut response {
-            result.result_type.get_or_insert(ResultType::COMPLETE);
+            mark_complete(&mut result.result_type);
         }
         Ok(response)
     }
@@ -656,7 +650,7 @@ impl ServerHandler for GatewayServer {
         )
         .await?;
         if let ReadResourceResponse::Complete(result) = &mut response {
-            result.result_type.get_or_insert(ResultType::COMPLETE);
+            mark_complete(&mut result.result_type);
         }
         Ok(response)
     }
@@ -748,7 +742,7 @@ impl ServerHandler for GatewayServer {
             Self::relay(&session.entry, session.peer.complete(upstream)),
         )
         .await?;
-        result.result_type.get_or_insert(ResultType::COMPLETE);
+        mark_complete(&mut result.result_type);
         Ok(result)
     }
 
