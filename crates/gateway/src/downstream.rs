@@ -32,6 +32,7 @@ use axum::{
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::ServiceExt;
 
+use crate::protocol::header;
 use crate::{
     admin::{ApiError, limits},
     gateway::Gateway,
@@ -146,7 +147,7 @@ impl Endpoint {
         if request.method() != axum::http::Method::DELETE {
             return None;
         }
-        let id = request.headers().get("mcp-session-id")?.to_str().ok()?;
+        let id = request.headers().get(header::SESSION_ID)?.to_str().ok()?;
         (!self.sessions.contains(id)).then(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -161,8 +162,8 @@ impl Endpoint {
     /// `Mcp-Method` header of the stateless 2026-07-28 revision.
     fn opens_session(&self, request: &Request<Body>) -> bool {
         request.method() == axum::http::Method::POST
-            && !request.headers().contains_key("mcp-session-id")
-            && !request.headers().contains_key("mcp-method")
+            && !request.headers().contains_key(header::SESSION_ID)
+            && !request.headers().contains_key(header::METHOD)
     }
 }
 

@@ -1,23 +1,23 @@
 //! Entry points for the fuzz targets in `fuzz/` — not an API. Each feeds arbitrary input
 //! to a parser that faces the network or the operator; none may panic, whatever the input.
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use bytes::Bytes;
 use http::HeaderMap;
 
 use crate::{
     config::{Settings, env::MapEnv},
     downstream::direct::request,
     model::ServerRecord,
-    upstream::{lane::wire, sse},
+    protocol::header,
+    upstream::{sse, sse_decode::Decoder},
 };
 
 /// A POST body on `/mcp`: the direct lane's parsers (both eras), then the check that
 /// answers malformed messages.
 pub fn mcp_post_body(data: &[u8]) {
     let mut headers = HeaderMap::new();
-    headers.insert("mcp-name", http::HeaderValue::from_static("echo"));
-    headers.insert("mcp-method", http::HeaderValue::from_static("tools/call"));
+    headers.insert(header::NAME, http::HeaderValue::from_static("echo"));
+    headers.insert(header::METHOD, http::HeaderValue::from_static("tools/call"));
     let envelope = request::envelope(data);
     for caller in [request::Caller::Session("s"), request::Caller::Stateless] {
         let Some(envelope) = &envelope else { break };
@@ -38,38 +38,29 @@ pub fn mcp_post_body(data: &[u8]) {
     let _ = request::invalid_message(data);
 }
 
-/// An upstream's SSE body, fed in two chunks split at `data[0]`: the HTTP lane's event
-/// reader, and the legacy SSE client's parser and size cap.
+/// An upstream's SSE body, fed in two chunks split at `data[0]`: the SSE decoder (with a
+/// small size cap) and the legacy SSE client's reading of each event.
 pub fn sse_body(data: &[u8]) {
     let Some((&split, rest)) = data.split_first() else {
         return;
     };
     let split = usize::from(split).min(rest.len());
     let (first, second) = rest.split_at(split);
-    let mut buffer = BytesMut::new();
+    let mut decoder = Decoder::new(1024);
     for chunk in [first, second] {
-        buffer.extend_from_slice(chunk);
-        while let Some(event) = wire::take_event(&mut buffer) {
-            let _ = serde_json::from_slice::<serde_json::Value>(&event);
+        decoder.push(Bytes::copy_from_slice(chunk));
+        loop {
+            match decoder.next() {
+                Ok(true) => {
+                    let event = decoder.event();
+                    assert!(event.data.len() <= 1024);
+                    let _ = sse::decode(event);
+                }
+                Ok(false) => break,
+                Err(_) => return,
+            }
         }
     }
-    let mut limit = sse::limit::EventSizeLimit::new(1024);
-    let chunks: Vec<Result<Bytes, std::io::Error>> = [first, second]
-        .iter()
-        .map(|chunk| {
-            limit
-                .observe(chunk)
-                .map(|()| Bytes::copy_from_slice(chunk))
-                .map_err(std::io::Error::other)
-        })
-        .collect();
-    let events = sse_stream::SseStream::from_bytes_stream(futures::stream::iter(chunks));
-    futures::executor::block_on(events.for_each(|event| {
-        if let Ok(event) = event {
-            let _ = sse::decode(event);
-        }
-        futures::future::ready(())
-    }));
 }
 
 /// A config file's text.

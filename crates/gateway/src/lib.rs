@@ -5,6 +5,8 @@
 //!
 //! Layout by concern:
 //! * [`model`] — the server record an operator writes (REST body or YAML entry) and its validation;
+//! * [`protocol`] — MCP protocol facts used in several places: eras, header and `_meta` names,
+//!   `resultType` fix-ups;
 //! * [`config`] — the YAML file, `${VAR}` substitution and the environment;
 //! * [`registry`] — the immutable snapshot of servers, catalogs and routes, swapped atomically;
 //! * [`upstream`] — connections to upstream MCP servers over the three transports, supervised;
@@ -21,6 +23,7 @@ pub mod downstream;
 pub mod fuzzing;
 pub mod gateway;
 pub mod model;
+pub mod protocol;
 pub mod registry;
 pub mod secret;
 pub mod store;

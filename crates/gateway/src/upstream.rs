@@ -2,6 +2,7 @@
 //! transport. `streamable_http` uses rmcp's client (both protocol eras, `server/discover`
 //! with fallback to `initialize`); `sse` uses our legacy HTTP+SSE transport; `stdio` spawns
 //! a supervised child process and speaks newline-delimited JSON-RPC over its pipes.
+//! `sse_decode` reads event streams for both the legacy transport and the HTTP lane.
 //!
 //! [`supervisor`] keeps each registered server connected, discovered and health-checked.
 
@@ -13,6 +14,7 @@ mod headers;
 pub mod lane;
 mod request;
 pub mod sse;
+pub(crate) mod sse_decode;
 mod stdio;
 pub mod supervisor;
 
@@ -171,8 +173,9 @@ pub async fn connect(
         }
         match connect_with(record, handler.clone(), auto_lifecycle()).await {
             // A server that answers `server/discover` but supports no 2026-07-28 version
-            // (-32022 with older versions only) is not treated as legacy by rmcp's probe;
-            // it is one, so connect again with the `initialize` handshake.
+            // (`ErrorCode::UNSUPPORTED_PROTOCOL_VERSION` with older versions only) is not
+            // treated as legacy by rmcp's probe; it is one, so connect again with the
+            // `initialize` handshake.
             Err(Handshake::NoCommonVersion(_)) => {
                 connect_with(record, handler, ClientLifecycleMode::Initialize).await
             }

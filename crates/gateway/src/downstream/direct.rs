@@ -27,6 +27,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
+use rmcp::model::ErrorCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -39,6 +40,7 @@ use super::{
 };
 use crate::{
     gateway::Gateway,
+    protocol::{header, with_result_type, without_result_type},
     registry::{SerializedPages, ServerEntry},
     upstream::{
         UpstreamError,
@@ -215,7 +217,7 @@ impl DirectLane {
     /// the negotiation refuses, anything but a plain `initialize`).
     fn open_light(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<Response> {
         use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
-        if headers.contains_key("mcp-session-id") || headers.contains_key("mcp-method") {
+        if headers.contains_key(header::SESSION_ID) || headers.contains_key(header::METHOD) {
             return None;
         }
         let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_slice(body) else {
@@ -225,7 +227,7 @@ impl DirectLane {
             return None;
         };
         let params = &initialize.params;
-        if let Some(version) = headers.get("mcp-protocol-version")
+        if let Some(version) = headers.get(header::PROTOCOL_VERSION)
             && version.as_bytes() != params.protocol_version.as_str().as_bytes()
         {
             return None;
@@ -240,7 +242,7 @@ impl DirectLane {
         let session = HeaderValue::from_str(&session).ok()?;
         let headers = [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (http::HeaderName::from_static("mcp-session-id"), session),
+            (http::HeaderName::from_static(header::SESSION_ID), session),
         ];
         Some((StatusCode::OK, headers, answer).into_response())
     }
@@ -458,7 +460,7 @@ fn final_message(
         Ok(Outcome::Error(error)) => {
             body.extend_from_slice(br#","error":"#);
             body.extend_from_slice(error.get().as_bytes());
-            if stateless && error_code(&error) == Some(-32601) {
+            if stateless && error_code(&error) == Some(ErrorCode::METHOD_NOT_FOUND) {
                 // As rmcp answers a stateless request for an unknown method.
                 status = StatusCode::NOT_FOUND;
             }
@@ -466,8 +468,11 @@ fn final_message(
         Err(error) => {
             body.extend_from_slice(br#","error":"#);
             let encoded = serde_json::to_vec(&error).unwrap_or_else(|_| {
-                br#"{"code":-32603,"message":"mcp-gateway: the error could not be encoded"}"#
-                    .to_vec()
+                let code = ErrorCode::INTERNAL_ERROR.0;
+                format!(
+                    r#"{{"code":{code},"message":"mcp-gateway: the error could not be encoded"}}"#
+                )
+                .into_bytes()
             });
             body.extend_from_slice(&encoded);
         }
@@ -500,46 +505,10 @@ fn event_stream(events: impl futures::Stream<Item = Bytes> + Send + 'static) -> 
     (StatusCode::OK, content_type, body).into_response()
 }
 
-/// A final result for a 2026-07-28 client carries `resultType`; the lane's session-era
-/// upstream session leaves it out.
-fn with_result_type(result: &RawValue, out: &mut Vec<u8>) {
-    #[derive(Deserialize)]
-    struct Typed {
-        #[serde(rename = "resultType")]
-        result_type: Option<serde::de::IgnoredAny>,
-    }
-    let text = result.get();
-    let typed = serde_json::from_str::<Typed>(text).is_ok_and(|t| t.result_type.is_some());
-    match text.strip_prefix('{') {
-        Some(rest) if !typed => {
-            out.extend_from_slice(br#"{"resultType":"complete""#);
-            if !rest.trim_start().starts_with('}') {
-                out.push(b',');
-            }
-            out.extend_from_slice(rest.as_bytes());
-        }
-        _ => out.extend_from_slice(text.as_bytes()),
-    }
-}
-
-/// A session-era client gets a final result without the `resultType` a 2026-07-28
-/// upstream adds (as rmcp's relay strips it).
-fn without_result_type(result: &RawValue, out: &mut Vec<u8>) {
-    type Members = indexmap::IndexMap<String, Box<RawValue>>;
-    if let Ok(mut members) = serde_json::from_str::<Members>(result.get())
-        && members.shift_remove("resultType").is_some()
-        && let Ok(stripped) = serde_json::to_vec(&members)
-    {
-        out.extend_from_slice(&stripped);
-        return;
-    }
-    out.extend_from_slice(result.get().as_bytes());
-}
-
-fn error_code(error: &RawValue) -> Option<i64> {
+fn error_code(error: &RawValue) -> Option<ErrorCode> {
     #[derive(Deserialize)]
     struct Code {
-        code: i64,
+        code: ErrorCode,
     }
     serde_json::from_str::<Code>(error.get())
         .ok()
@@ -559,7 +528,7 @@ fn unreadable(error: axum::Error, limit: usize) -> Response {
 }
 
 /// The answer to a body that is not one JSON-RPC message a client may send: 400 with a
-/// JSON-RPC error (-32700 parse error, -32600 invalid request) and a null id, as the
+/// JSON-RPC error (parse error or invalid request) and a null id, as the
 /// streamable HTTP transport expects (rmcp would answer 415). `None` for a good body.
 fn rejection(body: &[u8]) -> Option<Response> {
     let (code, reason) = request::invalid_message(body)?;
@@ -567,30 +536,4 @@ fn rejection(body: &[u8]) -> Option<Response> {
         "error": {"code": code, "message": reason}});
     let content_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     Some((StatusCode::BAD_REQUEST, content_type, error.to_string()).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn typed(result: &str) -> String {
-        let raw = RawValue::from_string(result.into()).unwrap();
-        let mut out = Vec::new();
-        with_result_type(&raw, &mut out);
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn stateless_results_get_a_result_type_once() {
-        assert_eq!(typed("{}"), r#"{"resultType":"complete"}"#);
-        assert_eq!(
-            typed(r#"{"content":[]}"#),
-            r#"{"resultType":"complete","content":[]}"#
-        );
-        assert_eq!(
-            typed(r#"{"resultType":"input_required"}"#),
-            r#"{"resultType":"input_required"}"#
-        );
-        assert_eq!(typed(r#"{ }"#), r#"{"resultType":"complete" }"#);
-    }
 }

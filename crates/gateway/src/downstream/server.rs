@@ -23,9 +23,8 @@ use rmcp::{
         GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
-        RequestMetaObject, ResultType, ServerCapabilities, ServerConfig, ServerResult,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
-        UnsubscribeRequestParams, UpdateTaskParams,
+        RequestMetaObject, ServerCapabilities, ServerConfig, ServerResult, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -37,6 +36,7 @@ use super::{
     owned::{OwnedUpstream, OwnedUpstreams},
     view::{Scope, page, page_where, template_item},
 };
+use crate::protocol::{self, can_be_asked, header, mark_complete};
 use crate::{
     gateway::Gateway,
     registry::{ServerEntry, Snapshot},
@@ -132,7 +132,7 @@ impl GatewayServer {
         let session = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|parts| parts.headers.get(header::SESSION_ID))
             .and_then(|id| id.to_str().ok());
         if let (Some(sessions), Some(session)) = (&self.sessions, session)
             && let Some(info) = sessions.touch(session)
@@ -163,7 +163,7 @@ impl GatewayServer {
         let guard = calls.begin(client, context.meta.get_progress_token(), input);
         let mut meta = RequestMetaObject::default();
         for (key, value) in context.meta.0.0.iter() {
-            if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
+            if key != protocol::meta::PROGRESS_TOKEN && !protocol::meta::is_protocol_key(key) {
                 meta.0.0.insert(key.clone(), value.clone());
             }
         }
@@ -301,13 +301,6 @@ impl GatewayServer {
 /// tools listed only to such clients (once per server; then they are known).
 const ASKING_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Whether a client declared something an upstream may ask it for.
-fn can_be_asked(capabilities: &rmcp::model::ClientCapabilities) -> bool {
-    capabilities.sampling.is_some()
-        || capabilities.elicitation.is_some()
-        || capabilities.roots.is_some()
-}
-
 /// The upstream session a relayed request goes on, with the router of what it sends back.
 struct Upstream {
     entry: Arc<ServerEntry>,
@@ -408,7 +401,7 @@ async fn relay_call(
 /// (rmcp strips it again for session-era clients).
 fn completed(mut response: CallToolResponse) -> CallToolResponse {
     if let CallToolResponse::Complete(result) = &mut response {
-        result.result_type.get_or_insert(ResultType::COMPLETE);
+        mark_complete(&mut result.result_type);
     }
     response
 }
@@ -659,7 +652,7 @@ impl ServerHandler for GatewayServer {
         )
         .await?;
         if let GetPromptResponse::Complete(result) = &mut response {
-            result.result_type.get_or_insert(ResultType::COMPLETE);
+            mark_complete(&mut result.result_type);
         }
         Ok(response)
     }
@@ -711,7 +704,7 @@ impl ServerHandler for GatewayServer {
         )
         .await?;
         if let ReadResourceResponse::Complete(result) = &mut response {
-            result.result_type.get_or_insert(ResultType::COMPLETE);
+            mark_complete(&mut result.result_type);
         }
         Ok(response)
     }
@@ -815,7 +808,7 @@ impl ServerHandler for GatewayServer {
             Self::relay(&session.entry, session.peer.complete(upstream)),
         )
         .await?;
-        result.result_type.get_or_insert(ResultType::COMPLETE);
+        mark_complete(&mut result.result_type);
         Ok(result)
     }
 

@@ -372,8 +372,8 @@ const RESERVED_HEADERS: &[&str] = &[
     "host",
     "connection",
     "transfer-encoding",
-    "mcp-session-id",
-    "mcp-protocol-version",
+    crate::protocol::header::SESSION_ID,
+    crate::protocol::header::PROTOCOL_VERSION,
     "last-event-id",
 ];
 

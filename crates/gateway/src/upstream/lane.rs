@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 pub use self::http::HttpLane;
 use super::UpstreamError;
 pub use super::stdio::StdioLane;
+use crate::protocol::meta::PROGRESS_TOKEN;
 
 /// Why a call did not complete on a lane.
 #[derive(Debug)]
@@ -130,7 +131,7 @@ impl CallRequest {
             body.extend_from_slice(br#","arguments":"#);
             body.extend_from_slice(arguments.as_bytes());
         }
-        let token = progress_token.map(|t| format!(r#""progressToken":{t}"#));
+        let token = progress_token.map(|t| format!(r#""{PROGRESS_TOKEN}":{t}"#));
         let members = [protocol, token.as_deref(), Some(self.meta.as_str())];
         let mut first = true;
         for member in members.into_iter().flatten().filter(|m| !m.is_empty()) {

@@ -8,7 +8,6 @@
 //! The configured headers (upstream credentials) go on the `GET` and on every `POST`, and
 //! are never logged; error messages leave out URLs, whose query may carry a token.
 
-pub(crate) mod limit;
 mod wire;
 
 #[cfg(test)]
@@ -18,17 +17,17 @@ mod tests;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::{StreamExt, stream::BoxStream};
 use rmcp::{
     RoleClient,
     model::ServerJsonRpcMessage,
     service::{RxJsonRpcMessage, TxJsonRpcMessage},
     transport::Transport,
 };
-use sse_stream::Sse;
 use tokio::sync::mpsc;
 use url::Url;
-use wire::{Poster, event_stream};
+use wire::{Events, Poster};
+
+use super::sse_decode::Event;
 
 /// The largest SSE event (or JSON `POST` answer) accepted, as rmcp allows.
 pub const MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
@@ -94,8 +93,6 @@ impl Default for Limits {
     }
 }
 
-type Events = BoxStream<'static, Result<Sse, sse_stream::Error>>;
-
 /// Client side of the legacy SSE transport.
 pub struct SseClientTransport {
     /// The `GET` stream; `None` once it ended or the transport was closed.
@@ -156,15 +153,17 @@ async fn open(
     max_event_size: usize,
 ) -> Result<(Events, Url), SseError> {
     let response = wire::get_event_stream(client, sse_url, headers).await?;
-    let mut events = event_stream(response, max_event_size);
-    while let Some(event) = events.next().await {
-        let event = event.map_err(|e| SseError::Stream(e.to_string()))?;
-        if event.event.as_deref() == Some("endpoint") {
-            let endpoint = resolve_endpoint(sse_url, event.data.as_deref().unwrap_or_default())?;
+    let mut events = Events::new(response, max_event_size);
+    while events.next().await? {
+        let event = events.event();
+        if event.event == b"endpoint" {
+            let data = std::str::from_utf8(event.data)
+                .map_err(|e| SseError::InvalidEndpoint(e.to_string()))?;
+            let endpoint = resolve_endpoint(sse_url, data)?;
             return Ok((events, endpoint));
         }
-        let name = event.event.as_deref().unwrap_or_default();
-        tracing::debug!(event = %snippet(name), "ignoring an SSE event before `endpoint`");
+        let name = String::from_utf8_lossy(event.event);
+        tracing::debug!(event = %snippet(&name), "ignoring an SSE event before `endpoint`");
     }
     Err(SseError::NoEndpoint)
 }
@@ -185,17 +184,18 @@ fn resolve_endpoint(sse_url: &Url, data: &str) -> Result<Url, SseError> {
 
 /// The JSON-RPC message an SSE event carries, if any. Other event types and unparseable
 /// data are skipped: one bad event should not end the session.
-pub(crate) fn decode(event: Sse) -> Option<ServerJsonRpcMessage> {
-    match event.event.as_deref() {
-        None | Some("" | "message") => {}
-        Some(other) => {
-            tracing::debug!(event = %snippet(other), "ignoring an SSE event");
-            return None;
-        }
+pub(crate) fn decode(event: Event<'_>) -> Option<ServerJsonRpcMessage> {
+    if event.event != b"message" {
+        let name = String::from_utf8_lossy(event.event);
+        tracing::debug!(event = %snippet(&name), "ignoring an SSE event");
+        return None;
     }
-    let data = event.data.filter(|d| !d.trim().is_empty())?;
-    serde_json::from_str(&data)
+    if event.data.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    serde_json::from_slice(event.data)
         .inspect_err(|e| {
+            let data = String::from_utf8_lossy(event.data);
             tracing::warn!(error = %e, data = %snippet(&data), "skipping an unparseable SSE message");
         })
         .ok()
@@ -222,22 +222,22 @@ impl Transport<RoleClient> for SseClientTransport {
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
             let events = self.events.as_mut()?;
-            let event = tokio::select! {
+            let next = tokio::select! {
                 Some(message) = self.replies.recv() => return Some(message),
-                event = events.next() => event,
+                next = events.next() => next,
             };
-            match event {
-                Some(Ok(event)) => {
-                    if let Some(message) = decode(event) {
+            match next {
+                Ok(true) => {
+                    if let Some(message) = decode(events.event()) {
                         return Some(message);
                     }
                 }
                 // The session is over either way; the supervisor reconnects.
-                Some(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "the SSE stream failed");
                     self.events = None;
                 }
-                None => {
+                Ok(false) => {
                     tracing::info!("the SSE stream ended");
                     self.events = None;
                 }

@@ -8,14 +8,11 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, header};
 use indexmap::IndexMap;
+use rmcp::model::ErrorCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The stateless revision (no session, metadata on every request).
-pub const STATELESS_VERSION: &str = "2026-07-28";
-/// Session-era revisions a session's requests may name.
-const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-const PROTOCOL_KEY: &str = "io.modelcontextprotocol/";
+use crate::protocol::{self, STATELESS_VERSION, meta};
 
 /// How a request identifies its client.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,17 +42,20 @@ pub fn plain_post(headers: &HeaderMap, local_only: bool) -> bool {
 
 /// How a [`plain_post`] identifies its client, when the direct lane may take it.
 pub fn caller(headers: &HeaderMap) -> Option<Caller<'_>> {
-    let version = optional(headers, "mcp-protocol-version")?;
-    match optional(headers, "mcp-session-id")? {
+    let version = optional(headers, protocol::header::PROTOCOL_VERSION)?;
+    match optional(headers, protocol::header::SESSION_ID)? {
         Some(session) => {
-            let known = version.is_none_or(|v| SESSION_VERSIONS.contains(&v));
-            (known && !headers.contains_key("mcp-method")).then_some(Caller::Session(session))
+            let known = version.is_none_or(protocol::is_session_version);
+            let method = headers.contains_key(protocol::header::METHOD);
+            (known && !method).then_some(Caller::Session(session))
         }
         None => {
-            let method = optional(headers, "mcp-method")?;
-            let stateless = version == Some(STATELESS_VERSION)
+            let method = optional(headers, protocol::header::METHOD)?;
+            let stateless = version == Some(STATELESS_VERSION.as_str())
                 && matches!(method, Some("tools/call" | "tools/list"))
-                && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"));
+                && !headers
+                    .keys()
+                    .any(|k| k.as_str().starts_with(protocol::header::PARAM_PREFIX));
             stateless.then_some(Caller::Stateless)
         }
     }
@@ -168,7 +168,9 @@ pub fn tool_call<'a>(
     if params.arguments.is_some_and(|a| !a.get().starts_with('{')) {
         return None;
     }
-    if *caller == Caller::Stateless && optional(headers, "mcp-name")? != Some(&*params.name) {
+    if *caller == Caller::Stateless
+        && optional(headers, protocol::header::NAME)? != Some(&*params.name)
+    {
         return None;
     }
     let (progress_token, meta) = match params.meta {
@@ -187,7 +189,8 @@ pub fn tool_call<'a>(
 
 /// A stateless request's `Mcp-Method` names the body's method.
 fn method_header_agrees(caller: &Caller<'_>, headers: &HeaderMap, method: &str) -> bool {
-    *caller != Caller::Stateless || optional(headers, "mcp-method") == Some(Some(method))
+    *caller != Caller::Stateless
+        || optional(headers, protocol::header::METHOD) == Some(Some(method))
 }
 
 /// A `tools/list` the direct lane can answer from the snapshot's serialised pages.
@@ -252,16 +255,14 @@ fn forwarded_meta<'a>(
     let mut progress_token = None;
     let mut forwarded = String::new();
     for (key, value) in &meta {
-        match key.strip_prefix(PROTOCOL_KEY) {
-            _ if key == "progressToken" => progress_token = Some(*value),
-            Some(_) if *caller != Caller::Stateless => return None,
-            Some("protocolVersion") => {
-                version = value.get() == concat!('"', "2026-07-28", '"');
-            }
-            Some("clientCapabilities") => capabilities = cannot_be_asked(value)?,
-            Some("clientInfo") => {}
-            Some(_) => return None,
-            None => {
+        match key.as_str() {
+            meta::PROGRESS_TOKEN => progress_token = Some(*value),
+            key if meta::is_protocol_key(key) && *caller != Caller::Stateless => return None,
+            meta::PROTOCOL_VERSION => version = is_json_string(value, STATELESS_VERSION.as_str()),
+            meta::CLIENT_CAPABILITIES => capabilities = cannot_be_asked(value)?,
+            meta::CLIENT_INFO => {}
+            key if meta::is_protocol_key(key) => return None,
+            _ => {
                 if !forwarded.is_empty() {
                     forwarded.push(',');
                 }
@@ -277,12 +278,21 @@ fn forwarded_meta<'a>(
     Some((progress_token, forwarded))
 }
 
+/// Whether `value` is the JSON string `text` written without escapes.
+fn is_json_string(value: &RawValue, text: &str) -> bool {
+    let quoted = value
+        .get()
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'));
+    quoted == Some(text)
+}
+
 /// Declared client capabilities that give the server nothing to ask the client.
 fn cannot_be_asked(capabilities: &RawValue) -> Option<bool> {
     let declared: IndexMap<String, serde::de::IgnoredAny> =
         serde_json::from_str(capabilities.get()).ok()?;
     Some(
-        !["sampling", "elicitation", "roots"]
+        !protocol::ASKING_CAPABILITIES
             .iter()
             .any(|c| declared.contains_key(*c)),
     )
@@ -290,13 +300,16 @@ fn cannot_be_asked(capabilities: &RawValue) -> Option<bool> {
 
 /// Why a body is not one JSON-RPC message a client may send, as the JSON-RPC error code
 /// and a reason; `None` when it is one.
-pub fn invalid_message(body: &[u8]) -> Option<(i32, String)> {
+pub fn invalid_message(body: &[u8]) -> Option<(ErrorCode, String)> {
     use rmcp::model::ClientJsonRpcMessage;
     let error = serde_json::from_slice::<ClientJsonRpcMessage>(body).err()?;
     Some(
         match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            Err(syntax) => (-32700, format!("Parse error: {syntax}")),
-            Ok(_) => (-32600, format!("Invalid Request: {error}")),
+            Err(syntax) => (ErrorCode::PARSE_ERROR, format!("Parse error: {syntax}")),
+            Ok(_) => (
+                ErrorCode::INVALID_REQUEST,
+                format!("Invalid Request: {error}"),
+            ),
         },
     )
 }
@@ -479,14 +492,17 @@ mod tests {
 
     #[test]
     fn invalid_bodies_are_classified() {
-        assert_eq!(invalid_message(b"{").unwrap().0, -32700);
-        assert_eq!(invalid_message(&[0xff]).unwrap().0, -32700);
-        assert_eq!(invalid_message(b"[]").unwrap().0, -32600);
+        assert_eq!(invalid_message(b"{").unwrap().0, ErrorCode::PARSE_ERROR);
+        assert_eq!(invalid_message(&[0xff]).unwrap().0, ErrorCode::PARSE_ERROR);
+        assert_eq!(
+            invalid_message(b"[]").unwrap().0,
+            ErrorCode::INVALID_REQUEST
+        );
         assert_eq!(
             invalid_message(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#)
                 .unwrap()
                 .0,
-            -32600
+            ErrorCode::INVALID_REQUEST
         );
         assert!(invalid_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_none());
     }

@@ -28,6 +28,8 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::protocol;
+
 /// What the gateway tracks about one downstream session.
 #[derive(Debug, Default)]
 pub struct SessionInfo {
@@ -90,7 +92,7 @@ impl TrackedSessions {
     pub fn open_light(&self, params: InitializeRequestParams) -> SessionId {
         let id: SessionId = uuid::Uuid::new_v4().to_string().into();
         let info = SessionInfo {
-            pinned: AtomicBool::new(capabilities_ask(&params)),
+            pinned: AtomicBool::new(protocol::can_be_asked(&params.capabilities)),
             last_active: AtomicU64::new(self.now()),
             light: Some(params),
         };
@@ -169,14 +171,7 @@ fn can_be_asked(message: &ClientJsonRpcMessage) -> bool {
     let ClientRequest::InitializeRequest(initialize) = &request.request else {
         return false;
     };
-    capabilities_ask(&initialize.params)
-}
-
-fn capabilities_ask(params: &InitializeRequestParams) -> bool {
-    let capabilities = &params.capabilities;
-    capabilities.sampling.is_some()
-        || capabilities.elicitation.is_some()
-        || capabilities.roots.is_some()
+    protocol::can_be_asked(&initialize.params.capabilities)
 }
 
 /// rmcp's session store, as far as light sessions need one: it hands rmcp the

@@ -20,6 +20,7 @@ use http::{
     HeaderMap, HeaderValue, Response, StatusCode,
     header::{ACCEPT, CONTENT_TYPE},
 };
+use rmcp::model::ErrorCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -29,15 +30,13 @@ use super::{
     wire::{Body, Events, Poster, read_all},
 };
 use crate::model::{ServerRecord, TransportKind};
+use crate::protocol::{self, header};
 use crate::upstream::{
     UpstreamError,
     body::{error_text, has_content_type},
     headers::upstream_headers,
 };
 
-/// The revision the lane asks for; older session-era answers are accepted.
-const PROTOCOL_VERSION: &str = "2025-11-25";
-const SESSION_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 /// How long the handshake may take, and how long a refused lane stays closed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -186,12 +185,14 @@ impl HttpLane {
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let mut opening = LaneSession { headers };
+        // The newest session-era revision; older session-era answers are accepted.
         let body = format!(
-            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"mcp-gateway","version":"{}"}}}}}}"#,
-            env!("CARGO_PKG_VERSION")
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{}}}}}"#,
+            protocol::SESSION_VERSION.as_str(),
+            protocol::CLIENT_INFO_JSON,
         );
         let response = self.post(&opening, Bytes::from(body)).await?;
-        let session_id = response.headers().get("mcp-session-id").cloned();
+        let session_id = response.headers().get(header::SESSION_ID).cloned();
         let reply = self
             .read_reply(&opening, response, 0, None)
             .await
@@ -208,15 +209,15 @@ impl HttpLane {
         let version = serde_json::from_str::<Initialized>(result.get())
             .map_err(|e| format!("unexpected initialize result: {e}"))?
             .protocol_version;
-        if !SESSION_VERSIONS.contains(&version.as_str()) {
+        if !protocol::is_session_version(&version) {
             return Err(format!(
                 "the upstream answered protocol version {version:?}"
             ));
         }
         let version = HeaderValue::try_from(version).map_err(|e| e.to_string())?;
-        opening.headers.insert("mcp-protocol-version", version);
+        opening.headers.insert(header::PROTOCOL_VERSION, version);
         if let Some(id) = session_id {
-            opening.headers.insert("mcp-session-id", id);
+            opening.headers.insert(header::SESSION_ID, id);
         }
         let initialized =
             Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
@@ -264,7 +265,7 @@ impl HttpLane {
         }
         let mut events = Events::new(body);
         while let Some(data) = events.next_data().await? {
-            let message = parse(&data)?;
+            let message = parse(data)?;
             match (&message.method, &message.id) {
                 (Some(_), None) => {
                     // A client that went away is noticed by the caller, which drops us.
@@ -293,8 +294,9 @@ impl HttpLane {
             format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id.get())
         } else {
             format!(
-                r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32601,"message":"mcp-gateway: {method} is not available on this connection"}}}}"#,
-                id.get()
+                r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{},"message":"mcp-gateway: {method} is not available on this connection"}}}}"#,
+                id.get(),
+                ErrorCode::METHOD_NOT_FOUND.0,
             )
             .replace(['\n', '\r'], " ")
         };
@@ -318,9 +320,10 @@ fn parse(bytes: &[u8]) -> Result<Message, UpstreamError> {
     serde_json::from_slice(bytes).map_err(|e| unexpected(&format!("invalid JSON-RPC: {e}")))
 }
 
-fn raw(data: Vec<u8>) -> Result<Box<RawValue>, UpstreamError> {
-    let text = String::from_utf8(data).map_err(|e| unexpected(&format!("not UTF-8: {e}")))?;
-    RawValue::from_string(text).map_err(|e| unexpected(&format!("invalid JSON-RPC: {e}")))
+fn raw(data: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
+    let text = std::str::from_utf8(data).map_err(|e| unexpected(&format!("not UTF-8: {e}")))?;
+    RawValue::from_string(text.to_owned())
+        .map_err(|e| unexpected(&format!("invalid JSON-RPC: {e}")))
 }
 
 fn unexpected(what: &str) -> UpstreamError {
@@ -343,9 +346,7 @@ impl Drop for CancelOnDrop {
             return;
         };
         let (lane, session) = (self.lane.clone(), self.session.clone());
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{id},"reason":"mcp-gateway: the call was abandoned"}}}}"#
-        );
+        let body = protocol::cancelled_notification(&id.to_string());
         runtime.spawn(async move {
             let _ = lane.post(&session, Bytes::from(body)).await;
         });

@@ -1,5 +1,6 @@
 //! The HTTP lane's wire: POSTs (hyper's pooled client for `http://`, reqwest for TLS) and
-//! a lean reader for the answer body, JSON or an event stream.
+//! a lean reader for the answer body, JSON or an event stream (read with the gateway's SSE
+//! decoder, [`crate::upstream::sse_decode`]).
 
 use std::{
     pin::Pin,
@@ -8,13 +9,15 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, combinators::BoxBody};
 
 use super::pool::{ConnPool, PooledBody};
-use crate::upstream::{UpstreamError, body::describe_error, sse::MAX_EVENT_SIZE};
+use crate::upstream::{
+    UpstreamError, body::describe_error, sse::MAX_EVENT_SIZE, sse_decode::Decoder,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -147,7 +150,7 @@ pub async fn read_all(mut body: Body) -> Result<Vec<u8>, UpstreamError> {
 /// The events of an SSE body, one `data` payload at a time.
 pub struct Events {
     body: Body,
-    buffer: BytesMut,
+    decoder: Decoder,
     ended: bool,
 }
 
@@ -155,17 +158,18 @@ impl Events {
     pub fn new(body: Body) -> Self {
         Self {
             body,
-            buffer: BytesMut::new(),
+            decoder: Decoder::new(MAX_EVENT_SIZE),
             ended: false,
         }
     }
 
-    /// The data of the next event with data (`None` at the end of the stream).
-    pub async fn next_data(&mut self) -> Result<Option<Vec<u8>>, UpstreamError> {
+    /// The data of the next event with data (`None` at the end of the stream); events
+    /// whose data is blank (priming events) are skipped.
+    pub async fn next_data(&mut self) -> Result<Option<&[u8]>, UpstreamError> {
         loop {
-            while let Some(data) = take_event(&mut self.buffer) {
-                if !data.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(Some(data));
+            while self.decoder.next().map_err(|_| too_large())? {
+                if !blank(self.decoder.event().data) {
+                    return Ok(Some(self.decoder.event().data));
                 }
             }
             if self.ended {
@@ -175,10 +179,7 @@ impl Events {
                 None => self.ended = true,
                 Some(frame) => {
                     if let Ok(data) = frame.map_err(body_error)?.into_data() {
-                        if self.buffer.len() + data.len() > MAX_EVENT_SIZE {
-                            return Err(too_large());
-                        }
-                        self.buffer.extend_from_slice(&data);
+                        self.decoder.push(data);
                     }
                 }
             }
@@ -193,47 +194,36 @@ impl Events {
     }
 }
 
-/// Removes the first complete event from `buffer` and returns its data lines joined
-/// (empty for events without data: comments, priming events).
-pub(crate) fn take_event(buffer: &mut BytesMut) -> Option<Vec<u8>> {
-    let mut start = 0;
-    let mut data: Vec<u8> = Vec::new();
-    let mut lines = 0;
-    loop {
-        let newline = buffer[start..].iter().position(|b| *b == b'\n')? + start;
-        let mut line = &buffer[start..newline];
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        if line.is_empty() {
-            buffer.advance(newline + 1);
-            return Some(data);
-        }
-        if let Some(value) = line.strip_prefix(b"data:") {
-            if lines > 0 {
-                data.push(b'\n');
-            }
-            data.extend_from_slice(value.strip_prefix(b" ").unwrap_or(value));
-            lines += 1;
-        }
-        start = newline + 1;
-    }
+/// Data of a priming event (or of no use to anyone).
+fn blank(data: &[u8]) -> bool {
+    data.iter().all(u8::is_ascii_whitespace)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn events_are_cut_at_blank_lines_with_either_line_ending() {
-        let mut buffer = BytesMut::from(
-            &b"id: 0\nretry: 3000\ndata:\n\ndata: {\"a\":1}\r\n\r\n: keep-alive\n\ndata: x\ndata: y\n\ndata: partial"[..],
-        );
-        assert_eq!(take_event(&mut buffer).unwrap(), b"");
-        assert_eq!(take_event(&mut buffer).unwrap(), br#"{"a":1}"#);
-        assert_eq!(take_event(&mut buffer).unwrap(), b"");
-        assert_eq!(take_event(&mut buffer).unwrap(), b"x\ny");
-        assert_eq!(take_event(&mut buffer), None);
-        assert_eq!(&buffer[..], b"data: partial");
+    fn body(chunks: &[&'static [u8]]) -> Body {
+        let frames: Vec<_> = chunks
+            .iter()
+            .map(|c| Ok::<_, BoxError>(Frame::data(Bytes::from_static(c))))
+            .collect();
+        let stream = http_body_util::StreamBody::new(futures::stream::iter(frames));
+        Body::Other(stream.boxed())
+    }
+
+    #[tokio::test]
+    async fn event_data_comes_whole_and_blank_events_are_skipped() {
+        let mut events = Events::new(body(&[
+            b"data: \nid: 0\nretry: 3000\n\n",
+            b"data: {\"a\"",
+            b":1}\r\n\r\n: keep-alive\n\ndata: x\nda",
+            b"ta: y\n\ndata: cut off",
+        ]));
+        let mut seen = Vec::new();
+        while let Some(data) = events.next_data().await.unwrap() {
+            seen.push(String::from_utf8(data.to_vec()).unwrap());
+        }
+        assert_eq!(seen, [r#"{"a":1}"#, "x\ny"]);
     }
 }

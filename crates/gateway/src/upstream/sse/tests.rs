@@ -234,18 +234,19 @@ fn endpoint_is_resolved_and_must_stay_same_origin() {
 
 #[test]
 fn decode_keeps_messages_and_skips_the_rest() {
-    let event = |name: Option<&str>, data: &str| Sse {
-        event: name.map(str::to_owned),
-        data: Some(data.to_owned()),
-        ..Sse::default()
+    let event = |name: &'static str, data: &'static str| Event {
+        event: name.as_bytes(),
+        data: data.as_bytes(),
+        id: None,
+        retry: None,
     };
     let message = r#"{"jsonrpc":"2.0","id":7,"result":{}}"#;
-    assert!(decode(event(None, message)).is_some());
-    assert!(decode(event(Some("message"), message)).is_some());
-    assert!(decode(event(Some("ping"), message)).is_none());
-    assert!(decode(event(Some("endpoint"), "/again")).is_none());
-    assert!(decode(event(None, "not json")).is_none());
-    assert!(decode(event(None, "")).is_none());
+    assert!(decode(event("message", message)).is_some());
+    assert!(decode(event("ping", message)).is_none());
+    assert!(decode(event("endpoint", "/again")).is_none());
+    assert!(decode(event("message", "not json")).is_none());
+    assert!(decode(event("message", "")).is_none());
+    assert!(decode(event("message", " \r\n")).is_none());
 }
 
 #[test]

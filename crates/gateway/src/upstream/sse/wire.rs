@@ -3,22 +3,22 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, stream::BoxStream};
 use http::{
     HeaderMap, HeaderValue,
     header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE},
 };
 use reqwest::Response;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
-use sse_stream::SseStream;
 use tokio::sync::mpsc;
 use url::Url;
 
 use super::{
-    super::body::{describe, error_body, has_content_type},
-    Events, SseError,
-    limit::{EventSizeLimit, EventTooLarge},
-    snippet,
+    super::{
+        body::{describe, error_body, has_content_type},
+        sse_decode::{Decoder, Event},
+    },
+    SseError, snippet,
 };
 
 /// Bounds a `POST`: its answer may be the result of a long tool call, but not forever.
@@ -58,23 +58,40 @@ pub(super) async fn get_event_stream(
     Ok(response)
 }
 
-/// Parses the response body as SSE, failing the stream once an event exceeds `max_size`.
-pub(super) fn event_stream(response: Response, max_size: usize) -> Events {
-    let mut limit = EventSizeLimit::new(max_size);
-    let bytes = response.bytes_stream().map(move |chunk| {
-        let chunk = chunk.map_err(|e| BodyError::Http(http_error(e)))?;
-        limit.observe(&chunk)?;
-        Ok::<_, BodyError>(chunk)
-    });
-    SseStream::from_bytes_stream(bytes).boxed()
+/// The events of the `GET` response, failing once one exceeds its size cap.
+pub(super) struct Events {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    decoder: Decoder,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum BodyError {
-    #[error("{0}")]
-    Http(SseError),
-    #[error(transparent)]
-    TooLarge(#[from] EventTooLarge),
+impl Events {
+    pub fn new(response: Response, max_size: usize) -> Self {
+        Self {
+            body: response.bytes_stream().boxed(),
+            decoder: Decoder::new(max_size),
+        }
+    }
+
+    /// Reads up to the next event (then see [`event`](Self::event)); `Ok(false)` when the
+    /// stream ended. Cancel-safe: what was read stays in the decoder.
+    pub async fn next(&mut self) -> Result<bool, SseError> {
+        loop {
+            let ready = self.decoder.next();
+            if ready.map_err(|e| SseError::Stream(e.to_string()))? {
+                return Ok(true);
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.decoder.push(chunk),
+                Some(Err(e)) => return Err(SseError::Stream(http_error(e).to_string())),
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// The event [`next`](Self::next) read.
+    pub fn event(&self) -> Event<'_> {
+        self.decoder.event()
+    }
 }
 
 /// Posts client messages to the endpoint the server named.

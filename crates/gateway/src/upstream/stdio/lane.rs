@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use super::closable::ClosableStdin;
+use crate::protocol::{self, meta};
 use crate::upstream::{
     UpstreamError,
     lane::{CallRequest, LaneError, Message, Outcome},
@@ -65,14 +66,8 @@ impl StdioLane {
 
     /// The session is up with `version`: the lane may be used.
     pub fn open(&self, version: &str) {
-        let protocol = (version >= "2026-07-28").then(|| {
-            format!(
-                r#""io.modelcontextprotocol/protocolVersion":{},"io.modelcontextprotocol/clientCapabilities":{{}},"io.modelcontextprotocol/clientInfo":{{"name":"mcp-gateway","version":"{}"}}"#,
-                serde_json::Value::from(version),
-                env!("CARGO_PKG_VERSION")
-            )
-        });
-        let _ = self.protocol.set(protocol);
+        let members = (!protocol::has_initialize(version)).then(|| meta::gateway_client(version));
+        let _ = self.protocol.set(members);
     }
 
     /// Whether the server speaks the stateless 2026-07-28 revision.
@@ -152,7 +147,10 @@ impl StdioLane {
 
     /// Relays progress on a direct call with the client's own token.
     fn progress(&self, params: IndexMap<String, Box<RawValue>>) -> bool {
-        let Some(n) = params.get("progressToken").and_then(|t| lane_number(t)) else {
+        let Some(n) = params
+            .get(meta::PROGRESS_TOKEN)
+            .and_then(|t| lane_number(t))
+        else {
             return false;
         };
         let calls = self.lock();
@@ -163,7 +161,7 @@ impl StdioLane {
             return true;
         };
         let mut params = params;
-        params.insert("progressToken".into(), token.clone());
+        params.insert(meta::PROGRESS_TOKEN.into(), token.clone());
         let notification = serde_json::json!({
             "jsonrpc": "2.0", "method": "notifications/progress", "params": params,
         });
@@ -208,10 +206,8 @@ impl Drop for Pending {
             return;
         };
         let stdin = self.lane.stdin.clone();
-        let line = format!(
-            r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":"{ID_PREFIX}{}","reason":"mcp-gateway: the call was abandoned"}}}}"#,
-            self.n
-        ) + "\n";
+        let id = format!(r#""{ID_PREFIX}{}""#, self.n);
+        let line = protocol::cancelled_notification(&id) + "\n";
         runtime.spawn(async move {
             let _ = stdin.write_line(line.as_bytes()).await;
         });
