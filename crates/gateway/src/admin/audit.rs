@@ -230,6 +230,12 @@ mod tests {
             who: "master_key",
             client: Some("127.0.0.1:5000".parse().unwrap()),
         };
+        // A second live dispatcher: see `admin_changes_are_audited_without_secrets`.
+        let _second = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_writer(std::io::sink)
+                .finish(),
+        );
         tracing::subscriber::with_default(subscriber, || {
             drop(Pending::new(caller, "register", Target::id("gone")));
             Pending::new(caller, "delete", Target::id("done")).finish(Ok(StatusCode::OK));

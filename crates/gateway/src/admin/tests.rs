@@ -596,6 +596,14 @@ async fn admin_changes_are_audited_without_secrets() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // While a single dispatcher is alive, tracing registers a callsite first hit on another
+    // thread (another test's refused change) with that thread's interest, none, for good;
+    // a second live dispatcher makes it ask every dispatcher instead.
+    let _second = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .finish(),
+    );
 
     let app = app_with(Settings {
         master_key: Some(crate::secret::Secret::new(KEY)),
