@@ -588,6 +588,36 @@ fn a_bad_runtime_size_exits_64_naming_it() {
 }
 
 #[test]
+fn a_bad_allowed_host_exits_64_naming_it() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = run(
+        &["serve", "--listen", &listen],
+        &[(
+            "MCP_GATEWAY_ALLOWED_HOSTS",
+            "gw.example.com,https://gw.example.com",
+        )],
+        None,
+    );
+    assert_eq!(out.code, 64, "{out:?}");
+    assert!(
+        out.stderr.contains("MCP_GATEWAY_ALLOWED_HOSTS[1]"),
+        "{out:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, "gateway:\n  allowed_hosts: [\"*.example.com\"]\n").unwrap();
+    let config = config.to_str().unwrap();
+    let out = run(
+        &["serve", "--listen", &listen, "--config", config],
+        &[],
+        None,
+    );
+    assert_eq!(out.code, 64, "{out:?}");
+    assert!(out.stderr.contains("gateway.allowed_hosts[0]"), "{out:?}");
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:?}");
+}
+
+#[test]
 fn every_command_has_help() {
     // The key is in the environment: help must not show it.
     let env = [("MCP_GATEWAY_MASTER_KEY", KEY)];

@@ -3,16 +3,19 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::ConnectInfo};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
-use crate::{admin, config::Settings, downstream::HotPath, gateway::Gateway, store::StoreError};
+use crate::{
+    config::Settings,
+    front::{self, Front},
+    gateway::Gateway,
+    store::StoreError,
+};
 
 /// How long in-flight requests get to finish after the shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -83,10 +86,9 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         .map_err(|source| AppError::Bind { addr, source })?;
     let stop = CancellationToken::new();
     let head_timeout = gateway.settings.request_timeout;
-    let (router, hot_path) = admin::app(gateway.clone());
     let server = tokio::spawn(serve(
         listener,
-        Front { router, hot_path },
+        front::app(gateway.clone()),
         stop.clone(),
         head_timeout,
     ));
@@ -97,27 +99,6 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         stop,
         server,
     })
-}
-
-/// What answers requests: the router, and the hot path it is bypassed for.
-#[derive(Clone)]
-struct Front {
-    router: Router,
-    hot_path: Option<Arc<HotPath>>,
-}
-
-impl Front {
-    async fn answer(
-        self,
-        mut request: axum::http::Request<hyper::body::Incoming>,
-        peer: SocketAddr,
-    ) -> Result<axum::response::Response, std::convert::Infallible> {
-        if let Some(hot) = self.hot_path.filter(|hot| hot.takes(&request)) {
-            return Ok(hot.answer(request.map(axum::body::Body::new)).await);
-        }
-        request.extensions_mut().insert(ConnectInfo(peer));
-        self.router.oneshot(request).await
-    }
 }
 
 /// Serves HTTP/1.1 connections until `stop`, then waits for the open ones to finish (idle

@@ -12,6 +12,7 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use ipnet::IpNet;
 
 use crate::{
+    front::host_origin::{DEFAULT_ALLOWED_ORIGINS, HostPattern, OriginPattern},
     model::ServerRecord,
     secret::{Secret, at_rest::SecretKey},
 };
@@ -84,8 +85,13 @@ pub struct Settings {
     pub max_client_processes_per_server: usize,
     /// What to do when servers offer items of the same name.
     pub name_policy: crate::registry::NamePolicy,
-    /// Browser origins allowed to call the MCP endpoints (others get 403).
+    /// Browser origins allowed to call the gateway: a request whose `Origin` is not one of
+    /// them gets 403 on every route but `/health/*`.
     pub allowed_origins: Vec<String>,
+    /// `gateway.allowed_hosts`: the names a request's `Host` may give (others get 403 on
+    /// every route but `/health/*`). `None`: loopback names without a master key, any name
+    /// with one (`front::host_origin`).
+    pub allowed_hosts: Option<Vec<HostPattern>>,
     /// Most concurrent legacy SSE sessions (`GET /sse`); beyond it `503 too_many_sessions`.
     pub max_sse_sessions: usize,
     /// How often each upstream's catalog is re-fetched even without `list_changed`.
@@ -124,10 +130,11 @@ impl Default for Settings {
             max_sessions: 10_000,
             session_ttl: Duration::from_secs(300),
             max_client_processes_per_server: DEFAULT_MAX_CLIENT_PROCESSES_PER_SERVER,
-            allowed_origins: crate::downstream::DEFAULT_ALLOWED_ORIGINS
+            allowed_origins: DEFAULT_ALLOWED_ORIGINS
                 .iter()
                 .map(|o| o.to_string())
                 .collect(),
+            allowed_hosts: None,
             max_sse_sessions: DEFAULT_MAX_SSE_SESSIONS,
             secret_key: None,
             upstream_allow_cidrs: Vec::new(),
@@ -210,6 +217,15 @@ impl Settings {
             self.worker_threads =
                 Some(check_worker_threads(threads, "MCP_GATEWAY_WORKER_THREADS")?);
         }
+        if let Some(v) = env.var("MCP_GATEWAY_ALLOWED_HOSTS") {
+            // An empty value clears the file's list: the default applies.
+            let hosts = split_list(&v);
+            self.allowed_hosts = if hosts.is_empty() {
+                None
+            } else {
+                Some(parse_hosts(&hosts, "MCP_GATEWAY_ALLOWED_HOSTS")?)
+            };
+        }
         if let Some(v) = env.var("MCP_GATEWAY_STDIO_ALLOWED_COMMANDS") {
             self.stdio_allowed_commands =
                 parse_commands(split_list(&v), "MCP_GATEWAY_STDIO_ALLOWED_COMMANDS")?;
@@ -258,6 +274,37 @@ pub(crate) fn parse_cidrs(items: &[String], field: &str) -> Result<Vec<IpNet>, C
                 })
         })
         .collect()
+}
+
+/// Parses `allowed_hosts` entries (`name`, `name:port`, `name:*`, `[v6]:port`); errors
+/// name the list and the item's position. An empty list is refused: it would refuse every
+/// request.
+pub(crate) fn parse_hosts(items: &[String], field: &str) -> Result<Vec<HostPattern>, ConfigError> {
+    if items.is_empty() {
+        return Err(ConfigError::invalid(
+            field,
+            "must name at least one host; leave it out for the default (loopback names \
+             without a master key, any host with one)",
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            HostPattern::parse(item)
+                .map_err(|message| ConfigError::invalid(format!("{field}[{i}]"), message))
+        })
+        .collect()
+}
+
+/// Checks `allowed_origins` entries (`scheme://host:port`, `scheme://host:*`, `null`);
+/// errors name the list and the item's position.
+pub(crate) fn check_origins(items: &[String], field: &str) -> Result<(), ConfigError> {
+    for (i, item) in items.iter().enumerate() {
+        OriginPattern::parse(item)
+            .map_err(|message| ConfigError::invalid(format!("{field}[{i}]"), message))?;
+    }
+    Ok(())
 }
 
 /// Checks a stdio command allowlist: no empty entries.
@@ -392,11 +439,50 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "gateway:\n  allowed_hosts: [file.example]\n").unwrap();
+        let load = |v: Option<&str>| {
+            let env = match v {
+                Some(v) => MapEnv::new([("MCP_GATEWAY_ALLOWED_HOSTS", v)]),
+                None => MapEnv::default(),
+            };
+            Settings::load(Some(&path), &Overrides::default(), &env)
+        };
+        let hosts = |v| load(v).unwrap().allowed_hosts;
+        let list = |items: &[&str]| {
+            Some(
+                items
+                    .iter()
+                    .map(|h| HostPattern::parse(h).unwrap())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(hosts(None), list(&["file.example"]));
+        assert_eq!(
+            hosts(Some(" gw.example.com , localhost:4000,[::1]:* ")),
+            list(&["gw.example.com", "localhost:4000", "[::1]"])
+        );
+        // An empty value clears the file's list: the default applies.
+        assert_eq!(hosts(Some("")), None);
+        let err = load(Some("gw.example.com,https://evil.example"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("MCP_GATEWAY_ALLOWED_HOSTS[1]") && err.contains("evil.example"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn defaults() {
         let s = Settings::load(None, &Overrides::default(), &MapEnv::default()).unwrap();
         assert!(s.mcp_enabled);
         assert!(!s.store_model_in_db);
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.allowed_hosts, None);
+        assert_eq!(s.allowed_origins, DEFAULT_ALLOWED_ORIGINS);
     }
 }

@@ -26,17 +26,13 @@ use axum::{
     body::Body,
     extract::{Path, Request, State},
     http::StatusCode,
-    middleware,
     response::{IntoResponse, Response},
 };
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::ServiceExt;
 
 use crate::protocol::header;
-use crate::{
-    admin::{ApiError, limits},
-    gateway::Gateway,
-};
+use crate::{front::ApiError, gateway::Gateway};
 
 pub(crate) use changes::SessionWatch;
 pub use server::GatewayServer;
@@ -67,15 +63,10 @@ impl Endpoint {
             .with_sse_keep_alive(Some(Duration::from_secs(15)))
             .with_max_request_body_bytes(settings.max_body_bytes)
             .with_cancellation_token(gateway.shutdown_token().child_token())
-            .with_allowed_origins(settings.allowed_origins.iter().cloned())
-            .enforce_origin_validation();
-        // Host validation guards local, keyless gateways against DNS rebinding; a gateway
-        // reachable from elsewhere is protected by its key instead.
-        config = if settings.master_key.is_some() {
-            config.disable_allowed_hosts()
-        } else {
-            config.with_allowed_hosts(["localhost", "127.0.0.1", "::1"])
-        };
+            // Host and Origin are the front door's rule (`front::host_origin`), applied
+            // before any request gets here: rmcp's copy of it stays off.
+            .disable_allowed_hosts()
+            .disable_allowed_origins();
         let sessions = TrackedSessions::new(settings.session_ttl, gateway.shutdown_token().clone());
         // rmcp takes over a light session through its session store (sessions.rs).
         config.session_store = Some(Arc::new(LightSessions(sessions.clone())));
@@ -167,15 +158,11 @@ impl Endpoint {
     }
 }
 
-/// Origins browsers may call the MCP endpoints from unless the operator lists others.
-pub const DEFAULT_ALLOWED_ORIGINS: &[&str] =
-    &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
-
 /// `POST /mcp`, the path of nearly every call, served without the router's generic
-/// layers (route matching, boxed middleware and futures): the same key check and body
-/// deadline as the routes, then the same endpoint as the `/mcp` route.
+/// layers (route matching, boxed middleware and futures): the front door applies the
+/// routes' checks and limits (`front::Front`), then this is the same endpoint as the
+/// `/mcp` route.
 pub struct HotPath {
-    gateway: Arc<Gateway>,
     endpoint: Arc<Endpoint>,
 }
 
@@ -185,23 +172,17 @@ impl HotPath {
         request.method() == axum::http::Method::POST && request.uri().path() == "/mcp"
     }
 
-    pub async fn answer(&self, request: Request<Body>) -> Response {
-        if let Err(refused) = crate::admin::authenticate(&self.gateway, request.headers()) {
-            return refused.into_response();
-        }
-        let timeout = self.gateway.settings.request_timeout;
-        let (request, expired) = limits::with_deadline(request, timeout);
-        let response = self.endpoint.handle(request).await;
-        limits::unless_expired(expired.as_deref(), timeout, response)
+    /// Answers a request the front door has admitted.
+    pub(crate) async fn answer(&self, request: Request<Body>) -> Response {
+        self.endpoint.handle(request).await
     }
 }
 
-/// The MCP routes, for merging into the gateway's router, and the [`HotPath`] to the
-/// aggregate endpoint they share.
+/// The MCP routes, for the front door to put behind its checks, and the [`HotPath`] to
+/// the aggregate endpoint they share.
 pub fn routes(gateway: Arc<Gateway>) -> (Router<Arc<Gateway>>, Arc<HotPath>) {
     let aggregate = Arc::new(Endpoint::new(&gateway, Scope::All));
     let hot = Arc::new(HotPath {
-        gateway: gateway.clone(),
         endpoint: aggregate.clone(),
     });
     let per_server = Arc::new(PerServer::default());
@@ -220,11 +201,7 @@ pub fn routes(gateway: Arc<Gateway>) -> (Router<Arc<Gateway>>, Arc<HotPath>) {
             }),
         )
         // The legacy HTTP+SSE transport: `GET /sse`, `POST /messages?sessionId=…`.
-        .merge(sse::routes(&gateway))
-        .route_layer(middleware::from_fn_with_state(
-            gateway,
-            crate::admin::require_key,
-        ));
+        .merge(sse::routes(&gateway));
     (router, hot)
 }
 

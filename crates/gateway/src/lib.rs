@@ -11,7 +11,9 @@
 //! * [`registry`] — the immutable snapshot of servers, catalogs and routes, swapped atomically;
 //! * [`upstream`] — connections to upstream MCP servers over the three transports, supervised;
 //! * [`store`] — persistence of API-registered servers (memory, SQLite, Postgres);
-//! * [`admin`] — the seed's REST API and the health routes;
+//! * [`front`] — the front door: routing, the Host/Origin rule, authentication, limits and
+//!   the error→status mapping, for every route;
+//! * [`admin`] — the handlers of the seed's REST API and the health routes;
 //! * [`downstream`] — the MCP endpoints (`/mcp`, `/mcp/servers/{id}/mcp`) clients talk to;
 //! * [`app`] — wiring, listening and shutdown.
 
@@ -19,6 +21,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod downstream;
+pub mod front;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;

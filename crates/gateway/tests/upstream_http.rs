@@ -255,9 +255,10 @@ async fn an_upstream_down_at_registration_becomes_usable_by_itself() {
 async fn rest_echo_available(gw: &std::sync::Arc<mcp_gateway::gateway::Gateway>) -> Option<bool> {
     use tower::ServiceExt;
     let request = axum::http::Request::get("/mcp/tools")
+        .header("host", "127.0.0.1:4000")
         .body(axum::body::Body::empty())
         .unwrap();
-    let response = mcp_gateway::admin::router(gw.clone())
+    let response = mcp_gateway::front::router(gw.clone())
         .oneshot(request)
         .await
         .unwrap();

@@ -1,14 +1,14 @@
 //! The audit log: one structured `tracing` event on target `mcp_gateway::audit` for every
 //! admin change (register, update, delete), whether it succeeded or was refused (401,
-//! 403, 409, 422, …).
+//! 403, 409, 422, …; the front door's `host_not_allowed` and `origin_not_allowed` too).
 //!
 //! Fields: `action` (`register` | `update` | `delete`), `server_id`, `transport`, `url`
 //! (without userinfo, query or fragment), `caller` (`master_key` when a master key is
 //! configured and was presented, `loopback` when none is configured, `anonymous` for a
-//! refused key), `client` (the peer address, when the listener provides it), `outcome`
-//! (`ok` | `refused`), `status` and, when refused, `error` (the error code). The event's
-//! timestamp is the log line's. Never a secret: no `auth_value`, header or env value, no
-//! presented key.
+//! refused key or a request refused before authentication), `client` (the peer address,
+//! when the listener provides it), `outcome` (`ok` | `refused`), `status` and, when
+//! refused, `error` (the error code). The event's timestamp is the log line's. Never a
+//! secret: no `auth_value`, header or env value, no presented key.
 
 use std::net::SocketAddr;
 
@@ -31,7 +31,8 @@ pub struct Caller {
     pub client: Option<SocketAddr>,
 }
 
-/// The authentication `require_key` established, stored in the request's extensions.
+/// The authentication `front::auth::require_key` established, stored in the request's
+/// extensions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Authenticated(pub &'static str);
 
@@ -100,6 +101,15 @@ pub(crate) fn change_of(method: &Method, path: &str) -> Option<(&'static str, Ta
         _ => return None,
     };
     Some((action, Target::id(id)))
+}
+
+/// Audits a request the front door refused (foreign `Host` or `Origin`, no key) when it
+/// asked for an admin change; other requests change nothing and are not audited.
+pub(crate) fn refused(request: &axum::extract::Request, error: &crate::front::ApiError) {
+    if let Some((action, target)) = change_of(request.method(), request.uri().path()) {
+        let caller = Caller::new(request.extensions());
+        change(&caller, action, &target, Err((error.status, error.code)));
+    }
 }
 
 /// Emits the audit event of one admin change.
@@ -230,6 +240,12 @@ mod tests {
             who: "master_key",
             client: Some("127.0.0.1:5000".parse().unwrap()),
         };
+        // A second live dispatcher: see `admin_changes_are_audited_without_secrets`.
+        let _second = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_writer(std::io::sink)
+                .finish(),
+        );
         tracing::subscriber::with_default(subscriber, || {
             drop(Pending::new(caller, "register", Target::id("gone")));
             Pending::new(caller, "delete", Target::id("done")).finish(Ok(StatusCode::OK));

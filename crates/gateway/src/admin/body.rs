@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::ApiError;
 
 /// Keys the API returns on a server that a client may send back unchanged (GET → PUT);
 /// they are read-only and ignored on input.

@@ -17,8 +17,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, Settings, check_worker_threads, env::Env, expand::expand, parse_cidrs,
-    parse_commands, parse_listen,
+    ConfigError, Settings, check_origins, check_worker_threads, env::Env, expand::expand,
+    parse_cidrs, parse_commands, parse_hosts, parse_listen,
 };
 use crate::{
     model::{RegistrationPolicy, ServerRecord},
@@ -49,6 +49,7 @@ struct GatewaySection {
     tool_name_separator: Option<String>,
     discovery_refresh_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
     tool_name_policy: Option<crate::registry::NamePolicy>,
     max_sessions: Option<usize>,
     session_ttl_secs: Option<u64>,
@@ -178,17 +179,16 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         settings.worker_threads = Some(check_worker_threads(threads, "gateway.worker_threads")?);
     }
     if let Some(origins) = g.allowed_origins {
-        for (i, origin) in origins.iter().enumerate() {
-            if origin != "null" && !origin.contains("://") {
-                return Err(ConfigError::invalid(
-                    format!("gateway.allowed_origins[{i}]"),
-                    format!(
-                        "{origin:?} needs a scheme, e.g. https://app.example.com:443 or http://localhost:*"
-                    ),
-                ));
-            }
-        }
+        check_origins(&origins, "gateway.allowed_origins")?;
         settings.allowed_origins = origins;
+    }
+    if let Some(hosts) = g.allowed_hosts {
+        let hosts = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| expand(host, &format!("gateway.allowed_hosts[{i}]"), env))
+            .collect::<Result<Vec<_>, _>>()?;
+        settings.allowed_hosts = Some(parse_hosts(&hosts, "gateway.allowed_hosts")?);
     }
     for (id, record) in file.mcp_servers.unwrap_or_default() {
         settings.servers.push(resolve_server(id, record, env)?);
@@ -250,7 +250,7 @@ fn expand_record(record: &mut ServerRecord, path: &str, env: &dyn Env) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::env::MapEnv, model::TransportKind};
+    use crate::{config::env::MapEnv, front::host_origin::HostPattern, model::TransportKind};
 
     const SEED: &str = r#"
 mcp_servers:
@@ -365,6 +365,71 @@ mcp_servers:
         assert!(err.contains("gateway.stdio_allowed_commands[0]"), "{err}");
         let err = parse("gateway:\n  request_timeout_secs: 0\n", "c.yaml", &env).unwrap_err();
         assert!(err.to_string().contains("request_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn allowed_hosts() {
+        let env = MapEnv::new([("PUBLIC_HOST", "mcp.example.com")]);
+        let s = parse("", "c.yaml", &env).unwrap();
+        assert_eq!(s.allowed_hosts, None);
+        let text = "gateway:\n  allowed_hosts: [localhost, \"gw.example.com:8443\", \"10.0.0.5:*\", \"[::1]\", \"${PUBLIC_HOST}\"]\n";
+        let s = parse(text, "c.yaml", &env).unwrap();
+        let expected: Vec<HostPattern> = [
+            "localhost",
+            "gw.example.com:8443",
+            "10.0.0.5:*",
+            "[::1]",
+            "mcp.example.com",
+        ]
+        .iter()
+        .map(|h| HostPattern::parse(h).unwrap())
+        .collect();
+        assert_eq!(s.allowed_hosts, Some(expected));
+        for (text, field) in [
+            (
+                "gateway:\n  allowed_hosts: [localhost, \"http://evil.example\"]\n",
+                "gateway.allowed_hosts[1]",
+            ),
+            (
+                "gateway:\n  allowed_hosts: [\"*\"]\n",
+                "gateway.allowed_hosts[0]",
+            ),
+            (
+                "gateway:\n  allowed_hosts: [\"h.example:99999\"]\n",
+                "gateway.allowed_hosts[0]",
+            ),
+            (
+                "gateway:\n  allowed_hosts: [\"\"]\n",
+                "gateway.allowed_hosts[0]",
+            ),
+            ("gateway:\n  allowed_hosts: []\n", "gateway.allowed_hosts"),
+            (
+                "gateway:\n  allowed_hosts: [\"${NOPE}\"]\n",
+                "gateway.allowed_hosts[0]",
+            ),
+        ] {
+            let err = parse(text, "c.yaml", &env).unwrap_err().to_string();
+            assert!(err.starts_with(field), "{text}: {err}");
+        }
+        let err = parse("gateway:\n  allowed_hosts: localhost\n", "c.yaml", &env).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn allowed_origins() {
+        let env = MapEnv::default();
+        let text = "gateway:\n  allowed_origins: [\"https://app.example.com:443\", \"http://localhost:*\", \"null\"]\n";
+        let s = parse(text, "c.yaml", &env).unwrap();
+        assert_eq!(s.allowed_origins.len(), 3);
+        for bad in ["app.example.com", "https://app.example.com:443:*", "null:*"] {
+            let text =
+                format!("gateway:\n  allowed_origins: [\"http://localhost:*\", \"{bad}\"]\n");
+            let err = parse(&text, "c.yaml", &env).unwrap_err().to_string();
+            assert!(
+                err.starts_with("gateway.allowed_origins[1]"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -83,8 +83,7 @@ impl DirectLane {
 
     /// Answers a POST on the direct lane, or gives it back for rmcp.
     pub async fn try_answer(self: &Arc<Self>, request: Request) -> Handled {
-        let local_only = self.gateway.settings.master_key.is_none();
-        if !request::plain_post(request.headers(), local_only) {
+        if !request::plain_post(request.headers()) {
             return Handled::Pass(request);
         }
         let (parts, body) = request.into_parts();

@@ -9,10 +9,8 @@
 //! Each stream is one rmcp session of [`GatewayServer`] (scope: every server) running over a
 //! pair of channels ([`session`]). It ends when the client drops the stream, when it sends
 //! no `initialize` in time or stays idle, and at gateway shutdown. The Host and Origin
-//! checks are those of `/mcp` ([`guard`]); the master key is checked by the layer
-//! [`super::routes`] puts on every MCP route.
+//! rule and the master key are the front door's, as for every route (`crate::front`).
 
-mod guard;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -24,7 +22,6 @@ use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, RawQuery, State, rejection::BytesRejection},
     http::{HeaderValue, StatusCode},
-    middleware,
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
@@ -36,7 +33,7 @@ use rmcp::model::ClientJsonRpcMessage;
 use serde_json::Value;
 
 use self::session::{Outbound, Sessions};
-use crate::{admin::ApiError, gateway::Gateway};
+use crate::{front::ApiError, gateway::Gateway};
 
 /// Where clients post their messages; the `endpoint` event names it with the session id.
 const MESSAGES_PATH: &str = "/messages";
@@ -95,10 +92,6 @@ fn router(gateway: Arc<Gateway>, sessions: Arc<Sessions>, limits: Limits) -> Rou
         .route("/sse", get(open))
         .route(MESSAGES_PATH, post(message))
         .route_layer(DefaultBodyLimit::max(max_body))
-        .route_layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            guard::check,
-        ))
         .with_state(SseState {
             gateway,
             sessions,

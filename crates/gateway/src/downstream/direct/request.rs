@@ -23,16 +23,12 @@ pub enum Caller<'a> {
     Stateless,
 }
 
-/// A POST whose headers pass rmcp's checks plainly: no `Origin` to validate, a loopback
-/// `Host` when `local_only` (the gateway has no master key: rmcp's DNS-rebinding check),
-/// a JSON body, and both media types accepted. Only for these does the gateway read the
-/// body itself.
-pub fn plain_post(headers: &HeaderMap, local_only: bool) -> bool {
+/// A POST whose headers pass rmcp's checks plainly: no `Origin` (a browser's request,
+/// already checked by the front door, is left to rmcp), a JSON body, and both media types
+/// accepted. Only for these does the gateway read the body itself.
+pub fn plain_post(headers: &HeaderMap) -> bool {
     let plain = || -> Option<bool> {
         if headers.contains_key(header::ORIGIN) {
-            return Some(false);
-        }
-        if local_only && !loopback_host(one(headers, header::HOST.as_str())?) {
             return Some(false);
         }
         Some(is_json(one(headers, header::CONTENT_TYPE.as_str())?) && accepts_both(headers)?)
@@ -99,14 +95,6 @@ fn accepts_both(headers: &HeaderMap) -> Option<bool> {
         sse |= item.eq_ignore_ascii_case("text/event-stream");
     }
     Some(json && sse)
-}
-
-fn loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "::1")
 }
 
 /// A `tools/call` the direct lane can relay.
@@ -364,14 +352,14 @@ mod tests {
             ("mcp-session-id", "abc"),
             ("mcp-protocol-version", "2025-11-25"),
         ]);
-        assert!(plain_post(&h, true));
+        assert!(plain_post(&h));
         assert_eq!(caller(&h), Some(Caller::Session("abc")));
         let h = with(&[
             ("mcp-protocol-version", "2026-07-28"),
             ("mcp-method", "tools/call"),
             ("mcp-name", "echo"),
         ]);
-        assert!(plain_post(&h, true));
+        assert!(plain_post(&h));
         assert_eq!(caller(&h), Some(Caller::Stateless));
     }
 
@@ -398,27 +386,15 @@ mod tests {
         ];
         for extra in cases {
             let h = with(extra);
-            let direct = plain_post(&h, true) && caller(&h).is_some();
+            let direct = plain_post(&h) && caller(&h).is_some();
             assert!(!direct, "{extra:?}");
         }
         let mut h = with(&[("mcp-session-id", "a")]);
-        h.insert("host", HeaderValue::from_static("evil.example:4000"));
-        assert!(!plain_post(&h, true));
-        assert!(plain_post(&h, false));
+        assert!(plain_post(&h));
         h.insert("accept", HeaderValue::from_static("application/json"));
-        assert!(!plain_post(&h, false));
+        assert!(!plain_post(&h));
         h.insert("accept", HeaderValue::from_static("*/*"));
-        assert!(!plain_post(&h, false));
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for host in ["localhost", "127.0.0.1:80", "[::1]:4000", "localhost:1"] {
-            assert!(loopback_host(host), "{host}");
-        }
-        for host in ["example.com", "127.0.0.2:1", "[::2]"] {
-            assert!(!loopback_host(host), "{host}");
-        }
+        assert!(!plain_post(&h));
     }
 
     fn session_call(body: &str) -> Option<ToolCall<'_>> {

@@ -1,5 +1,6 @@
-//! The REST API's error type: every error is JSON with a stable code, a message and, for
-//! bad input, the offending field. This is the one place gateway errors become HTTP statuses.
+//! The error answer of every route (REST, MCP endpoints, legacy SSE, the front door's own
+//! refusals): JSON with a stable code, a message and, for bad input, the offending field.
+//! This is the one place gateway errors become HTTP statuses.
 
 use axum::{
     Json,
