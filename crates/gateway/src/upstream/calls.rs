@@ -162,19 +162,25 @@ impl CallGuard {
     /// notifications (progress asked for, or on a session whose log messages reach its
     /// owner) wait, and briefly.
     pub async fn settle(&self) {
-        let expects_notifications = self.router.delivers_logs
-            || self
-                .router
-                .lock()
-                .calls
-                .get(&self.id)
-                .is_some_and(|c| c.client_token.is_some());
-        if !expects_notifications {
+        let progress = self
+            .router
+            .lock()
+            .calls
+            .get(&self.id)
+            .is_some_and(|c| c.client_token.is_some());
+        if progress {
+            // Give the notification tasks spawned before the answer a moment to start.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        } else if self.router.delivers_logs {
+            // Log messages are rare next to calls: let tasks already spawned for any run
+            // first, without a timer on every call.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+        } else {
             return;
         }
         let deadline = tokio::time::Instant::now() + SETTLE_WINDOW;
-        // Give the notification tasks spawned before the answer a moment to start.
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         while tokio::time::Instant::now() < deadline {
             let busy = self
                 .router
