@@ -96,6 +96,16 @@ pub fn can_be_asked(capabilities: &ClientCapabilities) -> bool {
         || capabilities.roots.is_some()
 }
 
+/// What of a client's capabilities the gateway passes upstream: those that let a server
+/// ask (sampling, elicitation, roots), which the gateway relays to that client.
+pub fn relayable(capabilities: &ClientCapabilities) -> ClientCapabilities {
+    let mut declared = ClientCapabilities::default();
+    declared.roots = capabilities.roots.clone();
+    declared.sampling = capabilities.sampling.clone();
+    declared.elicitation = capabilities.elicitation.clone();
+    declared
+}
+
 /// `notifications/cancelled` for the request with id `request_id` (JSON text), sent
 /// upstream when the gateway abandons a call.
 pub fn cancelled_notification(request_id: &str) -> String {

@@ -33,7 +33,7 @@ use crate::model::{ServerRecord, TransportKind};
 
 pub use calls::{CallGuard, CallRouter, CallTarget, Client, InputAsk, Requester};
 pub use discovery::{Catalog, discover, discover_asking_tools};
-pub use handler::{Owner, UpstreamEvent, UpstreamHandler, relayable};
+pub use handler::{Owner, UpstreamEvent, UpstreamHandler};
 pub use headers::upstream_headers;
 pub use request::Pending;
 pub use stdio::StdioChild;

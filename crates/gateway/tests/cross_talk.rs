@@ -122,10 +122,7 @@ async fn cross_talk(everything: &Path, face: Face<'_>) {
 
 #[tokio::test]
 async fn python_sdk_legacy_clients_over_mcp() {
-    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
-        return;
-    };
-    let Some(python) = python_bin_or_skip("python") else {
+    let Some((everything, python)) = python_peers() else {
         return;
     };
     let face = Face {
@@ -135,6 +132,14 @@ async fn python_sdk_legacy_clients_over_mcp() {
         args: &["legacy"],
     };
     cross_talk(&everything, face).await;
+}
+
+/// server-everything and the Python interpreter with the SDK, or `None` (the test skips).
+fn python_peers() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    Some((
+        npm_bin_or_skip("mcp-server-everything")?,
+        python_bin_or_skip("python")?,
+    ))
 }
 
 /// Whether the installed Python SDK speaks 2026-07-28 (`Client(mode="2026-07-28")`).
@@ -159,10 +164,7 @@ async fn python_has_2026_mode(python: &Path) -> bool {
 /// `input_required` answers of the call that caused them (era bridging).
 #[tokio::test]
 async fn python_sdk_2026_clients_over_mcp() {
-    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
-        return;
-    };
-    let Some(python) = python_bin_or_skip("python") else {
+    let Some((everything, python)) = python_peers() else {
         return;
     };
     if !python_has_2026_mode(&python).await {
@@ -179,10 +181,7 @@ async fn python_sdk_2026_clients_over_mcp() {
 
 #[tokio::test]
 async fn python_sdk_clients_over_legacy_sse_face() {
-    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
-        return;
-    };
-    let Some(python) = python_bin_or_skip("python") else {
+    let Some((everything, python)) = python_peers() else {
         return;
     };
     let face = Face {
@@ -214,10 +213,7 @@ async fn typescript_sdk_clients_over_mcp() {
 /// means the answers really came from the right client.
 #[tokio::test]
 async fn the_scripts_catch_an_answer_from_another_client() {
-    let Some(everything) = npm_bin_or_skip("mcp-server-everything") else {
-        return;
-    };
-    let Some(python) = python_bin_or_skip("python") else {
+    let Some((everything, python)) = python_peers() else {
         return;
     };
     let modern = python_has_2026_mode(&python).await;

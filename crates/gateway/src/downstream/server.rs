@@ -225,17 +225,12 @@ impl GatewayServer {
     ) -> Result<Upstream, McpError> {
         // A 2026-07-28 request has no session to own anything: only its `tools/call` can
         // be asked something, through a session for that call (`for_stateless_call`).
-        let stateless = context
-            .protocol_version()
-            .is_some_and(|v| !v.has_initialize());
-        let capabilities = context.client_capabilities().unwrap_or_default();
-        let asking = can_be_asked(&capabilities) || self.end.owned.level().is_some();
-        if stateless || !asking {
+        if stateless(context) || !self.asks(context) {
             return Upstream::shared(entry);
         }
         let owner = || Owner::Client {
             peer: context.peer.clone(),
-            capabilities,
+            capabilities: context.client_capabilities().unwrap_or_default(),
         };
         let limit = self.gateway.settings.max_client_processes_per_server;
         let owned = self.end.owned.get(&entry, owner, limit).await?;
@@ -300,6 +295,13 @@ impl GatewayServer {
 /// How long a list or call of a client that can be asked waits for the discovery of the
 /// tools listed only to such clients (once per server; then they are known).
 const ASKING_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether a request is of the stateless 2026-07-28 revision (no session).
+fn stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| !v.has_initialize())
+}
 
 /// The upstream session a relayed request goes on, with the router of what it sends back.
 struct Upstream {
@@ -486,9 +488,7 @@ impl GatewayServer {
             .tool(&snapshot, &request.name, asks)
             .ok_or_else(|| error::unknown("tool", &request.name))?;
         let entry = Self::entry(&snapshot, &route.server_id)?;
-        let modern = context
-            .protocol_version()
-            .is_some_and(|v| !v.has_initialize());
+        let modern = stateless(&context);
         let mut params = request.clone();
         params.name = route.upstream_name.to_string().into();
 

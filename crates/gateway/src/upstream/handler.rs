@@ -77,20 +77,10 @@ impl Owner {
                 .enable_elicitation()
                 .build(),
             Owner::Client { capabilities, .. } | Owner::Call { capabilities } => {
-                relayable(capabilities)
+                crate::protocol::relayable(capabilities)
             }
         }
     }
-}
-
-/// What of a client's capabilities the gateway passes upstream: what upstreams may ask
-/// for (sampling, elicitation, roots), which the gateway relays to that client.
-pub fn relayable(capabilities: &ClientCapabilities) -> ClientCapabilities {
-    let mut declared = ClientCapabilities::default();
-    declared.roots = capabilities.roots.clone();
-    declared.sampling = capabilities.sampling.clone();
-    declared.elicitation = capabilities.elicitation.clone();
-    declared
 }
 
 /// What an upstream may ask a client, by the capability it needs.

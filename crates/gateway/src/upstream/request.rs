@@ -34,7 +34,7 @@ impl Pending {
             .is_some_and(|i| !i.protocol_version.has_initialize());
         if stateless {
             let mut meta = RequestMetaObject::default();
-            meta.set_client_capabilities(super::relayable(capabilities));
+            meta.set_client_capabilities(crate::protocol::relayable(capabilities));
             options.meta = Some(meta);
         }
         let handle = peer.send_request_with_option(request, options).await?;
