@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
+    downstream::session_store::{MemorySessionStore, SessionStore},
     front::{self, Front},
     gateway::Gateway,
     store::StoreError,
@@ -75,9 +76,19 @@ impl Running {
 
 /// Starts the gateway and its listener; returns once it accepts connections.
 pub async fn start(settings: Settings) -> Result<Running, AppError> {
+    start_sharing(settings, MemorySessionStore::new()).await
+}
+
+/// [`start`], keeping MCP sessions in `sessions`, which other gateways may share (see
+/// [`crate::downstream::session_store`]).
+pub async fn start_sharing(
+    settings: Settings,
+    sessions: Arc<dyn SessionStore>,
+) -> Result<Running, AppError> {
     let addr = effective_listen_addr(&settings);
     announce_settings(&settings);
-    let gateway = Gateway::start(settings).await?;
+    let config = Gateway::supervisor_config(&settings);
+    let gateway = Gateway::start_sharing(settings, config, sessions).await?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Bind { addr, source })?;

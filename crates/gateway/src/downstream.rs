@@ -12,6 +12,7 @@ pub(crate) mod direct;
 mod error;
 mod owned;
 mod server;
+pub mod session_store;
 mod sse;
 mod view;
 
@@ -67,7 +68,16 @@ impl Endpoint {
             // before any request gets here: rmcp's copy of it stays off.
             .disable_allowed_hosts()
             .disable_allowed_origins();
-        let sessions = TrackedSessions::new(settings.session_ttl, gateway.shutdown_token().clone());
+        let endpoint = match &scope {
+            Scope::All => None,
+            Scope::Server(id) => Some(id.to_string()),
+        };
+        let sessions = TrackedSessions::new(
+            settings.session_ttl,
+            gateway.shutdown_token().clone(),
+            gateway.sessions.clone(),
+            endpoint,
+        );
         // rmcp takes over a light session through its session store (sessions.rs).
         config.session_store = Some(Arc::new(LightSessions(sessions.clone())));
         let direct = Arc::new(DirectLane::new(

@@ -9,6 +9,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use tokio::sync::Mutex;
 use tokio_util::task::TaskTracker;
 
+use crate::downstream::session_store::{MemorySessionStore, SessionStore};
 use crate::{
     config::Settings,
     model::{ServerRecord, Source},
@@ -38,23 +39,40 @@ pub struct Gateway {
     shutdown: tokio_util::sync::CancellationToken,
     /// The MCP sessions to send list_changed notifications to.
     pub(crate) session_watch: crate::downstream::SessionWatch,
+    /// Every MCP session of every endpoint, as data.
+    pub(crate) sessions: Arc<dyn SessionStore>,
 }
 
 impl Gateway {
     /// Opens the store, registers the config-file servers and the stored ones, and starts
     /// connecting to all of them (in the background: start-up does not wait for upstreams).
     pub async fn start(settings: Settings) -> Result<Arc<Self>, StoreError> {
-        let config = SupervisorConfig {
+        let config = Self::supervisor_config(&settings);
+        Self::start_with(settings, config).await
+    }
+
+    /// The supervisor timings `settings` ask for.
+    pub fn supervisor_config(settings: &Settings) -> SupervisorConfig {
+        SupervisorConfig {
             refresh: settings.discovery_refresh,
             ..SupervisorConfig::default()
-        };
-        Self::start_with(settings, config).await
+        }
     }
 
     /// [`Gateway::start`] with explicit supervisor timings (tests shorten them).
     pub async fn start_with(
         settings: Settings,
         supervisor_config: SupervisorConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        Self::start_sharing(settings, supervisor_config, MemorySessionStore::new()).await
+    }
+
+    /// [`Gateway::start_with`], keeping MCP sessions in `sessions`, which other gateways
+    /// may share: a session opened on one is served by any of them.
+    pub async fn start_sharing(
+        settings: Settings,
+        supervisor_config: SupervisorConfig,
+        sessions: Arc<dyn SessionStore>,
     ) -> Result<Arc<Self>, StoreError> {
         let store = store::open(&settings).await?;
         let registry = Arc::new(Registry::new(crate::registry::Naming {
@@ -70,6 +88,7 @@ impl Gateway {
             admin: Mutex::new(()),
             shutdown: tokio_util::sync::CancellationToken::new(),
             session_watch: Default::default(),
+            sessions,
         });
         gateway.load_servers().await?;
         Ok(gateway)
@@ -227,20 +246,11 @@ impl Gateway {
         })?;
         let mut params = CallToolRequestParams::new(route.upstream_name.to_string());
         params.arguments = arguments;
-        let timeout = entry.record.call_timeout();
-        let upstream = |e| GatewayError::Upstream(entry.record.server_id.clone(), e);
-        let result = tokio::time::timeout(timeout, peer.call_tool(params))
+        let call = async { peer.call_tool(params).await.map_err(UpstreamError::from) };
+        entry
+            .call_upstream(call)
             .await
-            .map_err(|_| upstream(UpstreamError::Timeout(timeout)))?
-            .map_err(|e| {
-                let e = UpstreamError::from(e);
-                if e.is_connection_failure() {
-                    entry.runtime.record_failure();
-                }
-                upstream(e)
-            })?;
-        entry.runtime.mark_seen();
-        Ok(result)
+            .map_err(|e| GatewayError::Upstream(entry.record.server_id.clone(), e))
     }
 
     /// Number of MCP sessions watched for list changes (diagnostics, tests): a session

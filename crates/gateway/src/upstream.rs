@@ -13,6 +13,7 @@ mod handler;
 mod headers;
 pub mod lane;
 mod request;
+pub(crate) mod seen_session;
 pub mod sse;
 pub(crate) mod sse_decode;
 mod stdio;
@@ -33,7 +34,7 @@ use crate::model::{ServerRecord, TransportKind};
 
 pub use calls::{CallGuard, CallRouter, CallTarget, Client, InputAsk, Requester};
 pub use discovery::{Catalog, discover, discover_asking_tools};
-pub use handler::{Owner, UpstreamEvent, UpstreamHandler};
+pub use handler::{ClientLink, Owner, UpstreamEvent, UpstreamHandler, may_ask};
 pub use headers::upstream_headers;
 pub use request::Pending;
 pub use stdio::StdioChild;
@@ -144,6 +145,8 @@ pub struct Connection {
     pub service: RunningService<RoleClient, UpstreamHandler>,
     /// Kept so the process is terminated and reaped when the connection ends.
     pub child: Option<StdioChild>,
+    /// A streamable HTTP session's id and headers, for the direct lane to send on it.
+    pub http_session: Option<Arc<seen_session::SeenSession>>,
 }
 
 impl Connection {
@@ -186,6 +189,33 @@ pub async fn connect(
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
         .map_err(|_| UpstreamError::Timeout(CONNECT_TIMEOUT))?
+}
+
+/// Connects as [`connect`] does, preferring the session-era handshake with a streamable
+/// HTTP upstream: a session-era client's own session (`downstream::owned`) is then one the
+/// upstream sends its requests on, as that client expects of it, with an id the direct
+/// lane can send on too. An upstream that refuses `initialize` is connected as by
+/// [`connect`].
+pub async fn connect_session(
+    record: &ServerRecord,
+    handler: UpstreamHandler,
+) -> Result<Connection, UpstreamError> {
+    if record.transport_kind() != TransportKind::StreamableHttp {
+        return connect(record, handler).await;
+    }
+    let attempt = connect_with(record, handler.clone(), ClientLifecycleMode::Initialize);
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(e)) => {
+            let e = UpstreamError::from(e);
+            if e.is_connection_failure() {
+                return Err(e);
+            }
+            tracing::debug!(upstream = %record.server_id, error = %e, "initialize refused; trying the 2026-07-28 handshake");
+            connect(record, handler).await
+        }
+        Err(_) => Err(UpstreamError::Timeout(CONNECT_TIMEOUT)),
+    }
 }
 
 /// A failed connection attempt, keeping apart the one outcome that is worth retrying
@@ -246,7 +276,8 @@ async fn connect_with(
                 .reinit_on_expired_session(true)
                 // One upstream session serves every downstream client of this server.
                 .max_concurrent_requests(64);
-            let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
+            let (client, seen) = seen_session::RecordingClient::new(http_client()?);
+            let transport = StreamableHttpClientTransport::with_client(client, config);
             let service = handler
                 .serve_with_lifecycle(transport, lifecycle)
                 .await
@@ -254,6 +285,7 @@ async fn connect_with(
             Ok(Connection {
                 service,
                 child: None,
+                http_session: Some(seen),
             })
         }
         TransportKind::Sse => {
@@ -268,6 +300,7 @@ async fn connect_with(
             Ok(Connection {
                 service,
                 child: None,
+                http_session: None,
             })
         }
         TransportKind::Stdio => {
@@ -276,6 +309,7 @@ async fn connect_with(
                 Ok(service) => Ok(Connection {
                     service,
                     child: Some(child),
+                    http_session: None,
                 }),
                 Err(e) => {
                     child.terminate().await;

@@ -1,9 +1,9 @@
-//! The direct lanes for plain `tools/call` requests (`downstream::direct`,
-//! `upstream::lane`) to streamable HTTP and stdio upstreams, spoken to in raw HTTP so that
-//! the lane shows: it answers with JSON (or an event stream it writes itself) where rmcp's
-//! relay answers with its own SSE framing. Each behaviour is checked against the full
-//! relay, which a client that can be asked things (here: one declaring `sampling`) always
-//! gets.
+//! The direct lanes for `tools/call` requests (`downstream::direct`, `upstream::lane`) to
+//! streamable HTTP and stdio upstreams, spoken to in raw HTTP so that the lane shows: it
+//! answers with JSON (or an event stream it writes itself) where rmcp's relay answers with
+//! its own SSE framing. Each behaviour is checked against the full relay, which requests
+//! the lane leaves to it get (here: those carrying an `Origin`, of a client declaring
+//! `sampling`).
 
 mod common;
 
@@ -229,27 +229,77 @@ async fn progress_streams(url: &str, what: &str, stateless: bool) {
     assert_eq!(answer.last()["result"]["content"][0]["text"], "slept 10ms");
 }
 
+/// The upstream session a `whoami` call ran on (the fixture answers with the request's
+/// headers).
+fn upstream_session(answer: &Answer) -> String {
+    let text = answer.last()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap();
+    let headers: Value = serde_json::from_str(text).unwrap();
+    headers["mcp-session-id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
-async fn a_session_that_sets_a_log_level_leaves_the_lane() {
+async fn clients_that_can_be_asked_take_the_lane_on_sessions_of_their_own() {
+    let (_upstream, running) = gateway_with("http", 60).await;
+    let url = format!("http://{}/mcp", running.addr);
+    let plain = RawClient::session(&url, json!({})).await;
+    let ide = RawClient::session(
+        &url,
+        json!({"sampling": {}, "roots": {"listChanged": true}}),
+    )
+    .await;
+    let forms = RawClient::session(&url, json!({"elicitation": {}})).await;
+    let mut sessions = Vec::new();
+    for (n, client) in [&plain, &ide, &forms].into_iter().enumerate() {
+        let answer = client
+            .call(json!(n), "fx__whoami", json!({}), json!({}))
+            .await;
+        assert!(answer.json, "client {n}: the lane answers");
+        sessions.push(upstream_session(&answer));
+        let echo = client
+            .call(json!(9), "fx__echo", json!({"message": "e"}), json!({}))
+            .await;
+        assert!(echo.json, "client {n}");
+        assert_eq!(echo.last()["result"]["content"][0]["text"], "e");
+    }
+    let distinct: std::collections::HashSet<_> = sessions.iter().collect();
+    assert_eq!(distinct.len(), 3, "one upstream session each: {sessions:?}");
+    // Its requests through rmcp's relay go on that same session of its own.
+    let relayed = ide
+        .relayed()
+        .call(json!(5), "fx__whoami", json!({}), json!({}))
+        .await;
+    assert!(!relayed.json, "rmcp answers");
+    assert_eq!(upstream_session(&relayed), sessions[1]);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_that_sets_a_log_level_calls_on_a_session_of_its_own() {
     let (_upstream, running) = gateway_with("http", 60).await;
     let url = format!("http://{}/mcp", running.addr);
     let (plain, _) = pair(&url, false).await;
-    let echo = json!({"message": "a"});
-    assert!(
-        plain
-            .call(json!(1), "fx__echo", echo.clone(), json!({}))
-            .await
-            .json
-    );
+    let before = plain
+        .call(json!(1), "fx__whoami", json!({}), json!({}))
+        .await;
+    assert!(before.json);
     let set_level = json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel",
         "params": {"level": "error"}});
     assert!(plain.send(&set_level, None).await.status().is_success());
-    let after = plain.call(json!(3), "fx__echo", echo, json!({})).await;
-    assert!(
-        !after.json,
-        "its calls now take the relay, which filters logs"
+    let after = plain
+        .call(json!(3), "fx__whoami", json!({}), json!({}))
+        .await;
+    assert!(after.json, "still the lane");
+    assert_ne!(
+        upstream_session(&before),
+        upstream_session(&after),
+        "its calls now go on a session of its own, told its level"
     );
-    assert_eq!(after.last()["result"]["content"][0]["text"], "a");
+    let echo = plain
+        .call(json!(4), "fx__echo", json!({"message": "a"}), json!({}))
+        .await;
+    assert_eq!(echo.last()["result"]["content"][0]["text"], "a");
     running.shutdown().await.unwrap();
 }
 

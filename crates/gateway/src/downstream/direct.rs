@@ -1,14 +1,19 @@
-//! The direct lane of an MCP endpoint: plain `tools/call` requests for streamable HTTP
-//! upstreams are relayed as raw JSON (see [`crate::upstream::lane`]), bypassing rmcp's
-//! server and client machinery, which costs several times what the relay itself does.
+//! The direct lane of an MCP endpoint: `tools/call` requests for streamable HTTP
+//! upstreams (and plain ones for stdio upstreams) are relayed as raw JSON (see
+//! [`crate::upstream::lane`]), bypassing rmcp's server and client machinery, which costs
+//! several times what the relay itself does.
 //!
-//! A request qualifies when the client cannot be asked anything (no sampling,
-//! elicitation or roots capability, no log level set) and its headers and body are plain
-//! (see [`request`]); the tool's server must be healthy and reachable through its lane.
-//! Progress and log messages the upstream sends on the call's stream are relayed as they
-//! come: the answer turns into an event stream at the first of them. Everything else — and every request the lane cannot take
-//! after all — goes to rmcp unchanged, before anything has been sent upstream.
+//! A request qualifies when its headers and body are plain (see [`request`]) and the
+//! tool's server is healthy and reachable through its lane. A client that can be asked
+//! nothing shares the lane's own upstream session; a session-era client that can be asked
+//! something (sampling, elicitation, roots, a log level) sends on its own upstream session
+//! (see [`super::owned`]), and the upstream's requests on the call's stream are relayed to
+//! it there ([`asks`]). Progress and log messages the upstream sends on the call's stream
+//! are relayed as they come: the answer turns into an event stream at the first of them.
+//! Everything else — and every request the lane cannot take after all — goes to rmcp
+//! unchanged, before anything has been sent upstream.
 
+mod asks;
 pub(crate) mod request;
 pub mod sessions;
 
@@ -33,9 +38,14 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::{request::Caller, sessions::TrackedSessions};
+use self::{
+    asks::{CallAsks, PendingAsks},
+    request::Caller,
+    sessions::TrackedSessions,
+};
 use super::{
     GatewayServer, error,
+    owned::{ClientSession, OwnedUpstream},
     view::{Scope, page_where},
 };
 use crate::{
@@ -43,8 +53,8 @@ use crate::{
     protocol::{header, with_result_type, without_result_type},
     registry::{SerializedPages, ServerEntry},
     upstream::{
-        UpstreamError,
-        lane::{CallRequest, Lane, LaneError, Outcome},
+        lane::{CallRequest, HttpLane, Lane, LaneError, Outcome},
+        seen_session::SessionHeaders,
     },
 };
 
@@ -68,6 +78,8 @@ pub struct DirectLane {
     sessions: Arc<TrackedSessions>,
     /// Session-era calls in flight, by session and request id, for `notifications/cancelled`.
     in_flight: Mutex<HashMap<(String, String), CancellationToken>>,
+    /// Upstream requests relayed to clients during their calls, until answered.
+    asks: Arc<PendingAsks>,
 }
 
 impl DirectLane {
@@ -78,6 +90,7 @@ impl DirectLane {
             scope,
             sessions,
             in_flight: Mutex::default(),
+            asks: Arc::default(),
         }
     }
 
@@ -105,9 +118,18 @@ impl DirectLane {
             return to_rmcp(body);
         };
         let Some(envelope) = request::envelope(&body) else {
+            // A client's answer to an upstream's request relayed on one of its calls.
+            if let Caller::Session(session) = caller
+                && let Some(reply) = request::reply(&body)
+                && let Some(answered) = self.asks.answer(session, &reply).await
+            {
+                return Handled::Answered(answered);
+            }
             return to_rmcp(body);
         };
-        let mut pinned = false;
+        // A client that can be asked something: its calls go on upstream sessions of its
+        // own (see `downstream::owned`).
+        let mut asking = None;
         if let Caller::Session(session) = caller {
             let Some(info) = self.sessions.touch(session) else {
                 return to_rmcp(body);
@@ -116,13 +138,13 @@ impl DirectLane {
             if info.is_light() && request::is_initialized(&envelope) {
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
-            pinned = !info.direct();
-        }
-        if pinned {
-            return to_rmcp(body);
+            if info.client().asks() {
+                asking = Some((session, info.client().clone()));
+            }
         }
         // A list page comes from the snapshot, for a client that cannot be asked anything.
-        if let Some(list) = request::tools_list(&envelope, &caller, &parts.headers)
+        if asking.is_none()
+            && let Some(list) = request::tools_list(&envelope, &caller, &parts.headers)
             && let Some(answer) = self.tools_page(&list, caller == Caller::Stateless)
         {
             return Handled::Answered(answer);
@@ -136,8 +158,18 @@ impl DirectLane {
         let Some(call) = request::tool_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
-        let Some((entry, lane, upstream_name)) = self.route(&call.name) else {
+        let Some((entry, lane, upstream_name)) = self.route(&call.name, asking.is_some()) else {
             return Handled::Pass(rebuilt(body));
+        };
+        let upstream_stateless = lane.stateless();
+        let session = match asking {
+            None => UpstreamSession::Shared(lane),
+            Some((session, client)) => {
+                match self.own_session(&entry, lane, session, client).await {
+                    Some(own) => own,
+                    None => return Handled::Pass(rebuilt(body)),
+                }
+            }
         };
         let stateless = caller == Caller::Stateless;
         let cancel = CancellationToken::new();
@@ -151,10 +183,10 @@ impl DirectLane {
         };
         let eras = Eras {
             client_stateless: stateless,
-            upstream_stateless: lane.stateless(),
+            upstream_stateless,
         };
         let (notify, mut notifications) = mpsc::channel(NOTIFICATION_BUFFER);
-        let mut relay = Box::pin(relay(entry, lane, request, notify));
+        let mut relay = Box::pin(relay(entry, session.call(request, notify)));
         // Wait for the answer, or for a first notification: then the answer becomes an
         // event stream, and the rest of the call runs in its own task.
         let first = tokio::select! {
@@ -237,7 +269,9 @@ impl DirectLane {
         }
         let message = serde_json::json!({"jsonrpc": "2.0", "id": request.id, "result": result});
         let answer = serde_json::to_vec(&message).ok()?;
-        let session = self.sessions.open_light(params.clone());
+        let session = self
+            .sessions
+            .open_light(params.clone(), result.protocol_version.as_str());
         let session = HeaderValue::from_str(&session).ok()?;
         let headers = [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
@@ -284,16 +318,48 @@ impl DirectLane {
 
     /// The server, lane and upstream tool name for an exposed tool name, when the lane
     /// can take the call (the names it routes are those of [`Scope::tool`], as in the
-    /// relay).
-    fn route(&self, name: &str) -> Option<(Arc<ServerEntry>, Lane, Arc<str>)> {
+    /// relay; `asks`: whether the caller can be asked something).
+    fn route(&self, name: &str, asks: bool) -> Option<(Arc<ServerEntry>, Lane, Arc<str>)> {
         let snapshot = self.gateway.registry.snapshot();
-        // The lane serves clients that cannot be asked anything.
-        let target = self.scope.tool(&snapshot, name, false)?;
+        let target = self.scope.tool(&snapshot, name, asks)?;
         let entry = snapshot.servers.get(&*target.server_id)?.clone();
         let upstream_name = target.upstream_name;
         entry.runtime.peer()?;
         let lane = entry.runtime.lane(&entry.record)?;
         Some((entry, lane, upstream_name))
+    }
+
+    /// The upstream session of a client's own with `entry`'s server, for the lane: a
+    /// streamable HTTP one (the lane sends on the session rmcp opened for the client, so
+    /// the upstream sees one session whichever path a request takes). `None` leaves the
+    /// call to rmcp: another transport, an upstream without sessions, or one that could
+    /// not be opened (rmcp then reports why).
+    async fn own_session(
+        self: &Arc<Self>,
+        entry: &ServerEntry,
+        lane: Lane,
+        session: &str,
+        client: Arc<ClientSession>,
+    ) -> Option<UpstreamSession> {
+        let Lane::Http(lane) = lane else {
+            return None;
+        };
+        let limit = self.gateway.settings.max_client_processes_per_server;
+        let owned = client.upstream(entry, limit).await.ok()?;
+        let headers = owned.http_session()?;
+        let asks = CallAsks::new(
+            self.asks.clone(),
+            session,
+            client,
+            lane.clone(),
+            headers.clone(),
+        );
+        Some(UpstreamSession::Own {
+            lane,
+            headers,
+            asks,
+            _owned: owned,
+        })
     }
 
     /// Cancels a direct call in flight; false if there is none with that id.
@@ -387,30 +453,55 @@ impl Drop for InFlight {
     }
 }
 
-/// Sends the call on the lane within the server's timeout. `Ok(None)`: the lane could not
-/// be used and nothing was sent.
-async fn relay(
-    entry: Arc<ServerEntry>,
-    lane: Lane,
-    call: CallRequest,
-    notify: mpsc::Sender<Box<RawValue>>,
-) -> Result<Option<Outcome>, rmcp::ErrorData> {
-    let id = &entry.record.server_id;
-    let timeout = entry.record.call_timeout();
-    match tokio::time::timeout(timeout, lane.call_tool(call, notify)).await {
-        Err(_) => Err(error::upstream(id, UpstreamError::Timeout(timeout))),
-        Ok(Err(LaneError::Unusable)) => Ok(None),
-        Ok(Err(LaneError::Failed(e))) => {
-            if e.is_connection_failure() {
-                entry.runtime.record_failure();
-            }
-            Err(error::upstream(id, e))
-        }
-        Ok(Ok(outcome)) => {
-            entry.runtime.mark_seen();
-            Ok(Some(outcome))
+/// The upstream session a direct call goes on.
+enum UpstreamSession {
+    /// The lane's own, shared by clients that cannot be asked anything.
+    Shared(Lane),
+    /// The calling client's own (see [`DirectLane::own_session`]).
+    Own {
+        lane: Arc<HttpLane>,
+        headers: Arc<SessionHeaders>,
+        asks: CallAsks,
+        /// Kept open for the call.
+        _owned: Arc<OwnedUpstream>,
+    },
+}
+
+impl UpstreamSession {
+    async fn call(
+        self,
+        request: CallRequest,
+        notify: mpsc::Sender<Box<RawValue>>,
+    ) -> Result<Outcome, LaneError> {
+        match self {
+            UpstreamSession::Shared(lane) => lane.call_tool(request, notify).await,
+            UpstreamSession::Own {
+                lane,
+                headers,
+                asks,
+                _owned,
+            } => lane.call_on(headers, request, notify, &asks).await,
         }
     }
+}
+
+/// Runs a call on the lane (see [`ServerEntry::call_upstream`]). `Ok(None)`: the lane
+/// could not be used and nothing was sent.
+async fn relay(
+    entry: Arc<ServerEntry>,
+    call: impl Future<Output = Result<Outcome, LaneError>>,
+) -> Result<Option<Outcome>, rmcp::ErrorData> {
+    let call = async {
+        match call.await {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(LaneError::Unusable) => Ok(None),
+            Err(LaneError::Failed(e)) => Err(e),
+        }
+    };
+    entry
+        .call_upstream(call)
+        .await
+        .map_err(|e| error::upstream(&entry.record.server_id, e))
 }
 
 fn cancelled() -> rmcp::ErrorData {

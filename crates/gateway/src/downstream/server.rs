@@ -33,7 +33,7 @@ use super::{
     bridge, changes,
     direct::sessions::TrackedSessions,
     error,
-    owned::{OwnedUpstream, OwnedUpstreams},
+    owned::{ClientSession, OwnedUpstream},
     view::{Scope, page, page_where, template_item},
 };
 use crate::protocol::{self, can_be_asked, header, mark_complete};
@@ -63,9 +63,10 @@ pub struct GatewayServer {
 struct SessionEnd {
     gateway: Arc<Gateway>,
     session: u64,
-    /// Upstream sessions of its own (a client that can be asked something), closed when
-    /// this is dropped.
-    owned: OwnedUpstreams,
+    /// What the session holds of its own (upstream sessions among it): the endpoint's
+    /// session table entry's, or one of this session's alone (`/sse`, stdio), found on
+    /// the session's first request.
+    client: std::sync::OnceLock<Arc<ClientSession>>,
     /// Set once the session subscribed; most sessions never do, and their end costs
     /// nothing.
     holds_state: std::sync::atomic::AtomicBool,
@@ -107,7 +108,7 @@ impl GatewayServer {
         let end = Arc::new(SessionEnd {
             gateway: gateway.clone(),
             session,
-            owned: OwnedUpstreams::default(),
+            client: std::sync::OnceLock::new(),
             holds_state: Default::default(),
             watched: Default::default(),
         });
@@ -126,19 +127,39 @@ impl GatewayServer {
         self
     }
 
-    /// Sends this session's calls through the full relay from now on (it wants logs at
-    /// a level of its choosing, which the direct lane does not filter).
-    fn leave_direct_lane(&self, context: &RequestContext<RoleServer>) {
-        let session = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(header::SESSION_ID))
-            .and_then(|id| id.to_str().ok());
-        if let (Some(sessions), Some(session)) = (&self.sessions, session)
-            && let Some(info) = sessions.touch(session)
-        {
-            info.pin();
-        }
+    /// What this session holds of its own: its entry in the endpoint's session table
+    /// (shared with the direct lane), else its own. From now on rmcp serves the session,
+    /// so messages outside its calls reach it through this request's peer.
+    fn client(&self, context: &RequestContext<RoleServer>) -> &Arc<ClientSession> {
+        self.client_of(&context.extensions, &context.peer)
+    }
+
+    /// [`Self::client`], from a request's or a notification's context.
+    fn client_of(
+        &self,
+        extensions: &rmcp::model::Extensions,
+        peer: &rmcp::Peer<RoleServer>,
+    ) -> &Arc<ClientSession> {
+        self.end.client.get_or_init(|| {
+            let session = extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.headers.get(header::SESSION_ID))
+                .and_then(|id| id.to_str().ok());
+            let listed = match (&self.sessions, session) {
+                (Some(sessions), Some(session)) => sessions.touch(session),
+                _ => None,
+            };
+            let client = match listed {
+                Some(info) => info.client().clone(),
+                None => Arc::new(ClientSession::new(
+                    peer.peer_info()
+                        .map(|info| info.capabilities.clone())
+                        .unwrap_or_default(),
+                )),
+            };
+            client.attach(peer);
+            client
+        })
     }
 
     /// The session now holds upstream state to release when it ends.
@@ -183,7 +204,7 @@ impl GatewayServer {
     /// roots, or set a log level.
     fn asks(&self, context: &RequestContext<RoleServer>) -> bool {
         let capabilities = context.client_capabilities().unwrap_or_default();
-        can_be_asked(&capabilities) || self.end.owned.level().is_some()
+        can_be_asked(&capabilities) || self.client(context).asks()
     }
 
     /// Waits (boundedly) until every connected server in scope has looked for the tools it
@@ -228,12 +249,8 @@ impl GatewayServer {
         if stateless(context) || !self.asks(context) {
             return Upstream::shared(entry);
         }
-        let owner = || Owner::Client {
-            peer: context.peer.clone(),
-            capabilities: context.client_capabilities().unwrap_or_default(),
-        };
         let limit = self.gateway.settings.max_client_processes_per_server;
-        let owned = self.end.owned.get(&entry, owner, limit).await?;
+        let owned = self.client(context).upstream(&entry, limit).await?;
         Ok(Upstream::owned(entry, owned))
     }
 
@@ -249,26 +266,17 @@ impl GatewayServer {
             .ok_or_else(|| error::upstream(&entry.record.server_id, UpstreamError::Unavailable))
     }
 
-    /// Runs one upstream request with the server's timeout; dropping it (timeout, client
-    /// cancellation) makes rmcp send `notifications/cancelled` upstream.
+    /// Runs one upstream request (see [`ServerEntry::call_upstream`]); dropping it makes
+    /// rmcp send `notifications/cancelled` upstream.
     async fn relay<T>(
         entry: &ServerEntry,
         call: impl Future<Output = Result<T, rmcp::ServiceError>>,
     ) -> Result<T, McpError> {
-        let id = &entry.record.server_id;
-        let timeout = entry.record.call_timeout();
-        let result = tokio::time::timeout(timeout, call)
+        let call = async { call.await.map_err(UpstreamError::from) };
+        entry
+            .call_upstream(call)
             .await
-            .map_err(|_| error::upstream(id, UpstreamError::Timeout(timeout)))?
-            .map_err(|e| {
-                let e = UpstreamError::from(e);
-                if e.is_connection_failure() {
-                    entry.runtime.record_failure();
-                }
-                error::upstream(id, e)
-            })?;
-        entry.runtime.mark_seen();
-        Ok(result)
+            .map_err(|e| error::upstream(&entry.record.server_id, e))
     }
 
     fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {
@@ -432,7 +440,11 @@ impl GatewayServer {
     ) -> Result<(Arc<ServerEntry>, Arc<UpstreamPeer>), McpError> {
         let snapshot = self.snapshot();
         let in_scope = |id: &str| self.in_scope(id);
-        for owned in self.end.owned.open(in_scope).await {
+        let owned = match self.end.client.get() {
+            Some(client) => client.owned().open(in_scope).await,
+            None => Vec::new(),
+        };
+        for owned in owned {
             if owned.calls.task_of(task_id, self.session)
                 && let Some(entry) = snapshot
                     .servers
@@ -540,6 +552,64 @@ async fn until_cancelled<T>(
     tokio::select! {
         result = relay => result,
         () = cancelled.cancelled() => Err(McpError::internal_error("request cancelled by the client", None)),
+    }
+}
+
+impl GatewayServer {
+    /// `resources/subscribe` relayed upstream.
+    async fn subscribe_upstream(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let snapshot = self.snapshot();
+        let entry = self.resource_owner(&snapshot, &request.uri)?;
+        // A client with upstream sessions of its own subscribes on its own session, where
+        // whatever else it does with that server happens (server-everything, say, starts
+        // sending updates when that session calls a tool); the updates come to it alone.
+        let upstream = self.upstream(entry.clone(), &context).await?;
+        if upstream.is_owned() {
+            let (_call, _) = self.begin(&upstream.calls, &context, None);
+            return Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
+        }
+        let peer = upstream.peer;
+        let uri = request.uri.clone();
+        self.holds_state();
+        // One upstream subscription per URI, however many sessions follow it.
+        if entry.runtime.calls.subscribers(&uri).is_empty() {
+            let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
+            Self::relay(&entry, peer.subscribe(request)).await?;
+        }
+        let client = Client {
+            session: self.session,
+            peer: context.peer,
+            request: None,
+        };
+        entry.runtime.calls.subscribe(&uri, client);
+        Ok(())
+    }
+}
+
+impl GatewayServer {
+    /// `resources/unsubscribe` relayed upstream.
+    async fn unsubscribe_upstream(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let snapshot = self.snapshot();
+        let entry = self.resource_owner(&snapshot, &request.uri)?;
+        let upstream = self.upstream(entry.clone(), &context).await?;
+        if upstream.is_owned() {
+            let (_call, _) = self.begin(&upstream.calls, &context, None);
+            return Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
+        }
+        if entry.runtime.calls.unsubscribe(&request.uri, self.session) {
+            return Ok(()); // other sessions still follow this resource
+        }
+        let peer = Self::peer_of(&entry)?;
+        let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
+        Self::relay(&entry, peer.unsubscribe(request)).await
     }
 }
 
@@ -714,30 +784,10 @@ impl ServerHandler for GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let snapshot = self.snapshot();
-        let entry = self.resource_owner(&snapshot, &request.uri)?;
-        // A client with upstream sessions of its own subscribes on its own session, where
-        // whatever else it does with that server happens (server-everything, say, starts
-        // sending updates when that session calls a tool); the updates come to it alone.
-        let upstream = self.upstream(entry.clone(), &context).await?;
-        if upstream.is_owned() {
-            let (_call, _) = self.begin(&upstream.calls, &context, None);
-            return Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
-        }
-        let peer = upstream.peer;
         let uri = request.uri.clone();
-        self.holds_state();
-        // One upstream subscription per URI, however many sessions follow it.
-        if entry.runtime.calls.subscribers(&uri).is_empty() {
-            let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
-            Self::relay(&entry, peer.subscribe(request)).await?;
-        }
-        let client = Client {
-            session: self.session,
-            peer: context.peer,
-            request: None,
-        };
-        entry.runtime.calls.subscribe(&uri, client);
+        let client = self.client(&context).clone();
+        self.subscribe_upstream(request, context).await?;
+        client.note_subscription(&uri, true);
         Ok(())
     }
 
@@ -746,19 +796,11 @@ impl ServerHandler for GatewayServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let snapshot = self.snapshot();
-        let entry = self.resource_owner(&snapshot, &request.uri)?;
-        let upstream = self.upstream(entry.clone(), &context).await?;
-        if upstream.is_owned() {
-            let (_call, _) = self.begin(&upstream.calls, &context, None);
-            return Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
-        }
-        if entry.runtime.calls.unsubscribe(&request.uri, self.session) {
-            return Ok(()); // other sessions still follow this resource
-        }
-        let peer = Self::peer_of(&entry)?;
-        let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
-        Self::relay(&entry, peer.unsubscribe(request)).await
+        let uri = request.uri.clone();
+        let client = self.client(&context).clone();
+        self.unsubscribe_upstream(request, context).await?;
+        client.note_subscription(&uri, false);
+        Ok(())
     }
 
     async fn complete(
@@ -844,17 +886,20 @@ impl ServerHandler for GatewayServer {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.leave_direct_lane(&context);
         // The level is this client's own: its calls go on upstream sessions of its own
-        // from now on, each told this level (those opened later when they open).
-        self.end
-            .owned
+        // from now on (the direct lane's too), each told this level (those opened later
+        // when they open).
+        self.client(&context)
             .tell_level(request.level, |id| self.in_scope(id))
             .await;
         Ok(())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // rmcp serves the session from now on (also when it took a light one over: the
+        // handshake is replayed with the request's headers): its own upstream sessions
+        // reach it through this peer.
+        self.client_of(&context.extensions, &context.peer);
         self.end.watched.store(true, Ordering::Relaxed);
         self.gateway.session_watch.add(
             &self.gateway.registry,
@@ -864,9 +909,10 @@ impl ServerHandler for GatewayServer {
         );
     }
 
-    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
         // Only this client's own upstream sessions know its roots.
-        for owned in self.end.owned.open(|id| self.in_scope(id)).await {
+        let client = self.client_of(&context.extensions, &context.peer);
+        for owned in client.owned().open(|id| self.in_scope(id)).await {
             let _ = owned.peer.notify_roots_list_changed().await;
         }
     }

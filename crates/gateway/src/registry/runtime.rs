@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     model::{HealthState, HealthView, ServerRecord},
     upstream::{
-        CallRouter, UpstreamPeer,
+        CallRouter, UpstreamError, UpstreamPeer,
         lane::{HttpLane, Lane, StdioLane},
     },
 };
@@ -45,6 +45,29 @@ pub struct ServerRuntime {
 
 /// Connection failures in a row after which the server is probed at once.
 pub const FAILURES_TO_PROBE: u32 = 3;
+
+impl super::ServerEntry {
+    /// Runs one request to this server's upstream — the one way every path calls an
+    /// upstream: within the server's per-call timeout, a connection failure counted
+    /// toward the supervisor's early probe, an answer counted as a sign of life. Dropping
+    /// the future (a client's cancellation, the timeout) drops the request, which the
+    /// session carrying it cancels upstream.
+    pub async fn call_upstream<T>(
+        &self,
+        call: impl Future<Output = Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
+        let timeout = self.record.call_timeout();
+        let outcome = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout(timeout))?;
+        match &outcome {
+            Ok(_) => self.runtime.mark_seen(),
+            Err(e) if e.is_connection_failure() => self.runtime.record_failure(),
+            Err(_) => {}
+        }
+        outcome
+    }
+}
 
 impl Default for ServerRuntime {
     fn default() -> Self {

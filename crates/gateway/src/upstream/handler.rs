@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
+
 use rmcp::{
     ClientHandler, ErrorData as McpError, Peer, RoleServer,
     model::{
@@ -46,7 +48,7 @@ pub enum Owner {
     Shared,
     /// The session of one session-era client, declaring that client's capabilities.
     Client {
-        peer: Peer<RoleServer>,
+        link: Arc<ClientLink>,
         capabilities: ClientCapabilities,
     },
     /// A session for one call of a 2026-07-28 client, declaring the capabilities its
@@ -83,6 +85,25 @@ impl Owner {
     }
 }
 
+/// How a session of one client's own reaches that client outside its calls: the peer of
+/// the client's rmcp session (its GET stream), once rmcp serves that session. A session the
+/// direct lane alone answers has no stream open for such messages: they reach nobody.
+#[derive(Debug, Default)]
+pub struct ClientLink(ArcSwapOption<Peer<RoleServer>>);
+
+impl ClientLink {
+    /// The client's rmcp session serves it from now on.
+    pub fn attach(&self, peer: &Peer<RoleServer>) {
+        if self.0.load().is_none() {
+            self.0.store(Some(Arc::new(peer.clone())));
+        }
+    }
+
+    fn peer(&self) -> Option<Peer<RoleServer>> {
+        self.0.load().as_deref().cloned()
+    }
+}
+
 /// What an upstream may ask a client, by the capability it needs.
 #[derive(Debug, Clone, Copy)]
 enum Ask {
@@ -100,6 +121,12 @@ impl Ask {
         }
     }
 
+    fn from_method(method: &str) -> Option<Self> {
+        [Ask::Sampling, Ask::Elicitation, Ask::Roots]
+            .into_iter()
+            .find(|ask| ask.method() == method)
+    }
+
     fn declared(self, capabilities: &ClientCapabilities) -> bool {
         match self {
             Ask::Sampling => capabilities.sampling.is_some(),
@@ -107,6 +134,12 @@ impl Ask {
             Ask::Roots => capabilities.roots.is_some(),
         }
     }
+}
+
+/// Whether an upstream may send a client that declared `capabilities` a request of
+/// `method` (sampling, elicitation or roots, each with its capability).
+pub fn may_ask(capabilities: &ClientCapabilities, method: &str) -> bool {
+    Ask::from_method(method).is_some_and(|ask| ask.declared(capabilities))
 }
 
 /// Handler for one upstream session.
@@ -184,7 +217,10 @@ impl UpstreamHandler {
             return Ok(requester);
         }
         match &self.owner {
-            Owner::Client { peer, .. } => Ok(Requester::Client(peer.clone(), None)),
+            Owner::Client { link, .. } => link
+                .peer()
+                .map(|peer| Requester::Client(peer, None))
+                .ok_or_else(|| refused("the client has no stream open for it".to_owned())),
             _ => Err(refused("the call it belongs to has ended".to_owned())),
         }
     }
@@ -354,7 +390,10 @@ impl ClientHandler for UpstreamHandler {
                 return;
             }
             (_, Some((client, forwarding))) => (client.peer, Some(forwarding)),
-            (Owner::Client { peer, .. }, None) => (peer.clone(), None),
+            (Owner::Client { link, .. }, None) => match link.peer() {
+                Some(peer) => (peer, None),
+                None => return,
+            },
             (Owner::Call { .. }, None) => return,
         };
         let mut params = params;
@@ -369,8 +408,10 @@ impl ClientHandler for UpstreamHandler {
     ) {
         // A client's own session: its subscriptions are the client's. The shared one:
         // the sessions that subscribed to this URI through it.
-        if let Owner::Client { peer, .. } = &self.owner {
-            let _ = peer.notify_resource_updated(params).await;
+        if let Owner::Client { link, .. } = &self.owner {
+            if let Some(peer) = link.peer() {
+                let _ = peer.notify_resource_updated(params).await;
+            }
             return;
         }
         for client in self.calls.subscribers(&params.uri) {

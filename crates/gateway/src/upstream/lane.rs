@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-pub use self::http::HttpLane;
+pub use self::http::{Asks, HttpLane};
 use super::UpstreamError;
 pub use super::stdio::StdioLane;
 use crate::protocol::meta::PROGRESS_TOKEN;

@@ -116,7 +116,7 @@ impl Supervisor {
         mut events: mpsc::Receiver<UpstreamEvent>,
     ) -> Result<Ended, UpstreamError> {
         let id = &self.record.server_id;
-        let Connection { service, child } = conn;
+        let Connection { service, child, .. } = conn;
         let peer = service.peer().clone();
         let cancel = service.cancellation_token();
         let mut finished = tokio::spawn(service.waiting());

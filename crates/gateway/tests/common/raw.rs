@@ -138,6 +138,29 @@ impl RawClient {
         self.origin = Some(origin.to_owned());
         self
     }
+
+    /// The same client (and session) talking to another gateway at `url`.
+    pub fn at(&self, url: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            url: url.to_owned(),
+            session: self.session.clone(),
+            capabilities: self.capabilities.clone(),
+            origin: self.origin.clone(),
+        }
+    }
+
+    /// The same client (and session), its requests carrying an allowed `Origin`: the
+    /// direct lane leaves them to rmcp's relay.
+    pub fn relayed(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            url: self.url.clone(),
+            session: self.session.clone(),
+            capabilities: self.capabilities.clone(),
+            origin: Some("http://localhost:1".to_owned()),
+        }
+    }
 }
 
 impl Answer {
@@ -168,7 +191,9 @@ impl Answer {
     }
 }
 
-/// The plain client and the one that can be asked things, in one era.
+/// The plain client and one whose requests rmcp's relay answers, in one era: a client
+/// that can be asked things, whose session-era requests also carry an `Origin` (without
+/// it, its calls take the direct lane too, on an upstream session of its own).
 pub async fn pair(url: &str, stateless: bool) -> (RawClient, RawClient) {
     let asks = json!({"sampling": {}});
     if stateless {
@@ -179,7 +204,7 @@ pub async fn pair(url: &str, stateless: bool) -> (RawClient, RawClient) {
     } else {
         (
             RawClient::session(url, json!({})).await,
-            RawClient::session(url, asks).await,
+            RawClient::session(url, asks).await.relayed(),
         )
     }
 }

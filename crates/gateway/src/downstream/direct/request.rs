@@ -302,6 +302,44 @@ pub fn invalid_message(body: &[u8]) -> Option<(ErrorCode, String)> {
     )
 }
 
+/// A client's answer to a request relayed to it: its id and its `result` or `error`
+/// member (name and value, as sent).
+#[derive(Debug)]
+pub struct Reply<'a> {
+    pub id: &'a RawValue,
+    pub member: &'static str,
+    pub value: &'a RawValue,
+}
+
+/// The message as a JSON-RPC response, if it is one.
+pub fn reply(body: &[u8]) -> Option<Reply<'_>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Message<'a> {
+        jsonrpc: &'a str,
+        #[serde(borrow)]
+        id: &'a RawValue,
+        #[serde(borrow, default)]
+        result: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        error: Option<&'a RawValue>,
+    }
+    let message: Message = serde_json::from_slice(body).ok()?;
+    if message.jsonrpc != "2.0" {
+        return None;
+    }
+    let (member, value) = match (message.result, message.error) {
+        (Some(result), None) => ("result", result),
+        (None, Some(error)) => ("error", error),
+        _ => return None,
+    };
+    Some(Reply {
+        id: message.id,
+        member,
+        value,
+    })
+}
+
 /// Whether the message is the client's `notifications/initialized`.
 pub fn is_initialized(envelope: &Envelope<'_>) -> bool {
     envelope.method == "notifications/initialized" && envelope.id.is_none()
@@ -481,6 +519,26 @@ mod tests {
             ErrorCode::INVALID_REQUEST
         );
         assert!(invalid_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_none());
+    }
+
+    #[test]
+    fn replies_are_told_from_requests() {
+        let r = reply(br#"{"jsonrpc":"2.0","id":"gw-ask-1","result":{"roots":[]}}"#).unwrap();
+        assert_eq!(
+            (r.id.get(), r.member, r.value.get()),
+            (r#""gw-ask-1""#, "result", r#"{"roots":[]}"#)
+        );
+        let r = reply(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#).unwrap();
+        assert_eq!(r.member, "error");
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"1.0","id":1,"result":{}}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"result":{}}]"#,
+        ] {
+            assert!(reply(body.as_bytes()).is_none(), "{body}");
+        }
     }
 
     #[test]

@@ -1,25 +1,31 @@
-//! rmcp's in-memory session manager, with what the direct lane needs to know about each
-//! session (may its calls skip rmcp?) and an idle timeout that counts the calls that do.
+//! rmcp's in-memory session manager, with what the gateway holds of each session (its
+//! [`ClientSession`]: capabilities, log level, upstream sessions of its own), its record in
+//! the gateway's session store, and an idle timeout that counts the calls rmcp never sees.
 //!
 //! Sessions start *light*: the gateway answers `initialize` itself and keeps only a table
-//! entry (a few hundred bytes), where an rmcp session costs ~90 KiB of tasks and channels.
-//! A light session's direct calls never need more. Its first request that needs rmcp
-//! (listing, a stream, anything but a plain call) finds no rmcp session; rmcp then asks
-//! its session store, [`LightSessions`], for the `initialize` parameters and replays the
-//! handshake into a new rmcp session with the same id.
+//! entry and a record (a few hundred bytes), where an rmcp session costs ~90 KiB of tasks
+//! and channels. A light session's direct calls never need more. Its first request that
+//! needs rmcp (listing, a stream, anything the lane leaves) finds no rmcp session; rmcp
+//! then asks its session store, [`LightSessions`], for the `initialize` parameters and
+//! replays the handshake into a new rmcp session with the same id. A session this table
+//! lacks but the session store holds (opened by another gateway sharing the store) is
+//! rebuilt from its record the same way.
 
 use std::{
     collections::HashMap,
     sync::{
         Arc, RwLock, Weak,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use futures::Stream;
 use rmcp::{
-    model::{ClientJsonRpcMessage, ClientRequest, InitializeRequestParams, ServerJsonRpcMessage},
+    model::{
+        ClientCapabilities, ClientJsonRpcMessage, ClientRequest, InitializeRequestParams,
+        ServerJsonRpcMessage,
+    },
     transport::streamable_http_server::session::{
         RestoreOutcome, ServerSseMessage, SessionId, SessionManager, SessionState, SessionStore,
         SessionStoreError,
@@ -28,30 +34,29 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol;
+use crate::downstream::{
+    owned::ClientSession,
+    session_store::{SessionRecord, SessionStore as Records},
+};
 
 /// What the gateway tracks about one downstream session.
-#[derive(Debug, Default)]
 pub struct SessionInfo {
     /// A light session's `initialize` parameters (see the module docs); `None` once rmcp
     /// holds the session.
     light: Option<InitializeRequestParams>,
-    /// The client can be asked things (it declared sampling, elicitation or roots) or set
-    /// a log level: its calls need the full relay.
-    pinned: AtomicBool,
+    /// What the session holds of its own (capabilities, log level, upstream sessions),
+    /// kept when rmcp takes a light session over.
+    client: Arc<ClientSession>,
     /// Milliseconds since the manager started, at the session's last request.
     last_active: AtomicU64,
+    /// The version of the record this copy of the session reflects.
+    version: AtomicU64,
 }
 
 impl SessionInfo {
-    /// Whether this session's calls may take the direct lane.
-    pub fn direct(&self) -> bool {
-        !self.pinned.load(Ordering::Relaxed)
-    }
-
-    /// From now on, this session's calls take the full relay.
-    pub fn pin(&self) {
-        self.pinned.store(true, Ordering::Relaxed);
+    /// What the session holds of its own.
+    pub fn client(&self) -> &Arc<ClientSession> {
+        &self.client
     }
 
     /// The gateway answered this session's `initialize`; rmcp has not seen it.
@@ -69,47 +74,122 @@ pub struct TrackedSessions {
     /// so it is reported absent and later requests wait for the takeover to finish.
     taking_over: std::sync::Mutex<std::collections::HashSet<SessionId>>,
     started: Instant,
+    /// Every session's record (shared by the endpoints of a gateway, and perhaps by other
+    /// gateways): a session missing from the table is rebuilt from its record.
+    store: Arc<dyn Records>,
+    /// Which endpoint this is (see [`SessionRecord::endpoint`]).
+    endpoint: Option<String>,
+    me: Weak<Self>,
 }
 
 impl TrackedSessions {
     /// A manager whose sessions end after `ttl` without a request; the sweeper stops
     /// with `shutdown` or when the manager is dropped.
-    pub fn new(ttl: Duration, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        ttl: Duration,
+        shutdown: CancellationToken,
+        store: Arc<dyn Records>,
+        endpoint: Option<String>,
+    ) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
         // Idle sessions are ended here instead: rmcp's worker never sees direct calls.
         inner.session_config.keep_alive = None;
-        let sessions = Arc::new(Self {
+        let sessions = Arc::new_cyclic(|me| Self {
             inner,
             table: RwLock::default(),
             taking_over: Default::default(),
             started: Instant::now(),
+            store,
+            endpoint,
+            me: me.clone(),
         });
         tokio::spawn(sweep(Arc::downgrade(&sessions), ttl, shutdown));
         sessions
     }
 
-    /// Opens a light session for a client's `initialize` (answered by the caller).
-    pub fn open_light(&self, params: InitializeRequestParams) -> SessionId {
+    /// Opens a light session for a client's `initialize` (answered by the caller with
+    /// protocol revision `version`).
+    pub fn open_light(&self, params: InitializeRequestParams, version: &str) -> SessionId {
         let id: SessionId = uuid::Uuid::new_v4().to_string().into();
-        let info = SessionInfo {
-            pinned: AtomicBool::new(protocol::can_be_asked(&params.capabilities)),
-            last_active: AtomicU64::new(self.now()),
-            light: Some(params),
-        };
+        let record = SessionRecord::opened(
+            id.to_string(),
+            self.endpoint.clone(),
+            version.into(),
+            &params,
+        );
+        let info = self.light_info(&record, params);
+        self.store.save(record);
         self.write().insert(id.clone(), Arc::new(info));
         id
     }
 
-    /// The session's info, marking it active, if the session exists.
+    fn light_info(&self, record: &SessionRecord, params: InitializeRequestParams) -> SessionInfo {
+        SessionInfo {
+            client: Arc::new(ClientSession::recorded(record, self.store.clone())),
+            last_active: AtomicU64::new(self.now()),
+            version: AtomicU64::new(0),
+            light: Some(params),
+        }
+    }
+
+    /// The session's info, marking it active, if the session exists: in the table, or
+    /// as a record (opened by another endpoint table with the same store, perhaps in
+    /// another gateway), rebuilt as a light session. The record decides: a session
+    /// ended elsewhere is forgotten here, one changed elsewhere (its log level) is
+    /// brought up to date.
     pub fn touch(&self, id: &str) -> Option<Arc<SessionInfo>> {
-        let info = self.read().get(id).cloned()?;
+        let Some(version) = self.store.version(id) else {
+            self.forget(id);
+            return None;
+        };
+        let listed = self.read().get(id).cloned();
+        let info = match listed {
+            Some(info) => info,
+            None => self.rebuild(id)?,
+        };
+        if info.version.swap(version, Ordering::Relaxed) != version
+            && let Some(record) = self.recorded(id)
+        {
+            info.client.refresh(&record);
+        }
         info.last_active.store(self.now(), Ordering::Relaxed);
         Some(info)
     }
 
+    /// Drops the copy of a session whose record is gone (ended by another process).
+    fn forget(&self, id: &str) {
+        if self.write().remove(id).is_none() {
+            return;
+        }
+        let (Ok(runtime), Some(sessions)) =
+            (tokio::runtime::Handle::try_current(), self.me.upgrade())
+        else {
+            return;
+        };
+        let id: SessionId = id.into();
+        runtime.spawn(async move {
+            let _ = sessions.inner.close_session(&id).await;
+        });
+    }
+
+    /// A session of this endpoint known only by its record.
+    fn recorded(&self, id: &str) -> Option<SessionRecord> {
+        self.store
+            .load(id)
+            .filter(|record| record.endpoint == self.endpoint)
+    }
+
+    fn rebuild(&self, id: &str) -> Option<Arc<SessionInfo>> {
+        let record = self.recorded(id)?;
+        let info = Arc::new(self.light_info(&record, record.initialize_params()?));
+        tracing::debug!(session = %id, "serving a session from its record");
+        let mut table = self.write();
+        Some(table.entry(id.into()).or_insert(info).clone())
+    }
+
     /// Whether the session exists (without marking it active).
     pub fn contains(&self, id: &str) -> bool {
-        self.read().contains_key(id)
+        self.read().contains_key(id) || self.recorded(id).is_some()
     }
 
     /// Number of sessions.
@@ -163,15 +243,15 @@ async fn sweep(sessions: Weak<TrackedSessions>, ttl: Duration, shutdown: Cancell
     }
 }
 
-/// Whether an `initialize` declares a capability that lets the server ask the client.
-fn can_be_asked(message: &ClientJsonRpcMessage) -> bool {
+/// The parameters of an `initialize`.
+fn initialize_params(message: &ClientJsonRpcMessage) -> Option<&InitializeRequestParams> {
     let ClientJsonRpcMessage::Request(request) = message else {
-        return false;
+        return None;
     };
     let ClientRequest::InitializeRequest(initialize) = &request.request else {
-        return false;
+        return None;
     };
-    protocol::can_be_asked(&initialize.params.capabilities)
+    Some(&initialize.params)
 }
 
 /// rmcp's session store, as far as light sessions need one: it hands rmcp the
@@ -182,6 +262,7 @@ pub struct LightSessions(pub Arc<TrackedSessions>);
 impl SessionStore for LightSessions {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
         let light = self.0.read().get(session_id).and_then(|i| i.light.clone());
+        let light = light.or_else(|| self.0.recorded(session_id)?.initialize_params());
         Ok(light.map(SessionState::new))
     }
 
@@ -207,15 +288,27 @@ impl SessionManager for TrackedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        let info = Arc::new(SessionInfo::default());
-        if can_be_asked(&message) {
-            info.pin();
-        }
-        // A light session taken over by rmcp (its `initialize` replayed) keeps its pin.
-        if self.read().get(id).is_some_and(|old| !old.direct()) {
-            info.pin();
-        }
-        info.last_active.store(self.now(), Ordering::Relaxed);
+        // A light session taken over by rmcp (its `initialize` replayed) keeps what it
+        // holds; a session rmcp opens itself gets a record.
+        let client = self.read().get(id).map(|old| old.client.clone());
+        let client = match (client, initialize_params(&message)) {
+            (Some(client), _) => client,
+            (None, Some(params)) => {
+                let version = params.protocol_version.to_string();
+                let record =
+                    SessionRecord::opened(id.to_string(), self.endpoint.clone(), version, params);
+                let client = ClientSession::recorded(&record, self.store.clone());
+                self.store.save(record);
+                Arc::new(client)
+            }
+            (None, None) => Arc::new(ClientSession::new(ClientCapabilities::default())),
+        };
+        let info = Arc::new(SessionInfo {
+            light: None,
+            client,
+            last_active: AtomicU64::new(self.now()),
+            version: AtomicU64::new(0),
+        });
         let response = self.inner.initialize_session(id, message).await;
         self.taking_over().remove(id);
         let response = response?;
@@ -227,11 +320,18 @@ impl SessionManager for TrackedSessions {
         if self.taking_over().contains(id) {
             return Ok(false);
         }
+        // Ended, perhaps by another gateway sharing the store: close the copy here.
+        if self.store.version(id).is_none() {
+            self.write().remove(id);
+            let _ = self.inner.close_session(id).await;
+            return Ok(false);
+        }
         self.inner.has_session(id).await
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         self.write().remove(id);
+        self.store.remove(id);
         self.taking_over().remove(id);
         self.inner.close_session(id).await
     }

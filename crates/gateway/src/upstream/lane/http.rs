@@ -35,6 +35,7 @@ use crate::upstream::{
     UpstreamError,
     body::{error_text, has_content_type},
     headers::upstream_headers,
+    seen_session::SessionHeaders,
 };
 
 /// How long the handshake may take, and how long a refused lane stays closed.
@@ -46,7 +47,7 @@ pub struct HttpLane {
     poster: Poster,
     /// The record's auth and extra headers.
     headers: HeaderMap,
-    session: ArcSwapOption<LaneSession>,
+    session: ArcSwapOption<SessionHeaders>,
     /// One handshake at a time.
     opening: tokio::sync::Mutex<()>,
     /// When a refused lane may be tried again.
@@ -61,12 +62,6 @@ impl std::fmt::Debug for HttpLane {
             .field("origin", &self.poster.origin())
             .finish_non_exhaustive()
     }
-}
-
-/// An open lane session: every header a request carries.
-#[derive(Debug)]
-struct LaneSession {
-    headers: HeaderMap,
 }
 
 impl HttpLane {
@@ -87,9 +82,9 @@ impl HttpLane {
         }))
     }
 
-    /// Calls a tool. Notifications the upstream sends on the call's stream (progress,
-    /// log messages) go to `notify` as they come. Dropping the future before the answer
-    /// cancels the call upstream.
+    /// Calls a tool on the lane's own session. Notifications the upstream sends on the
+    /// call's stream (progress, log messages) go to `notify` as they come. Dropping the
+    /// future before the answer cancels the call upstream.
     pub async fn call_tool(
         self: Arc<Self>,
         call: CallRequest,
@@ -97,44 +92,101 @@ impl HttpLane {
     ) -> Result<Outcome, LaneError> {
         let mut session = self.session().await?;
         for attempt in 0..2 {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let mut cancel = CancelOnDrop {
-                lane: self.clone(),
-                session: session.clone(),
-                id: Some(id),
-            };
-            let response = self
-                .post(&session, Self::body(&call, id))
-                .await
-                .map_err(|e| LaneError::Failed(UpstreamError::Transport(e)))?;
-            // The upstream forgot the session (restart, expiry): it did not run the call,
-            // so open a new session and send it once more.
-            if response.status() == StatusCode::NOT_FOUND && attempt == 0 {
-                cancel.id = None;
-                self.forget(&session);
-                session = self.session().await.map_err(|_| {
-                    LaneError::Failed(UpstreamError::Transport(
-                        "the upstream ended the session and refused a new one".into(),
-                    ))
-                })?;
-                continue;
+            match self.clone().send(&session, &call, &notify, None).await {
+                // The upstream forgot the session (restart, expiry): it did not run the
+                // call, so open a new session and send it once more.
+                Err(Sent::Forgotten) if attempt == 0 => {
+                    self.forget(&session);
+                    session = self.session().await.map_err(|_| {
+                        LaneError::Failed(UpstreamError::Transport(
+                            "the upstream ended the session and refused a new one".into(),
+                        ))
+                    })?;
+                }
+                other => return other.map_err(Sent::into_lane_error),
             }
-            let reply = self.read_reply(&session, response, id, Some(&notify)).await;
-            cancel.id = None;
-            return reply.map_err(LaneError::Failed);
         }
         unreachable!("the loop returns on its second attempt")
     }
 
-    /// A call with upstream id `id`; the client's progress token goes as it is (the
-    /// progress comes back on the call's own stream).
-    fn body(call: &CallRequest, id: u64) -> Bytes {
+    /// Calls a tool on an upstream session of one client's own (opened by rmcp, see
+    /// [`crate::upstream::seen_session`]), as [`Self::call_tool`] does; the upstream's
+    /// requests on the call's stream go to the client through `asks`.
+    pub async fn call_on(
+        self: Arc<Self>,
+        session: Arc<SessionHeaders>,
+        call: CallRequest,
+        notify: mpsc::Sender<Box<RawValue>>,
+        asks: &dyn Asks,
+    ) -> Result<Outcome, LaneError> {
+        self.send(&session, &call, &notify, Some(asks))
+            .await
+            .map_err(Sent::into_lane_error)
+    }
+
+    /// Sends a call and reads its answer. The lane's ids are strings, apart from the
+    /// numbers rmcp uses on the sessions it shares with the lane.
+    async fn send(
+        self: Arc<Self>,
+        session: &Arc<SessionHeaders>,
+        call: &CallRequest,
+        notify: &mpsc::Sender<Box<RawValue>>,
+        asks: Option<&dyn Asks>,
+    ) -> Result<Outcome, Sent> {
+        let id = format!(
+            r#""gw-lane-{}""#,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut cancel = CancelOnDrop {
+            lane: self.clone(),
+            session: session.clone(),
+            id: Some(id.clone()),
+        };
         let token = call.progress_token.as_deref().map(RawValue::get);
-        call.body(&id.to_string(), None, token).into()
+        // The client's progress token goes as it is: the progress comes back on the
+        // call's own stream.
+        let body = Bytes::from(call.body(&id, None, token));
+        let response = self
+            .post(session, body)
+            .await
+            .map_err(|e| Sent::Failed(UpstreamError::Transport(e)))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            cancel.id = None;
+            return Err(Sent::Forgotten);
+        }
+        let reply = self
+            .read_reply(session, response, &id, Some(notify), asks)
+            .await;
+        cancel.id = None;
+        reply.map_err(Sent::Failed)
+    }
+
+    /// Sends the client's answer to a request the upstream sent on `session` (relayed
+    /// through [`Asks`]): `member` is `result` or `error`, `value` as the client sent it.
+    pub async fn answer_upstream(
+        &self,
+        session: &SessionHeaders,
+        id: &RawValue,
+        member: &str,
+        value: &RawValue,
+    ) -> Result<(), String> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"{member}":{}}}"#,
+            id.get(),
+            value.get()
+        );
+        let response = self.post(session, Bytes::from(body)).await?;
+        let status = response.status();
+        response.into_body().release();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the upstream answered HTTP {status}"))
+        }
     }
 
     /// The open session, opening one if needed.
-    async fn session(&self) -> Result<Arc<LaneSession>, LaneError> {
+    async fn session(&self) -> Result<Arc<SessionHeaders>, LaneError> {
         if let Some(session) = self.session.load_full() {
             return Ok(session);
         }
@@ -171,20 +223,20 @@ impl HttpLane {
     }
 
     /// Drops a session the upstream no longer knows (unless another call already did).
-    fn forget(&self, session: &Arc<LaneSession>) {
+    fn forget(&self, session: &Arc<SessionHeaders>) {
         self.session
-            .compare_and_swap(session, None::<Arc<LaneSession>>);
+            .compare_and_swap(session, None::<Arc<SessionHeaders>>);
     }
 
     /// `initialize` with no capabilities, then `notifications/initialized`.
-    async fn handshake(&self) -> Result<LaneSession, String> {
+    async fn handshake(&self) -> Result<SessionHeaders, String> {
         let mut headers = self.headers.clone();
         headers.insert(
             ACCEPT,
             HeaderValue::from_static("application/json, text/event-stream"),
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let mut opening = LaneSession { headers };
+        let mut opening = SessionHeaders { headers };
         // The newest session-era revision; older session-era answers are accepted.
         let body = format!(
             r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{}}}}}"#,
@@ -194,7 +246,7 @@ impl HttpLane {
         let response = self.post(&opening, Bytes::from(body)).await?;
         let session_id = response.headers().get(header::SESSION_ID).cloned();
         let reply = self
-            .read_reply(&opening, response, 0, None)
+            .read_reply(&opening, response, "0", None, None)
             .await
             .map_err(|e| e.to_string())?;
         let result = match reply {
@@ -231,17 +283,18 @@ impl HttpLane {
         Ok(opening)
     }
 
-    async fn post(&self, session: &LaneSession, body: Bytes) -> Result<Response<Body>, String> {
+    async fn post(&self, session: &SessionHeaders, body: Bytes) -> Result<Response<Body>, String> {
         self.poster.post(&session.headers, body).await
     }
 
     /// Reads the answer to request `id` from a JSON body or from the request's SSE stream.
     async fn read_reply(
         &self,
-        session: &LaneSession,
+        session: &SessionHeaders,
         response: Response<Body>,
-        id: u64,
+        id: &str,
         notify: Option<&mpsc::Sender<Box<RawValue>>>,
+        asks: Option<&dyn Asks>,
     ) -> Result<Outcome, UpstreamError> {
         let status = response.status();
         let (parts, body) = response.into_parts();
@@ -254,10 +307,9 @@ impl HttpLane {
             };
             return Err(UpstreamError::Transport(format!("HTTP {status}{text}")));
         }
-        let id = id.to_string();
         if has_content_type(&parts.headers, "application/json") {
             let message = parse(&read_all(body).await?)?;
-            return answer(message, &id)
+            return answer(message, id)
                 .ok_or_else(|| unexpected("the JSON answer is not the call's response"));
         }
         if !has_content_type(&parts.headers, "text/event-stream") {
@@ -273,9 +325,24 @@ impl HttpLane {
                         let _ = notify.send(raw(data)?).await;
                     }
                 }
-                (Some(method), Some(request)) => self.refuse(session, method, request),
+                (Some(method), Some(request)) => {
+                    let forwarded = match (asks, notify) {
+                        (Some(asks), Some(notify)) if method != "ping" => Some(
+                            asks.forward(method, request, message.params.as_deref())
+                                .map(|forward| (notify, forward)),
+                        ),
+                        _ => None,
+                    };
+                    match forwarded {
+                        Some(Ok((notify, forward))) => {
+                            let _ = notify.send(forward).await;
+                        }
+                        Some(Err(why)) => self.refuse(session, method, request, Some(&why)),
+                        None => self.refuse(session, method, request, None),
+                    }
+                }
                 (None, _) => {
-                    if let Some(outcome) = answer(message, &id) {
+                    if let Some(outcome) = answer(message, id) {
                         events.release();
                         return Ok(outcome);
                     }
@@ -287,24 +354,53 @@ impl HttpLane {
         ))
     }
 
-    /// Answers a request the upstream sent on a call's stream: `ping` is answered, anything
-    /// else refused (the lane declared no capabilities, so nothing else should come).
-    fn refuse(&self, session: &LaneSession, method: &str, id: &RawValue) {
+    /// Answers a request the upstream sent on a call's stream that goes to no client:
+    /// `ping` is answered, anything else refused (`why`, else: the lane's own session
+    /// declared no capabilities, so nothing else should come).
+    fn refuse(&self, session: &SessionHeaders, method: &str, id: &RawValue, why: Option<&str>) {
         let body = if method == "ping" {
             format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id.get())
         } else {
-            format!(
-                r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{},"message":"mcp-gateway: {method} is not available on this connection"}}}}"#,
-                id.get(),
-                ErrorCode::METHOD_NOT_FOUND.0,
-            )
-            .replace(['\n', '\r'], " ")
+            let why = why.unwrap_or("it is not available on this connection");
+            let message = format!("mcp-gateway: {method} refused: {why}");
+            let error =
+                serde_json::json!({"code": ErrorCode::METHOD_NOT_FOUND.0, "message": message});
+            format!(r#"{{"jsonrpc":"2.0","id":{},"error":{error}}}"#, id.get())
         };
         let lane_headers = session.headers.clone();
         let poster = self.poster.clone();
         tokio::spawn(async move {
             let _ = poster.post(&lane_headers, Bytes::from(body)).await;
         });
+    }
+}
+
+/// Where the upstream's requests on a call's stream go (sampling, elicitation, roots)
+/// when the call is one client's on a session of its own (see `downstream::direct`).
+pub trait Asks: Send + Sync {
+    /// The message to relay to the client for the upstream's request `method` with id
+    /// `id` (the gateway's id in place of the upstream's), or why it is refused.
+    fn forward(
+        &self,
+        method: &str,
+        id: &RawValue,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, String>;
+}
+
+/// How sending a call went wrong.
+enum Sent {
+    /// 404: the upstream no longer knows the session; the call did not run.
+    Forgotten,
+    Failed(UpstreamError),
+}
+
+impl Sent {
+    fn into_lane_error(self) -> LaneError {
+        LaneError::Failed(match self {
+            Sent::Forgotten => UpstreamError::Transport("the upstream ended the session".into()),
+            Sent::Failed(e) => e,
+        })
     }
 }
 
@@ -334,19 +430,19 @@ fn unexpected(what: &str) -> UpstreamError {
 /// (timeout, or the client went away).
 struct CancelOnDrop {
     lane: Arc<HttpLane>,
-    session: Arc<LaneSession>,
-    /// The call's upstream id, until it is answered.
-    id: Option<u64>,
+    session: Arc<SessionHeaders>,
+    /// The call's upstream id (JSON text), until it is answered.
+    id: Option<String>,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let Some(id) = self.id else { return };
+        let Some(id) = self.id.take() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let (lane, session) = (self.lane.clone(), self.session.clone());
-        let body = protocol::cancelled_notification(&id.to_string());
+        let body = protocol::cancelled_notification(&id);
         runtime.spawn(async move {
             let _ = lane.post(&session, Bytes::from(body)).await;
         });

@@ -1,0 +1,216 @@
+//! Downstream sessions as data. A session is a small serialisable [`SessionRecord`]:
+//! what the client declared at `initialize`, its log level, its resource subscriptions and
+//! the upstream sessions it owns. Everything else a gateway process holds for a session
+//! (connections to upstreams, its rmcp server, streams) is rebuilt from the record on
+//! demand, so a process that finds the record in a [`SessionStore`] it shares with others
+//! can serve the session: upstream sessions of the client's own are opened again there,
+//! declaring the same capabilities and told the same level.
+//!
+//! The store is in memory for now ([`MemorySessionStore`]), shared by every endpoint of a
+//! gateway; a store several replicas share is the next step.
+
+// Logging is deprecated by SEP-2577 but still relayed (a session's level is its own).
+#![allow(deprecated)]
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams, LoggingLevel};
+use serde::{Deserialize, Serialize};
+
+/// One downstream MCP session, as data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// `Mcp-Session-Id`.
+    pub id: String,
+    /// The endpoint it was opened on: `None` for `/mcp`, else the server of
+    /// `/mcp/servers/{id}/mcp` (a session id is valid on its own endpoint only).
+    pub endpoint: Option<String>,
+    /// The negotiated protocol revision (session era: 2024-11-05 … 2025-11-25).
+    pub protocol_version: String,
+    pub capabilities: ClientCapabilities,
+    pub client_info: Implementation,
+    /// Set by `logging/setLevel`: upstream sessions of the client's own are told it.
+    pub log_level: Option<LoggingLevel>,
+    /// Resource URIs it subscribed to.
+    pub subscriptions: Vec<String>,
+    /// The upstream sessions it owns, by server.
+    pub owned: Vec<OwnedSessionRecord>,
+}
+
+/// An upstream session one downstream session owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnedSessionRecord {
+    pub server_id: String,
+    /// The upstream's `Mcp-Session-Id`, when it gave one (streamable HTTP).
+    pub upstream_session_id: Option<String>,
+}
+
+impl SessionRecord {
+    /// The record of a session opened by `initialize` with `params`.
+    pub fn opened(
+        id: String,
+        endpoint: Option<String>,
+        protocol_version: String,
+        params: &InitializeRequestParams,
+    ) -> Self {
+        Self {
+            id,
+            endpoint,
+            protocol_version,
+            capabilities: params.capabilities.clone(),
+            client_info: params.client_info.clone(),
+            log_level: None,
+            subscriptions: Vec::new(),
+            owned: Vec::new(),
+        }
+    }
+
+    /// The `initialize` parameters that open this session again (rmcp replays them to
+    /// take a session over).
+    pub fn initialize_params(&self) -> Option<InitializeRequestParams> {
+        let params = serde_json::json!({
+            "protocolVersion": self.protocol_version,
+            "capabilities": self.capabilities,
+            "clientInfo": self.client_info,
+        });
+        serde_json::from_value(params).ok()
+    }
+}
+
+/// Where session records live. Every method is cheap and never waits on the network.
+pub trait SessionStore: Send + Sync + 'static {
+    fn load(&self, id: &str) -> Option<SessionRecord>;
+    /// The record's version, which every change bumps (`None`: no such session): a
+    /// process holding a copy of a session checks it on each request.
+    fn version(&self, id: &str) -> Option<u64>;
+    fn save(&self, record: SessionRecord);
+    /// Applies `change` to the record with this id, if there is one.
+    fn update(&self, id: &str, change: &mut dyn FnMut(&mut SessionRecord));
+    fn remove(&self, id: &str);
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Session records in this process's memory, each with its version.
+#[derive(Debug, Default)]
+pub struct MemorySessionStore {
+    records: RwLock<HashMap<String, (SessionRecord, u64)>>,
+    /// The last version given out (versions never repeat, even across removals).
+    versions: std::sync::atomic::AtomicU64,
+}
+
+impl MemorySessionStore {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (SessionRecord, u64)>> {
+        // Every write leaves the map consistent, so a poisoned lock is still usable.
+        self.records.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (SessionRecord, u64)>> {
+        self.records.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_version(&self) -> u64 {
+        self.versions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    fn load(&self, id: &str) -> Option<SessionRecord> {
+        self.read().get(id).map(|(record, _)| record.clone())
+    }
+
+    fn version(&self, id: &str) -> Option<u64> {
+        self.read().get(id).map(|(_, version)| *version)
+    }
+
+    fn save(&self, record: SessionRecord) {
+        let version = self.next_version();
+        self.write().insert(record.id.clone(), (record, version));
+    }
+
+    fn update(&self, id: &str, change: &mut dyn FnMut(&mut SessionRecord)) {
+        let version = self.next_version();
+        if let Some((record, current)) = self.write().get_mut(id) {
+            change(record);
+            *current = version;
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        self.write().remove(id);
+    }
+
+    fn len(&self) -> usize {
+        self.read().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> SessionRecord {
+        let params: InitializeRequestParams = serde_json::from_value(serde_json::json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"roots": {"listChanged": true}, "sampling": {}},
+            "clientInfo": {"name": "ide", "version": "1.2"}
+        }))
+        .unwrap();
+        SessionRecord::opened("s-1".into(), None, "2025-06-18".into(), &params)
+    }
+
+    #[test]
+    fn a_record_is_small_serialisable_data() {
+        let mut record = record();
+        record.log_level = Some(LoggingLevel::Warning);
+        record.subscriptions.push("file:///a".into());
+        record.owned.push(OwnedSessionRecord {
+            server_id: "fs".into(),
+            upstream_session_id: Some("u-9".into()),
+        });
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.len() < 512, "{} bytes: {json}", json.len());
+        let back: SessionRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_record_gives_back_its_initialize_parameters() {
+        let params = record().initialize_params().unwrap();
+        assert_eq!(params.protocol_version.as_str(), "2025-06-18");
+        assert!(params.capabilities.sampling.is_some());
+        assert!(params.capabilities.roots.is_some());
+        assert_eq!(params.client_info.name, "ide");
+    }
+
+    #[test]
+    fn the_memory_store_keeps_updates_and_forgets_removals() {
+        let store = MemorySessionStore::new();
+        store.save(record());
+        store.update("s-1", &mut |r| r.log_level = Some(LoggingLevel::Error));
+        let before = store.version("s-1").unwrap();
+        store.update("nope", &mut |r| r.log_level = Some(LoggingLevel::Debug));
+        assert_eq!(store.version("s-1"), Some(before));
+        store.update("s-1", &mut |r| r.subscriptions.push("u".into()));
+        assert!(store.version("s-1").unwrap() > before);
+        assert_eq!(
+            store.load("s-1").unwrap().log_level,
+            Some(LoggingLevel::Error)
+        );
+        assert_eq!(store.len(), 1);
+        store.remove("s-1");
+        assert!(store.load("s-1").is_none() && store.is_empty());
+        assert_eq!(store.version("s-1"), None);
+    }
+}

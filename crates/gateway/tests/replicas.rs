@@ -1,0 +1,129 @@
+//! Sessions are data (`downstream::session_store`): two gateways sharing one session
+//! store serve each other's MCP sessions. A client opens its session on one and goes on
+//! with the other, as it would behind a load balancer: the session's capabilities, log
+//! level and end are the record's, not one process's.
+
+mod common;
+
+use common::{raw::*, *};
+use mcp_gateway::{
+    app,
+    config::Settings,
+    downstream::session_store::{MemorySessionStore, SessionStore},
+};
+use mcp_gateway_testkit::FixtureOptions;
+use serde_json::{Value, json};
+
+/// The upstream session a `whoami` call ran on (the fixture answers with the request's
+/// headers).
+fn upstream_session(answer: &Answer) -> String {
+    let text = answer.last()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap();
+    let headers: Value = serde_json::from_str(text).unwrap();
+    headers["mcp-session-id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn two_gateways_sharing_a_session_store_serve_each_others_sessions() {
+    let bounded = tokio::time::timeout(std::time::Duration::from_secs(60), replicas_share());
+    bounded.await.expect("the test finishes within a minute");
+}
+
+async fn replicas_share() {
+    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+    let store = MemorySessionStore::new();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Settings::default()
+        };
+        let running = app::start_sharing(settings, store.clone()).await.unwrap();
+        let server = json!({"server_id": "fx", "url": fixture.url()});
+        running.gateway.register(record(server)).await.unwrap();
+        wait_healthy(&running.gateway, "fx").await;
+        replicas.push(running);
+    }
+    let url = |n: usize| format!("http://{}/mcp", replicas[n].addr);
+
+    // A plain session opened on the first gateway calls on the second.
+    let plain = RawClient::session(&url(0), json!({})).await;
+    let on_b = plain.at(&url(1));
+    let echo = on_b
+        .call(json!(1), "fx__echo", json!({"message": "b"}), json!({}))
+        .await;
+    assert!(echo.json, "the second gateway's lane answers");
+    assert_eq!(echo.last()["result"]["content"][0]["text"], "b");
+
+    // A client that can be asked things gets a session of its own upstream on each
+    // gateway it reaches, declaring what its record says it declared.
+    let ide = RawClient::session(&url(0), json!({"sampling": {}})).await;
+    let ide_b = ide.at(&url(1));
+    let a = ide.call(json!(2), "fx__whoami", json!({}), json!({})).await;
+    let b = ide_b
+        .call(json!(3), "fx__whoami", json!({}), json!({}))
+        .await;
+    assert!(a.json && b.json, "both lanes answer");
+    let plain_session = upstream_session(
+        &plain
+            .call(json!(4), "fx__whoami", json!({}), json!({}))
+            .await,
+    );
+    assert_ne!(upstream_session(&a), plain_session);
+    assert_ne!(upstream_session(&b), plain_session);
+    // rmcp on the second gateway takes the session over from the record (a list, which
+    // the lane leaves to it for such a client).
+    let listed = ide_b.list_tools(json!(5), None).await;
+    assert!(
+        listed.last()["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    // A log level set through one gateway is the session's: the other's calls, once the
+    // plain client has one, go on a session of its own too.
+    let set_level = json!({"jsonrpc": "2.0", "id": 6, "method": "logging/setLevel",
+        "params": {"level": "error"}});
+    assert!(plain.send(&set_level, None).await.status().is_success());
+    let after = on_b
+        .call(json!(7), "fx__whoami", json!({}), json!({}))
+        .await;
+    assert!(after.json);
+    assert_ne!(
+        upstream_session(&after),
+        plain_session,
+        "its own session on the second gateway"
+    );
+    assert_eq!(
+        store
+            .load(plain.session.as_deref().unwrap())
+            .unwrap()
+            .log_level,
+        Some(mcp_gateway_logging_error())
+    );
+
+    // Ended on the second gateway, the session is gone from the first too.
+    let deleted = on_b
+        .http
+        .delete(url(1))
+        .header("mcp-session-id", plain.session.as_deref().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let gone = plain
+        .send(&json!({"jsonrpc": "2.0", "id": 8, "method": "ping"}), None)
+        .await;
+    assert_eq!(gone.status(), 404, "the first gateway no longer knows it");
+
+    for running in replicas {
+        running.shutdown().await.unwrap();
+    }
+}
+
+#[allow(deprecated)] // logging is deprecated by SEP-2577 but still relayed
+fn mcp_gateway_logging_error() -> rmcp::model::LoggingLevel {
+    rmcp::model::LoggingLevel::Error
+}
