@@ -218,7 +218,10 @@ impl OwnedUpstreams {
         {
             return Ok((open.clone(), false));
         }
-        let opened = Arc::new(OwnedUpstream::open(entry, owner(), self.level(), limit).await?);
+        // Boxed: the handshake's future is large, and the requests that open a session
+        // (the direct lane's among them) should not carry it inline.
+        let open = Box::pin(OwnedUpstream::open(entry, owner(), self.level(), limit));
+        let opened = Arc::new(open.await?);
         *held = Some(opened.clone());
         Ok((opened, true))
     }

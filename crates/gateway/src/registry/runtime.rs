@@ -57,7 +57,9 @@ impl super::ServerEntry {
         call: impl Future<Output = Result<T, UpstreamError>>,
     ) -> Result<T, UpstreamError> {
         let timeout = self.record.call_timeout();
-        let outcome = tokio::time::timeout(timeout, call)
+        // On the heap: every path's request future passes through here, and unoptimised
+        // builds would copy it (and what it holds) across the frames of each layer.
+        let outcome = tokio::time::timeout(timeout, Box::pin(call))
             .await
             .map_err(|_| UpstreamError::Timeout(timeout))?;
         match &outcome {
