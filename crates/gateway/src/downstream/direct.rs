@@ -271,7 +271,7 @@ impl DirectLane {
         let answer = serde_json::to_vec(&message).ok()?;
         let session = self
             .sessions
-            .open_light(params.clone(), result.protocol_version.as_str());
+            .open_light(params, result.protocol_version.as_str());
         let session = HeaderValue::from_str(&session).ok()?;
         let headers = [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),

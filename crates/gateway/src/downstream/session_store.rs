@@ -148,7 +148,13 @@ impl SessionStore for MemorySessionStore {
     }
 
     fn remove(&self, id: &str) {
-        self.write().remove(id);
+        let mut records = self.write();
+        records.remove(id);
+        // A map keeps its largest size; give memory back once most of it is unused.
+        if records.capacity() > 1024 && records.len() * 4 < records.capacity() {
+            let keep = records.len() * 2;
+            records.shrink_to(keep);
+        }
     }
 
     fn len(&self) -> usize {

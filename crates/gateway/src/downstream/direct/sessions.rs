@@ -41,9 +41,9 @@ use crate::downstream::{
 
 /// What the gateway tracks about one downstream session.
 pub struct SessionInfo {
-    /// A light session's `initialize` parameters (see the module docs); `None` once rmcp
-    /// holds the session.
-    light: Option<InitializeRequestParams>,
+    /// A light session (see the module docs): rmcp does not hold it (its `initialize`
+    /// parameters are in its record).
+    light: bool,
     /// What the session holds of its own (capabilities, log level, upstream sessions),
     /// kept when rmcp takes a light session over.
     client: Arc<ClientSession>,
@@ -61,7 +61,7 @@ impl SessionInfo {
 
     /// The gateway answered this session's `initialize`; rmcp has not seen it.
     pub fn is_light(&self) -> bool {
-        self.light.is_some()
+        self.light
     }
 }
 
@@ -109,26 +109,26 @@ impl TrackedSessions {
 
     /// Opens a light session for a client's `initialize` (answered by the caller with
     /// protocol revision `version`).
-    pub fn open_light(&self, params: InitializeRequestParams, version: &str) -> SessionId {
+    pub fn open_light(&self, params: &InitializeRequestParams, version: &str) -> SessionId {
         let id: SessionId = uuid::Uuid::new_v4().to_string().into();
         let record = SessionRecord::opened(
             id.to_string(),
             self.endpoint.clone(),
             version.into(),
-            &params,
+            params,
         );
-        let info = self.light_info(&record, params);
+        let info = self.light_info(&record);
         self.store.save(record);
         self.write().insert(id.clone(), Arc::new(info));
         id
     }
 
-    fn light_info(&self, record: &SessionRecord, params: InitializeRequestParams) -> SessionInfo {
+    fn light_info(&self, record: &SessionRecord) -> SessionInfo {
         SessionInfo {
             client: Arc::new(ClientSession::recorded(record, self.store.clone())),
             last_active: AtomicU64::new(self.now()),
             version: AtomicU64::new(0),
-            light: Some(params),
+            light: true,
         }
     }
 
@@ -181,7 +181,7 @@ impl TrackedSessions {
 
     fn rebuild(&self, id: &str) -> Option<Arc<SessionInfo>> {
         let record = self.recorded(id)?;
-        let info = Arc::new(self.light_info(&record, record.initialize_params()?));
+        let info = Arc::new(self.light_info(&record));
         tracing::debug!(session = %id, "serving a session from its record");
         let mut table = self.write();
         Some(table.entry(id.into()).or_insert(info).clone())
@@ -261,9 +261,11 @@ pub struct LightSessions(pub Arc<TrackedSessions>);
 #[async_trait::async_trait]
 impl SessionStore for LightSessions {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let light = self.0.read().get(session_id).and_then(|i| i.light.clone());
-        let light = light.or_else(|| self.0.recorded(session_id)?.initialize_params());
-        Ok(light.map(SessionState::new))
+        let params = self
+            .0
+            .recorded(session_id)
+            .and_then(|r| r.initialize_params());
+        Ok(params.map(SessionState::new))
     }
 
     async fn store(&self, _: &str, _: &SessionState) -> Result<(), SessionStoreError> {
@@ -304,7 +306,7 @@ impl SessionManager for TrackedSessions {
             (None, None) => Arc::new(ClientSession::new(ClientCapabilities::default())),
         };
         let info = Arc::new(SessionInfo {
-            light: None,
+            light: false,
             client,
             last_active: AtomicU64::new(self.now()),
             version: AtomicU64::new(0),
