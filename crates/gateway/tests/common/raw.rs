@@ -123,6 +123,20 @@ impl RawClient {
         Answer::of(self.send_as(&body, "tools/call", Some(tool)).await).await
     }
 
+    /// Gets a prompt.
+    pub async fn get_prompt(&self, id: Value, name: &str, arguments: Value) -> Answer {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "prompts/get",
+            "params": {"name": name, "arguments": arguments, "_meta": self.meta(json!({}))}});
+        Answer::of(self.send_as(&body, "prompts/get", Some(name)).await).await
+    }
+
+    /// Reads a resource.
+    pub async fn read_resource(&self, id: Value, uri: &str) -> Answer {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "resources/read",
+            "params": {"uri": uri, "_meta": self.meta(json!({}))}});
+        Answer::of(self.send_as(&body, "resources/read", Some(uri)).await).await
+    }
+
     /// One `tools/list` page.
     pub async fn list_tools(&self, id: Value, cursor: Option<&str>) -> Answer {
         let mut params = json!({"_meta": self.meta(json!({}))});

@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::{
-    CallRequest, LaneError, Message, Outcome,
+    LaneError, LaneRequest, Message, Outcome,
     wire::{Body, Events, Poster, read_all},
 };
 use crate::model::{ServerRecord, TransportKind};
@@ -87,12 +87,12 @@ impl HttpLane {
         }))
     }
 
-    /// Calls a tool. Notifications the upstream sends on the call's stream (progress,
-    /// log messages) go to `notify` as they come. Dropping the future before the answer
-    /// cancels the call upstream.
-    pub async fn call_tool(
+    /// Sends a request. Notifications the upstream sends on its stream (progress, log
+    /// messages) go to `notify` as they come. Dropping the future before the answer
+    /// cancels the request upstream.
+    pub async fn request(
         self: Arc<Self>,
-        call: CallRequest,
+        call: LaneRequest,
         notify: mpsc::Sender<Box<RawValue>>,
     ) -> Result<Outcome, LaneError> {
         let mut session = self.session().await?;
@@ -126,9 +126,9 @@ impl HttpLane {
         unreachable!("the loop returns on its second attempt")
     }
 
-    /// A call with upstream id `id`; the client's progress token goes as it is (the
-    /// progress comes back on the call's own stream).
-    fn body(call: &CallRequest, id: u64) -> Bytes {
+    /// A request with upstream id `id`; the client's progress token goes as it is (the
+    /// progress comes back on the request's own stream).
+    fn body(call: &LaneRequest, id: u64) -> Bytes {
         let token = call.progress_token.as_deref().map(RawValue::get);
         call.body(&id.to_string(), None, token).into()
     }
