@@ -23,7 +23,7 @@ pub fn mcp_post_body(data: &[u8]) {
         let Some(envelope) = &envelope else { break };
         let _ = request::tools_list(envelope, &caller, &HeaderMap::new());
         let _ = request::is_initialized(envelope);
-        if let Some(call) = request::tool_call(envelope, &caller, &headers) {
+        if let Some(call) = request::lane_call(envelope, &caller, &headers) {
             // What the lane would send upstream must itself be valid JSON text (checked as
             // text: numbers such as 1e760283310 are valid JSON that no f64 can hold).
             let meta = (!call.meta.is_empty()).then(|| format!("{{{}}}", call.meta));

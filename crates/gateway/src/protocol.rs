@@ -46,6 +46,9 @@ pub mod header {
     pub const NAME: &str = "mcp-name";
     /// 2026-07-28: a request parameter mirrored into a header.
     pub const PARAM_PREFIX: &str = "mcp-param-";
+    /// 2026-07-28: how a value that cannot be a header as it is begins once wrapped in
+    /// Base64 (`=?base64?…?=`).
+    pub const BASE64_PREFIX: &str = "=?base64?";
 }
 
 /// `_meta` members.

@@ -1,20 +1,25 @@
-//! The direct lanes for `tools/call` requests (`downstream::direct`, `upstream::lane`) to
-//! streamable HTTP and stdio upstreams, spoken to in raw HTTP so that the lane shows: it
-//! answers with JSON (or an event stream it writes itself) where rmcp's relay answers with
-//! its own SSE framing. Each behaviour is checked against the full relay, which requests
-//! the lane leaves to it get (here: those carrying an `Origin`, of a client declaring
-//! `sampling`).
+//! The direct lanes for `tools/call`, `prompts/get` and `resources/read` requests
+//! (`downstream::direct`, `upstream::lane`) to streamable HTTP and stdio upstreams, spoken
+//! to in raw HTTP so that the lane shows: it answers with JSON (or an event stream it writes
+//! itself) where rmcp's relay answers with its own SSE framing. Each behaviour is checked
+//! against the full relay, which requests the lane leaves to it get (here: those carrying
+//! an `Origin`, and those of 2026-07-28 clients declaring `sampling`).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{raw::*, *};
-use mcp_gateway_testkit::{FixtureHandle, FixtureOptions, FixtureServer, fixture_bin, serve_http};
+use mcp_gateway_testkit::{
+    FixtureHandle, FixtureOptions, FixtureServer, HIDDEN_URI, README_URI, fixture_bin, serve_http,
+};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 const TRANSPORTS: [&str; 2] = ["http", "stdio"];
+/// Also a session-era HTTP upstream: the relay's session with it is session-era too (with
+/// the others it is 2026-07-28, the HTTP lane's session being session-era).
+const ERAS_AND_TRANSPORTS: [&str; 3] = ["http", "http-legacy", "stdio"];
 
 /// The fixture behind the gateway as `fx`.
 enum Upstream {
@@ -44,7 +49,14 @@ async fn gateway_with(transport: &str, timeout_secs: u64) -> (Upstream, mcp_gate
             "timeout_secs": timeout_secs});
         (Upstream::Stdio, record)
     } else {
-        let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+        let options = FixtureOptions::default();
+        let legacy = transport == "http-legacy";
+        let options = if legacy {
+            options.legacy_only()
+        } else {
+            options
+        };
+        let fixture = mcp_gateway_testkit::spawn_http(options).await;
         let record = json!({"server_id": "fx", "url": fixture.url(), "timeout_secs": timeout_secs});
         (Upstream::Http(fixture), record)
     };
@@ -177,6 +189,127 @@ async fn calls_match_the_relay(url: &str, what: &str, stateless: bool) {
         stateless.then_some(json!("complete")),
         "{what}"
     );
+}
+
+/// The lane's answer (JSON: the lane took the request) is the relay's (an event stream:
+/// rmcp answered), as JSON values.
+fn same_answer(direct: &Answer, relayed: &Answer, what: &str) {
+    assert!(
+        direct.json,
+        "{what}: the lane answers: {:?}",
+        direct.messages
+    );
+    assert!(!relayed.json, "{what}: rmcp answers");
+    assert_eq!(direct.status, relayed.status, "{what}");
+    assert_eq!(direct.last(), relayed.last(), "{what}");
+}
+
+#[tokio::test]
+async fn prompts_and_reads_take_the_lane_and_answer_as_the_relay_does() {
+    for transport in ERAS_AND_TRANSPORTS {
+        let (_upstream, running) = gateway_with(transport, 60).await;
+        let url = format!("http://{}/mcp", running.addr);
+        for stateless in [false, true] {
+            let what = format!("{transport} stateless={stateless}");
+            let (plain, asks) = pair(&url, stateless).await;
+            // A prompt (its name rewritten upstream), and the upstream's own error.
+            for arguments in [json!({"name": "Ann"}), json!({})] {
+                let direct = plain.get_prompt(json!("p"), "fx__greet", arguments.clone());
+                let relayed = asks.get_prompt(json!("p"), "fx__greet", arguments.clone());
+                let what = format!("{what} greet {arguments}");
+                same_answer(&direct.await, &relayed.await, &what);
+            }
+            // A listed resource, and one of a template (the URI goes as it is).
+            for uri in [README_URI, "fixture://items/7"] {
+                let direct = plain.read_resource(json!(9), uri).await;
+                let relayed = asks.read_resource(json!(9), uri).await;
+                same_answer(&direct, &relayed, &format!("{what} {uri}"));
+            }
+            // Each era's shape: a 2026-07-28 result is typed, a read one has cache hints.
+            let greeting = plain
+                .get_prompt(json!(1), "fx__greet", json!({"name": "Bo"}))
+                .await;
+            let result = &greeting.last()["result"];
+            assert_eq!(result["messages"][0]["content"]["text"], "Hello, Bo!");
+            let typed = json!("complete");
+            let complete = stateless.then_some(&typed);
+            assert_eq!(result.get("resultType"), complete, "{what}");
+            let item = plain.read_resource(json!(2), "fixture://items/3").await;
+            let result = &item.last()["result"];
+            assert_eq!(result["contents"][0]["text"], "item 3", "{what}");
+            assert_eq!(result.get("resultType"), complete, "{what}");
+            if stateless {
+                assert_eq!(result["ttlMs"], 0, "{what}");
+                assert_eq!(result["cacheScope"], "private", "{what}");
+            }
+            // Names and URIs the aggregate does not know are left to the relay.
+            let cases = [
+                (
+                    plain.get_prompt(json!(3), "fx__nope", json!({})).await,
+                    asks.get_prompt(json!(3), "fx__nope", json!({})).await,
+                    "unknown prompt: fx__nope",
+                ),
+                (
+                    plain.read_resource(json!(4), "fixture://nothing").await,
+                    asks.read_resource(json!(4), "fixture://nothing").await,
+                    "unknown resource: fixture://nothing",
+                ),
+            ];
+            for (direct, relayed, message) in cases {
+                assert!(!direct.json, "{what} {message}: rmcp answers");
+                assert_eq!(direct.last(), relayed.last(), "{what}");
+                assert_eq!(direct.last()["error"]["message"], message, "{what}");
+            }
+        }
+        running.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
+    for transport in ERAS_AND_TRANSPORTS {
+        let (_upstream, running) = gateway_with(transport, 60).await;
+        let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
+        for stateless in [false, true] {
+            let what = format!("{transport} stateless={stateless}");
+            let (plain, asks) = pair(&url, stateless).await;
+            // Never listed: the upstream answers (a name it knows, one it does not), and
+            // the gateway adds no error of its own.
+            for name in ["hidden", "nope"] {
+                let direct = plain.get_prompt(json!(1), name, json!({})).await;
+                let relayed = asks.get_prompt(json!(1), name, json!({})).await;
+                same_answer(&direct, &relayed, &format!("{what} {name}"));
+                let answer = direct.last();
+                if name == "hidden" {
+                    let text = &answer["result"]["messages"][0]["content"]["text"];
+                    assert_eq!(text, "hidden", "{what}");
+                } else {
+                    assert_eq!(answer["error"]["message"], "unknown prompt: nope", "{what}");
+                    assert_eq!(answer["error"].get("data"), None, "{what}");
+                }
+            }
+            for uri in [HIDDEN_URI, "fixture://nothing"] {
+                let direct = plain.read_resource(json!(2), uri).await;
+                let relayed = asks.read_resource(json!(2), uri).await;
+                same_answer(&direct, &relayed, &format!("{what} {uri}"));
+                let answer = direct.last();
+                if uri == HIDDEN_URI {
+                    assert_eq!(answer["result"]["contents"][0]["text"], "hidden", "{what}");
+                } else {
+                    let error = &answer["error"];
+                    let message = "no such resource: fixture://nothing";
+                    assert_eq!(error["message"], message, "{what}");
+                    // Resource-not-found (-32002) is invalid params (-32602) in the
+                    // 2026-07-28 revision: rmcp's server says so to a 2026-07-28 client,
+                    // the upstream to the relay's 2026-07-28 session.
+                    let legacy = !stateless && transport == "http-legacy";
+                    let code = if legacy { -32002 } else { -32602 };
+                    assert_eq!(error["code"], code, "{what}");
+                }
+            }
+        }
+        running.shutdown().await.unwrap();
+    }
 }
 
 #[tokio::test]

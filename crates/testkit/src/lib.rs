@@ -19,10 +19,11 @@
 //! | `hidden` | `{message?}` | **never listed**, yet callable: text `hidden: <message>` (or `hidden`) |
 //!
 //! Resource `fixture://readme` (text), template `fixture://items/{id}` (text `item <id>`),
-//! prompt `greet {name}` (one user message `Hello, <name>!`). Unknown tools/prompts are
-//! JSON-RPC `invalid_params` errors (without `data`); unknown resources
-//! `resource_not_found` (-32002). `resources/subscribe` accepts any URI, listed or not
-//! ([`FixtureServer::subscriptions`]).
+//! prompt `greet {name}` (one user message `Hello, <name>!`); resource `fixture://hidden`
+//! ([`HIDDEN_URI`]) and prompt `hidden` are **never listed**, yet readable (text and one
+//! user message `hidden`). Unknown tools/prompts are JSON-RPC `invalid_params` errors
+//! (without `data`); unknown resources `resource_not_found` (-32002).
+//! `resources/subscribe` accepts any URI, listed or not ([`FixtureServer::subscriptions`]).
 //!
 //! Both protocol eras are served (legacy `initialize` and 2026-07-28 `server/discover`)
 //! unless [`FixtureOptions::legacy_only`]. Tool-list changes ([`FixtureServer::add_tool`],
@@ -72,4 +73,6 @@ pub use harness::{
 pub use http::{
     FixtureHandle, MCP_PATH, router, serve_http, serve_stdio, spawn_http, spawn_http_server,
 };
-pub use server::{CallHook, FixtureOptions, FixtureServer, ITEM_URI_TEMPLATE, README_URI};
+pub use server::{
+    CallHook, FixtureOptions, FixtureServer, HIDDEN_URI, ITEM_URI_TEMPLATE, README_URI,
+};

@@ -33,6 +33,8 @@ pub const README_URI: &str = "fixture://readme";
 /// URI template of the fixture's one resource template.
 pub const ITEM_URI_TEMPLATE: &str = "fixture://items/{id}";
 const ITEM_URI_PREFIX: &str = "fixture://items/";
+/// URI of a resource that is never listed (and matches no template), yet can be read.
+pub const HIDDEN_URI: &str = "fixture://hidden";
 
 /// Called with the 1-based number of the tool call (counted across all sessions of the
 /// server) and the requested tool name, before the call is handled.
@@ -712,6 +714,8 @@ impl ServerHandler for FixtureServer {
                 "This is {}, the mcp-gateway test fixture.",
                 self.state.options.name
             )
+        } else if uri == HIDDEN_URI {
+            "hidden".to_owned()
         } else if let Some(id) = uri
             .strip_prefix(ITEM_URI_PREFIX)
             .filter(|id| !id.is_empty() && !id.contains('/'))
@@ -742,6 +746,10 @@ impl ServerHandler for FixtureServer {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        if request.name == self.prefixed("hidden") {
+            let text = PromptMessage::new_text(Role::User, "hidden");
+            return Ok(GetPromptResult::new(vec![text]).into());
+        }
         if request.name != self.prefixed("greet") {
             return Err(McpError::invalid_params(
                 format!("unknown prompt: {}", request.name),

@@ -1,17 +1,18 @@
-//! The direct lane of an MCP endpoint: `tools/call` requests for streamable HTTP
-//! upstreams (and plain ones for stdio upstreams) are relayed as raw JSON (see
-//! [`crate::upstream::lane`]), bypassing rmcp's server and client machinery, which costs
-//! several times what the relay itself does.
+//! The direct lane of an MCP endpoint: `tools/call`, `prompts/get` and `resources/read`
+//! requests for streamable HTTP upstreams (and plain ones for stdio upstreams) are
+//! relayed as raw JSON (see [`crate::upstream::lane`]), bypassing rmcp's server and client
+//! machinery, which costs several times what the relay itself does.
 //!
 //! A request qualifies when its headers and body are plain (see [`request`]) and the
-//! tool's server is healthy and reachable through its lane. A client that can be asked
-//! nothing shares the lane's own upstream session; a session-era client that can be asked
-//! something (sampling, elicitation, roots, a log level) sends on its own upstream session
-//! (see [`super::owned`]), and the upstream's requests on the call's stream are relayed to
-//! it there ([`asks`]). Progress and log messages the upstream sends on the call's stream
-//! are relayed as they come: the answer turns into an event stream at the first of them.
-//! Everything else — and every request the lane cannot take after all — goes to rmcp
-//! unchanged, before anything has been sent upstream.
+//! server it is routed to (as the relay routes it) is healthy and reachable through its
+//! lane. A client that can be asked nothing shares the lane's own upstream session; a
+//! session-era client that can be asked something (sampling, elicitation, roots, a log
+//! level) sends on its own upstream session (see [`super::owned`]), and the upstream's
+//! requests on the request's stream are relayed to it there ([`asks`]). Progress and log
+//! messages the upstream sends on the request's stream are relayed as they come: the
+//! answer turns into an event stream at the first of them. Everything else — and every
+//! request the lane cannot take after all — goes to rmcp unchanged, before anything has
+//! been sent upstream.
 
 mod asks;
 pub(crate) mod request;
@@ -53,7 +54,7 @@ use crate::{
     protocol::{header, with_result_type, without_result_type},
     registry::{SerializedPages, ServerEntry},
     upstream::{
-        lane::{CallRequest, HttpLane, Lane, LaneError, Outcome},
+        lane::{HttpLane, Lane, LaneError, LaneRequest, Method, Outcome},
         seen_session::SessionHeaders,
     },
 };
@@ -155,38 +156,44 @@ impl DirectLane {
         {
             return Handled::Answered(StatusCode::ACCEPTED.into_response());
         }
-        let Some(call) = request::tool_call(&envelope, &caller, &parts.headers) else {
+        let Some(call) = request::lane_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
-        let Some((entry, lane, upstream_name)) = self.route(&call.name, asking.is_some()) else {
+        let Some(route) = self.route(call.method, &call.target, asking.is_some()) else {
             return Handled::Pass(rebuilt(body));
-        };
-        let upstream_stateless = lane.stateless();
-        let session = match asking {
-            None => UpstreamSession::Shared(lane),
-            Some((session, client)) => {
-                match self.own_session(&entry, lane, session, client).await {
-                    Some(own) => own,
-                    None => return Handled::Pass(rebuilt(body)),
-                }
-            }
         };
         let stateless = caller == Caller::Stateless;
         let cancel = CancellationToken::new();
         let in_flight = InFlight::register(self, &caller, call.id, &cancel);
         let id: Box<RawValue> = call.id.to_owned();
-        let request = CallRequest {
-            name: upstream_name,
+        let request = LaneRequest {
+            method: call.method,
+            target: route.target,
             arguments: call.arguments.map(ToOwned::to_owned),
             progress_token: call.progress_token.map(ToOwned::to_owned),
             meta: call.meta,
         };
         let eras = Eras {
             client_stateless: stateless,
-            upstream_stateless,
+            upstream_stateless: route.lane.stateless(),
+            // A client's own session is a session-era one (else rmcp serves the request).
+            relay_stateless: route.relay_stateless && asking.is_none(),
+            method: call.method,
+        };
+        let session = match asking {
+            None => UpstreamSession::Shared(route.lane),
+            Some((session, client)) => {
+                match self
+                    .own_session(&route.entry, route.lane, session, client)
+                    .await
+                {
+                    Some(own) => own,
+                    None => return Handled::Pass(rebuilt(body)),
+                }
+            }
         };
         let (notify, mut notifications) = mpsc::channel(NOTIFICATION_BUFFER);
-        let mut relay = Box::pin(relay(entry, session.call(request, notify)));
+        let mut relay = Box::pin(relay(route.entry, session.request(request, notify)));
         // Wait for the answer, or for a first notification: then the answer becomes an
         // event stream, and the rest of the call runs in its own task.
         let first = tokio::select! {
@@ -316,17 +323,35 @@ impl DirectLane {
         }))
     }
 
-    /// The server, lane and upstream tool name for an exposed tool name, when the lane
-    /// can take the call (the names it routes are those of [`Scope::tool`], as in the
-    /// relay; `asks`: whether the caller can be asked something).
-    fn route(&self, name: &str, asks: bool) -> Option<(Arc<ServerEntry>, Lane, Arc<str>)> {
+    /// Where a request goes, routed as the relay routes it, when the lane can take it; an
+    /// unknown name is left to the relay, which explains (`asks`: whether the caller can
+    /// be asked something, which decides the tools it may call).
+    fn route(&self, method: Method, target: &str, asks: bool) -> Option<Route> {
         let snapshot = self.gateway.registry.snapshot();
-        let target = self.scope.tool(&snapshot, name, asks)?;
-        let entry = snapshot.servers.get(&*target.server_id)?.clone();
-        let upstream_name = target.upstream_name;
-        entry.runtime.peer()?;
+        let (entry, upstream_target) = match method {
+            Method::CallTool => {
+                let route = self.scope.tool(&snapshot, target, asks)?;
+                let entry = snapshot.servers.get(&*route.server_id)?.clone();
+                (entry, route.upstream_name)
+            }
+            Method::GetPrompt => self.prototype.prompt_owner(&snapshot, target).ok()?,
+            Method::ReadResource => {
+                let entry = self.prototype.resource_owner(&snapshot, target).ok()?;
+                (entry, Arc::from(target))
+            }
+        };
+        let relay_stateless = entry
+            .runtime
+            .peer()?
+            .peer_info()
+            .is_some_and(|i| !i.protocol_version.has_initialize());
         let lane = entry.runtime.lane(&entry.record)?;
-        Some((entry, lane, upstream_name))
+        Some(Route {
+            entry,
+            lane,
+            target: upstream_target,
+            relay_stateless,
+        })
     }
 
     /// The upstream session of a client's own with `entry`'s server, for the lane: a
@@ -377,6 +402,16 @@ impl DirectLane {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), CancellationToken>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Where the lane sends a request.
+struct Route {
+    entry: Arc<ServerEntry>,
+    lane: Lane,
+    /// The upstream's tool or prompt name, or the resource's URI.
+    target: Arc<str>,
+    /// The relay's session with the server speaks 2026-07-28 (whatever the lane's does).
+    relay_stateless: bool,
 }
 
 /// Every `tools/list` page of the aggregate, as the relay's `list_tools` builds them.
@@ -468,19 +503,19 @@ enum UpstreamSession {
 }
 
 impl UpstreamSession {
-    async fn call(
+    async fn request(
         self,
-        request: CallRequest,
+        request: LaneRequest,
         notify: mpsc::Sender<Box<RawValue>>,
     ) -> Result<Outcome, LaneError> {
         match self {
-            UpstreamSession::Shared(lane) => lane.call_tool(request, notify).await,
+            UpstreamSession::Shared(lane) => lane.request(request, notify).await,
             UpstreamSession::Own {
                 lane,
                 headers,
                 asks,
                 _owned,
-            } => lane.call_on(headers, request, notify, &asks).await,
+            } => lane.request_on(headers, request, notify, &asks).await,
         }
     }
 }
@@ -520,12 +555,27 @@ struct FinalMessage {
     body: Vec<u8>,
 }
 
-/// The protocol revisions on either side of a call: a 2026-07-28 result carries a
+/// The protocol revisions on either side of a request: a 2026-07-28 result carries a
 /// `resultType`, a session-era one does not.
 #[derive(Debug, Clone, Copy)]
 struct Eras {
     client_stateless: bool,
+    /// The lane's session with the upstream.
     upstream_stateless: bool,
+    /// The relay's session with the upstream (the HTTP lane's is session-era even where
+    /// the relay's is not).
+    relay_stateless: bool,
+    method: Method,
+}
+
+impl Eras {
+    /// Whether the relay would answer in the 2026-07-28 revision on either side: rmcp's
+    /// server (for a 2026-07-28 client) or the upstream (for the relay's 2026-07-28
+    /// session) then gives a read result cache hints, and a missing resource is invalid
+    /// params.
+    fn modern_answer(self) -> bool {
+        self.client_stateless || self.relay_stateless
+    }
 }
 
 fn final_message(
@@ -541,18 +591,33 @@ fn final_message(
     match outcome {
         Ok(Outcome::Result(result)) => {
             body.extend_from_slice(br#","result":"#);
+            let start = body.len();
             match (eras.client_stateless, eras.upstream_stateless) {
                 (true, false) => with_result_type(&result, &mut body),
                 (false, true) => without_result_type(&result, &mut body),
                 _ => body.extend_from_slice(result.get().as_bytes()),
             }
+            if eras.method == Method::ReadResource
+                && eras.modern_answer()
+                && let Some(hinted) = with_cache_hints(&body[start..])
+            {
+                body.truncate(start);
+                body.extend_from_slice(&hinted);
+            }
         }
         Ok(Outcome::Error(error)) => {
             body.extend_from_slice(br#","error":"#);
-            body.extend_from_slice(error.get().as_bytes());
-            if stateless && error_code(&error) == Some(ErrorCode::METHOD_NOT_FOUND) {
-                // As rmcp answers a stateless request for an unknown method.
-                status = StatusCode::NOT_FOUND;
+            match error_code(&error) {
+                Some(ErrorCode::RESOURCE_NOT_FOUND) if eras.modern_answer() => {
+                    with_code(&error, ErrorCode::INVALID_PARAMS, &mut body);
+                }
+                code => {
+                    body.extend_from_slice(error.get().as_bytes());
+                    if stateless && code == Some(ErrorCode::METHOD_NOT_FOUND) {
+                        // As rmcp answers a stateless request for an unknown method.
+                        status = StatusCode::NOT_FOUND;
+                    }
+                }
             }
         }
         Err(error) => {
@@ -569,6 +634,29 @@ fn final_message(
     }
     body.push(b'}');
     FinalMessage { status, body }
+}
+
+/// A `resources/read` result with the cache hints rmcp fills in when they are missing (the
+/// typed step the relay and the `tools/list` pages take); `None` leaves the result as it
+/// is (not a read result).
+fn with_cache_hints(result: &[u8]) -> Option<Vec<u8>> {
+    let result = serde_json::from_slice(result).ok()?;
+    let mut result = rmcp::model::ServerResult::ReadResourceResult(result);
+    result.fill_missing_cache_hints();
+    serde_json::to_vec(&result).ok()
+}
+
+/// `error` written to `out` with another code.
+fn with_code(error: &RawValue, code: ErrorCode, out: &mut Vec<u8>) {
+    type Members = indexmap::IndexMap<String, Box<RawValue>>;
+    let recoded = serde_json::from_str::<Members>(error.get()).and_then(|mut members| {
+        members.insert("code".into(), serde_json::value::to_raw_value(&code)?);
+        serde_json::to_vec(&members)
+    });
+    match recoded {
+        Ok(recoded) => out.extend_from_slice(&recoded),
+        Err(_) => out.extend_from_slice(error.get().as_bytes()),
+    }
 }
 
 fn json_response(message: FinalMessage) -> Response {

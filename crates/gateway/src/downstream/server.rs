@@ -291,12 +291,33 @@ impl GatewayServer {
             .ok_or_else(|| error::upstream(server_id, UpstreamError::Unavailable))
     }
 
-    /// The server that should answer for a resource URI in this scope.
-    fn resource_owner(&self, snapshot: &Snapshot, uri: &str) -> Result<Arc<ServerEntry>, McpError> {
+    /// The server that should answer for a resource URI in this scope (the URI goes to
+    /// it unchanged).
+    pub(super) fn resource_owner(
+        &self,
+        snapshot: &Snapshot,
+        uri: &str,
+    ) -> Result<Arc<ServerEntry>, McpError> {
         match self.scope.resource_server(snapshot, uri) {
             Some(id) => Self::entry(snapshot, &id),
             None => Err(error::unknown("resource", uri)),
         }
+    }
+
+    /// The server that answers for a prompt name in this scope, and its name there.
+    pub(super) fn prompt_owner(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+    ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
+        let route = self
+            .scope
+            .prompt(snapshot, name)
+            .ok_or_else(|| error::unknown("prompt", name))?;
+        Ok((
+            Self::entry(snapshot, &route.server_id)?,
+            route.upstream_name,
+        ))
     }
 }
 
@@ -706,15 +727,11 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let snapshot = self.snapshot();
-        let route = self
-            .scope
-            .prompt(&snapshot, &request.name)
-            .ok_or_else(|| error::unknown("prompt", &request.name))?;
-        let entry = Self::entry(&snapshot, &route.server_id)?;
+        let (entry, upstream_name) = self.prompt_owner(&snapshot, &request.name)?;
         let upstream = self.upstream(entry, &context).await?;
         let (_call, meta) = self.begin(&upstream.calls, &context, None);
         let mut params = request.clone();
-        params.name = route.upstream_name.to_string();
+        params.name = upstream_name.to_string();
         params.meta = meta;
         let mut response = until_cancelled(
             &context.ct,
@@ -812,14 +829,11 @@ impl ServerHandler for GatewayServer {
         let mut upstream = request.clone();
         let entry = match &request.r#ref {
             Reference::Prompt(prompt) => {
-                let route = self
-                    .scope
-                    .prompt(&snapshot, &prompt.name)
-                    .ok_or_else(|| error::unknown("prompt", &prompt.name))?;
+                let (entry, upstream_name) = self.prompt_owner(&snapshot, &prompt.name)?;
                 if let Reference::Prompt(p) = &mut upstream.r#ref {
-                    p.name = route.upstream_name.to_string();
+                    p.name = upstream_name.to_string();
                 }
-                Self::entry(&snapshot, &route.server_id)?
+                entry
             }
             Reference::Resource(resource) => {
                 let view = self.scope.view(&snapshot);

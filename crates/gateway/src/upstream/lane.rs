@@ -1,13 +1,14 @@
-//! Direct lanes: `tools/call` to an upstream as raw JSON, beside its rmcp client session.
+//! Direct lanes: `tools/call`, `prompts/get` and `resources/read` to an upstream as raw
+//! JSON, beside its rmcp client session.
 //!
 //! The server's rmcp session carries everything that needs it — discovery, `list_changed`,
-//! the upstream's own requests (sampling, elicitation, roots). Most calls need none of
+//! the upstream's own requests (sampling, elicitation, roots). Most requests need none of
 //! that, and for them rmcp's per-request machinery (on both sides of the gateway) costs
-//! several times what the upstream spends on the call. A lane writes the call as JSON
-//! with only its id, tool name and progress token changed, and hands the answer's
-//! `result` or `error` back untouched:
+//! several times what the upstream spends on them. A lane writes the request as JSON
+//! with only its id, tool or prompt name and progress token changed, and hands the
+//! answer's `result` or `error` back untouched:
 //! * [`HttpLane`]: a second, capability-less session with a streamable HTTP upstream;
-//! * [`StdioLane`]: calls interleaved on the stdio server's own pipes, their answers
+//! * [`StdioLane`]: requests interleaved on the stdio server's own pipes, their answers
 //!   picked out of its output before rmcp sees it.
 
 mod http;
@@ -74,17 +75,17 @@ pub enum Lane {
 }
 
 impl Lane {
-    /// Calls a tool. Notifications the upstream sends about the call (progress, log
-    /// messages on an HTTP call's stream) go to `notify` as they come. Dropping the future
-    /// before the answer cancels the call upstream.
-    pub async fn call_tool(
+    /// Sends a request. Notifications the upstream sends about it (progress, log
+    /// messages on an HTTP request's stream) go to `notify` as they come. Dropping the
+    /// future before the answer cancels the request upstream.
+    pub async fn request(
         self,
-        call: CallRequest,
+        request: LaneRequest,
         notify: mpsc::Sender<Box<RawValue>>,
     ) -> Result<Outcome, LaneError> {
         match self {
-            Lane::Http(lane) => lane.call_tool(call, notify).await,
-            Lane::Stdio(lane) => lane.call_tool(call, notify).await,
+            Lane::Http(lane) => lane.request(request, notify).await,
+            Lane::Stdio(lane) => lane.request(request, notify).await,
         }
     }
 
@@ -98,12 +99,51 @@ impl Lane {
     }
 }
 
-/// A `tools/call` to send on a lane.
+/// The methods a lane carries: requests about one named tool, prompt or resource whose
+/// params go upstream as the client wrote them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    CallTool,
+    GetPrompt,
+    ReadResource,
+}
+
+impl Method {
+    pub fn from_name(method: &str) -> Option<Self> {
+        match method {
+            "tools/call" => Some(Self::CallTool),
+            "prompts/get" => Some(Self::GetPrompt),
+            "resources/read" => Some(Self::ReadResource),
+            _ => None,
+        }
+    }
+
+    /// The JSON-RPC method.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CallTool => "tools/call",
+            Self::GetPrompt => "prompts/get",
+            Self::ReadResource => "resources/read",
+        }
+    }
+
+    /// The params member naming what the request is about (also what a 2026-07-28
+    /// request repeats in `Mcp-Name`).
+    pub fn target_member(self) -> &'static str {
+        match self {
+            Self::CallTool | Self::GetPrompt => "name",
+            Self::ReadResource => "uri",
+        }
+    }
+}
+
+/// A request to send on a lane.
 #[derive(Debug)]
-pub struct CallRequest {
-    /// The upstream's name for the tool.
-    pub name: Arc<str>,
-    /// A JSON object, as the client sent it.
+pub struct LaneRequest {
+    pub method: Method,
+    /// The upstream's name for the tool or prompt, or the resource's URI.
+    pub target: Arc<str>,
+    /// A JSON object, as the client sent it (tools and prompts).
     pub arguments: Option<Box<RawValue>>,
     /// The client's progress token, as sent.
     pub progress_token: Option<Box<RawValue>>,
@@ -111,7 +151,7 @@ pub struct CallRequest {
     pub meta: String,
 }
 
-impl CallRequest {
+impl LaneRequest {
     /// The JSON-RPC request. `id`, `protocol` (members for the `_meta` of a 2026-07-28
     /// request) and `progress_token` are JSON text.
     pub(crate) fn body(
@@ -121,12 +161,16 @@ impl CallRequest {
         progress_token: Option<&str>,
     ) -> Vec<u8> {
         let arguments = self.arguments.as_deref().map(RawValue::get);
-        let size = 128 + self.name.len() + arguments.map_or(0, str::len) + self.meta.len();
+        let size = 128 + self.target.len() + arguments.map_or(0, str::len) + self.meta.len();
         let mut body = Vec::with_capacity(size);
         body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
         body.extend_from_slice(id.as_bytes());
-        body.extend_from_slice(br#","method":"tools/call","params":{"name":"#);
-        serde_json::to_writer(&mut body, &*self.name).expect("a string serialises");
+        body.extend_from_slice(br#","method":""#);
+        body.extend_from_slice(self.method.name().as_bytes());
+        body.extend_from_slice(br#"","params":{""#);
+        body.extend_from_slice(self.method.target_member().as_bytes());
+        body.extend_from_slice(br#"":"#);
+        serde_json::to_writer(&mut body, &*self.target).expect("a string serialises");
         if let Some(arguments) = arguments {
             body.extend_from_slice(br#","arguments":"#);
             body.extend_from_slice(arguments.as_bytes());
@@ -152,9 +196,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_body_keeps_arguments_and_meta_as_sent() {
-        let call = CallRequest {
-            name: "echo\"x".into(),
+    fn the_body_keeps_arguments_uri_and_meta_as_sent() {
+        let call = LaneRequest {
+            method: Method::CallTool,
+            target: "echo\"x".into(),
             arguments: Some(RawValue::from_string(r#"{"message":"hi \"you\""}"#.into()).unwrap()),
             progress_token: None,
             meta: r#""k":1"#.into(),
@@ -172,15 +217,25 @@ mod tests {
             with_all["params"]["_meta"],
             serde_json::json!({"p":"v","progressToken":"t-1","k":1})
         );
-        let bare = CallRequest {
-            name: "a".into(),
+        let bare = |method, target: &str| LaneRequest {
+            method,
+            target: target.into(),
             arguments: None,
             progress_token: None,
             meta: String::new(),
         };
+        let text = |request: LaneRequest| String::from_utf8(request.body("1", None, None));
         assert_eq!(
-            String::from_utf8(bare.body("1", None, None)).unwrap(),
+            text(bare(Method::CallTool, "a")).unwrap(),
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}"#
+        );
+        assert_eq!(
+            text(bare(Method::GetPrompt, "greet")).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"greet"}}"#
+        );
+        assert_eq!(
+            text(bare(Method::ReadResource, "file:///a \"b\"")).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a \"b\""}}"#
         );
     }
 }

@@ -123,6 +123,20 @@ impl RawClient {
         Answer::of(self.send_as(&body, "tools/call", Some(tool)).await).await
     }
 
+    /// Gets a prompt.
+    pub async fn get_prompt(&self, id: Value, name: &str, arguments: Value) -> Answer {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "prompts/get",
+            "params": {"name": name, "arguments": arguments, "_meta": self.meta(json!({}))}});
+        Answer::of(self.send_as(&body, "prompts/get", Some(name)).await).await
+    }
+
+    /// Reads a resource.
+    pub async fn read_resource(&self, id: Value, uri: &str) -> Answer {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "resources/read",
+            "params": {"uri": uri, "_meta": self.meta(json!({}))}});
+        Answer::of(self.send_as(&body, "resources/read", Some(uri)).await).await
+    }
+
     /// One `tools/list` page.
     pub async fn list_tools(&self, id: Value, cursor: Option<&str>) -> Answer {
         let mut params = json!({"_meta": self.meta(json!({}))});
@@ -191,20 +205,19 @@ impl Answer {
     }
 }
 
-/// The plain client and one whose requests rmcp's relay answers, in one era: a client
-/// that can be asked things, whose session-era requests also carry an `Origin` (without
-/// it, its calls take the direct lane too, on an upstream session of its own).
+/// The plain client and one whose requests rmcp's relay answers on the same upstream
+/// session, in one era: a 2026-07-28 client that can be asked things (the lane leaves its
+/// requests to rmcp), or a plain session-era client whose requests carry an `Origin`.
 pub async fn pair(url: &str, stateless: bool) -> (RawClient, RawClient) {
-    let asks = json!({"sampling": {}});
     if stateless {
         (
             RawClient::stateless(url, json!({})),
-            RawClient::stateless(url, asks),
+            RawClient::stateless(url, json!({"sampling": {}})),
         )
     } else {
         (
             RawClient::session(url, json!({})).await,
-            RawClient::session(url, asks).await.relayed(),
+            RawClient::session(url, json!({})).await.relayed(),
         )
     }
 }

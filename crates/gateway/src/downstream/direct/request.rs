@@ -1,8 +1,8 @@
-//! Which POSTs the direct lane may take: a single, plain `tools/call` whose headers and
-//! body need none of rmcp's checks to be answered correctly. Anything unusual — other
-//! methods, batches, `Origin`, odd `Accept` values, progress tokens, protocol metadata
-//! that does not match — is left to rmcp, which validates it and answers with the right
-//! error.
+//! Which POSTs the direct lane may take: a single, plain `tools/call`, `prompts/get` or
+//! `resources/read` whose headers and body need none of rmcp's checks to be answered
+//! correctly. Anything unusual — other methods, batches, `Origin`, odd `Accept` values,
+//! MRTR retries, protocol metadata or `Mcp-*` headers that do not match — is left to rmcp,
+//! which validates it and answers with the right error.
 
 use std::borrow::Cow;
 
@@ -12,7 +12,10 @@ use rmcp::model::ErrorCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::protocol::{self, STATELESS_VERSION, meta};
+use crate::{
+    protocol::{self, STATELESS_VERSION, meta},
+    upstream::lane::Method,
+};
 
 /// How a request identifies its client.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,8 +50,9 @@ pub fn caller(headers: &HeaderMap) -> Option<Caller<'_>> {
         }
         None => {
             let method = optional(headers, protocol::header::METHOD)?;
+            let lane_method = |m| m == "tools/list" || Method::from_name(m).is_some();
             let stateless = version == Some(STATELESS_VERSION.as_str())
-                && matches!(method, Some("tools/call" | "tools/list"))
+                && method.is_some_and(lane_method)
                 && !headers
                     .keys()
                     .any(|k| k.as_str().starts_with(protocol::header::PARAM_PREFIX));
@@ -97,13 +101,15 @@ fn accepts_both(headers: &HeaderMap) -> Option<bool> {
     Some(json && sse)
 }
 
-/// A `tools/call` the direct lane can relay.
+/// A request the direct lane can relay ([`Method`]).
 #[derive(Debug)]
-pub struct ToolCall<'a> {
+pub struct LaneCall<'a> {
+    pub method: Method,
     /// The client's request id, as sent.
     pub id: &'a RawValue,
-    pub name: Cow<'a, str>,
-    /// A JSON object, as sent.
+    /// The tool's or prompt's name, or the resource's URI.
+    pub target: Cow<'a, str>,
+    /// A JSON object, as sent (tools and prompts).
     pub arguments: Option<&'a RawValue>,
     /// The client's progress token, as sent.
     pub progress_token: Option<&'a RawValue>,
@@ -124,13 +130,24 @@ pub struct Envelope<'a> {
     params: Option<&'a RawValue>,
 }
 
+/// The params of `tools/call` and `prompts/get`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CallParams<'a> {
+struct NamedParams<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
+/// The params of `resources/read`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UriParams<'a> {
+    #[serde(borrow)]
+    uri: Cow<'a, str>,
     #[serde(borrow, default, rename = "_meta")]
     meta: Option<&'a RawValue>,
 }
@@ -142,37 +159,55 @@ pub fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
     (envelope.jsonrpc == "2.0").then_some(envelope)
 }
 
-/// The message as a direct `tools/call`, if it is one.
-pub fn tool_call<'a>(
+/// The message as a request for the direct lane, if it is one.
+pub fn lane_call<'a>(
     envelope: &Envelope<'a>,
     caller: &Caller<'_>,
     headers: &HeaderMap,
-) -> Option<ToolCall<'a>> {
-    if envelope.method != "tools/call" || !method_header_agrees(caller, headers, "tools/call") {
+) -> Option<LaneCall<'a>> {
+    let method = Method::from_name(envelope.method)?;
+    if !method_header_agrees(caller, headers, method.name()) {
         return None;
     }
     let id = envelope.id.filter(|id| plain_id(id.get()))?;
-    let params: CallParams = serde_json::from_str(envelope.params?.get()).ok()?;
-    if params.arguments.is_some_and(|a| !a.get().starts_with('{')) {
+    let params = envelope.params?.get();
+    let (target, arguments, meta) = match method {
+        Method::CallTool | Method::GetPrompt => {
+            let params: NamedParams = serde_json::from_str(params).ok()?;
+            (params.name, params.arguments, params.meta)
+        }
+        Method::ReadResource => {
+            let params: UriParams = serde_json::from_str(params).ok()?;
+            (params.uri, None, params.meta)
+        }
+    };
+    if arguments.is_some_and(|a| !a.get().starts_with('{')) {
         return None;
     }
-    if *caller == Caller::Stateless
-        && optional(headers, protocol::header::NAME)? != Some(&*params.name)
-    {
+    if *caller == Caller::Stateless && !name_header_agrees(headers, &target) {
         return None;
     }
-    let (progress_token, meta) = match params.meta {
+    let (progress_token, meta) = match meta {
         Some(meta) => forwarded_meta(meta, caller)?,
         None if *caller == Caller::Stateless => return None, // rmcp explains what is missing
         None => (None, String::new()),
     };
-    Some(ToolCall {
+    Some(LaneCall {
+        method,
         id,
-        name: params.name,
-        arguments: params.arguments,
+        target,
+        arguments,
         progress_token,
         meta,
     })
+}
+
+/// A stateless request's `Mcp-Name` is the name or URI in its body, written plainly (rmcp
+/// decodes a Base64-wrapped one).
+fn name_header_agrees(headers: &HeaderMap, target: &str) -> bool {
+    optional(headers, protocol::header::NAME)
+        .flatten()
+        .is_some_and(|name| name == target && !name.starts_with(protocol::header::BASE64_PREFIX))
 }
 
 /// A stateless request's `Mcp-Method` names the body's method.
@@ -435,8 +470,8 @@ mod tests {
         assert!(!plain_post(&h));
     }
 
-    fn session_call(body: &str) -> Option<ToolCall<'_>> {
-        tool_call(
+    fn session_call(body: &str) -> Option<LaneCall<'_>> {
+        lane_call(
             &envelope(body.as_bytes())?,
             &Caller::Session("s"),
             &HeaderMap::new(),
@@ -450,7 +485,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(call.id.get(), r#""x1""#);
-        assert_eq!(call.name, "a__echo");
+        assert_eq!(call.method, Method::CallTool);
+        assert_eq!(call.target, "a__echo");
         assert_eq!(call.arguments.unwrap().get(), r#"{"m":1}"#);
         assert_eq!(call.meta, r#""trace":"t""#);
         assert_eq!(call.progress_token.unwrap().get(), "5");
@@ -460,7 +496,7 @@ mod tests {
             "io.modelcontextprotocol/clientCapabilities":{},
             "io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}}}"#;
         let h = headers(&[("mcp-name", "echo"), ("mcp-method", "tools/call")]);
-        let call = tool_call(
+        let call = lane_call(
             &envelope(stateless.as_bytes()).unwrap(),
             &Caller::Stateless,
             &h,
@@ -469,13 +505,104 @@ mod tests {
         assert_eq!(call.meta, "");
         let h = headers(&[("mcp-name", "other"), ("mcp-method", "tools/call")]);
         assert!(
-            tool_call(
+            lane_call(
                 &envelope(stateless.as_bytes()).unwrap(),
                 &Caller::Stateless,
                 &h
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn prompts_and_resource_reads_qualify_like_calls() {
+        let prompt = session_call(
+            r#"{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"fx__greet","arguments":{"name":"Ann"},"_meta":{"k":[1],"progressToken":"p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(prompt.method, Method::GetPrompt);
+        assert_eq!(prompt.target, "fx__greet");
+        assert_eq!(prompt.arguments.unwrap().get(), r#"{"name":"Ann"}"#);
+        assert_eq!(prompt.meta, r#""k":[1]"#);
+        assert_eq!(prompt.progress_token.unwrap().get(), r#""p""#);
+        let read = session_call(
+            r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"fixture://items/\u0031"}}"#,
+        )
+        .unwrap();
+        assert_eq!(read.method, Method::ReadResource);
+        assert_eq!(read.target, "fixture://items/1");
+        assert!(read.arguments.is_none() && read.progress_token.is_none());
+        assert_eq!(read.meta, "");
+
+        // Stateless: `Mcp-Method` names the method, `Mcp-Name` the prompt or the URI.
+        let protocol = r#""io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{}"#;
+        let prompt = format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"prompts/get","params":{{"name":"greet","_meta":{{{protocol}}}}}}}"#
+        );
+        let read = format!(
+            r#"{{"jsonrpc":"2.0","id":8,"method":"resources/read","params":{{"uri":"fixture://readme","_meta":{{{protocol}}}}}}}"#
+        );
+        let stateless = |body: &str, h: &[(&'static str, &'static str)]| {
+            let h = with(h);
+            let direct = caller(&h) == Some(Caller::Stateless);
+            direct
+                && lane_call(&envelope(body.as_bytes()).unwrap(), &Caller::Stateless, &h).is_some()
+        };
+        let version = ("mcp-protocol-version", "2026-07-28");
+        let get = ("mcp-method", "prompts/get");
+        let read_method = ("mcp-method", "resources/read");
+        assert!(stateless(&prompt, &[version, get, ("mcp-name", "greet")]));
+        assert!(stateless(
+            &read,
+            &[version, read_method, ("mcp-name", "fixture://readme")]
+        ));
+        for (body, headers) in [
+            (&prompt, &[version, get, ("mcp-name", "other")]),
+            (&prompt, &[version, read_method, ("mcp-name", "greet")]),
+            (
+                &prompt,
+                &[version, ("mcp-method", "tools/call"), ("mcp-name", "greet")],
+            ),
+            (
+                &read,
+                &[version, read_method, ("mcp-name", "fixture://other")],
+            ),
+            (&read, &[version, get, ("mcp-name", "fixture://readme")]),
+            // rmcp decodes a Base64-wrapped name.
+            (
+                &read,
+                &[
+                    version,
+                    read_method,
+                    ("mcp-name", "=?base64?Zml4dHVyZTovL3JlYWRtZQ==?="),
+                ],
+            ),
+        ] {
+            assert!(!stateless(body, headers), "{body} {headers:?}");
+        }
+        assert!(!stateless(&prompt, &[version, get]));
+    }
+
+    #[test]
+    fn unusual_prompts_and_reads_are_left_to_rmcp() {
+        for body in [
+            // MRTR retries, members of another method, odd arguments, a missing target.
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"a","requestState":"s"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"a","uri":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"a","arguments":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x","inputResponses":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":7}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read"}"#,
+            r#"{"jsonrpc":"2.0","method":"resources/read","params":{"uri":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x","_meta":{"io.modelcontextprotocol/clientInfo":{}}}}"#,
+        ] {
+            assert!(session_call(body).is_none(), "{body}");
+        }
     }
 
     #[test]
@@ -501,7 +628,7 @@ mod tests {
             "io.modelcontextprotocol/protocolVersion":"2026-07-28",
             "io.modelcontextprotocol/clientCapabilities":{"sampling":{}}}}}"#;
         let h = headers(&[("mcp-name", "echo")]);
-        assert!(tool_call(&envelope(asks.as_bytes()).unwrap(), &Caller::Stateless, &h).is_none());
+        assert!(lane_call(&envelope(asks.as_bytes()).unwrap(), &Caller::Stateless, &h).is_none());
     }
 
     #[test]

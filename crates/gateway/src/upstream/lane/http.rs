@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::{
-    CallRequest, LaneError, Message, Outcome,
+    LaneError, LaneRequest, Message, Outcome,
     wire::{Body, Events, Poster, read_all},
 };
 use crate::model::{ServerRecord, TransportKind};
@@ -82,12 +82,12 @@ impl HttpLane {
         }))
     }
 
-    /// Calls a tool on the lane's own session. Notifications the upstream sends on the
-    /// call's stream (progress, log messages) go to `notify` as they come. Dropping the
-    /// future before the answer cancels the call upstream.
-    pub async fn call_tool(
+    /// Sends a request on the lane's own session. Notifications the upstream sends on
+    /// its stream (progress, log messages) go to `notify` as they come. Dropping the
+    /// future before the answer cancels the request upstream.
+    pub async fn request(
         self: Arc<Self>,
-        call: CallRequest,
+        call: LaneRequest,
         notify: mpsc::Sender<Box<RawValue>>,
     ) -> Result<Outcome, LaneError> {
         let mut session = self.session().await?;
@@ -109,13 +109,13 @@ impl HttpLane {
         unreachable!("the loop returns on its second attempt")
     }
 
-    /// Calls a tool on an upstream session of one client's own (opened by rmcp, see
-    /// [`crate::upstream::seen_session`]), as [`Self::call_tool`] does; the upstream's
-    /// requests on the call's stream go to the client through `asks`.
-    pub async fn call_on(
+    /// Sends a request on an upstream session of one client's own (opened by rmcp, see
+    /// [`crate::upstream::seen_session`]), as [`Self::request`] does; the upstream's
+    /// requests on its stream go to the client through `asks`.
+    pub async fn request_on(
         self: Arc<Self>,
         session: Arc<SessionHeaders>,
-        call: CallRequest,
+        call: LaneRequest,
         notify: mpsc::Sender<Box<RawValue>>,
         asks: &dyn Asks,
     ) -> Result<Outcome, LaneError> {
@@ -129,7 +129,7 @@ impl HttpLane {
     async fn send(
         self: Arc<Self>,
         session: &Arc<SessionHeaders>,
-        call: &CallRequest,
+        call: &LaneRequest,
         notify: &mpsc::Sender<Box<RawValue>>,
         asks: Option<&dyn Asks>,
     ) -> Result<Outcome, Sent> {

@@ -1,8 +1,8 @@
-//! The stdio lane: direct calls written on the stdio server's own stdin, between the rmcp
-//! session's messages, with ids (and progress tokens) of their own — strings starting
-//! `gw-lane-`, which rmcp never uses (its ids are numbers). The transport reading the
-//! server's stdout hands every line that answers or reports on such a call to the lane
-//! ([`StdioLane::take`]) and the rest to rmcp.
+//! The stdio lane: direct requests (tool calls, prompts, resource reads) written on the
+//! stdio server's own stdin, between the rmcp session's messages, with ids (and progress
+//! tokens) of their own — strings starting `gw-lane-`, which rmcp never uses (its ids are
+//! numbers). The transport reading the server's stdout hands every line that answers or
+//! reports on such a request to the lane ([`StdioLane::take`]) and the rest to rmcp.
 //!
 //! A stdio server has one session, shared with rmcp: a session-era server may still send
 //! its requests (sampling, …) or log messages during a direct call; they reach rmcp's
@@ -26,7 +26,7 @@ use super::closable::ClosableStdin;
 use crate::protocol::{self, meta};
 use crate::upstream::{
     UpstreamError,
-    lane::{CallRequest, LaneError, Message, Outcome},
+    lane::{LaneError, LaneRequest, Message, Outcome},
 };
 
 const ID_PREFIX: &str = "gw-lane-";
@@ -75,10 +75,10 @@ impl StdioLane {
         matches!(self.protocol.get(), Some(Some(_)))
     }
 
-    /// Calls a tool; see [`crate::upstream::lane::Lane::call_tool`].
-    pub async fn call_tool(
+    /// Sends a request; see [`crate::upstream::lane::Lane::request`].
+    pub async fn request(
         self: Arc<Self>,
-        call: CallRequest,
+        call: LaneRequest,
         notify: mpsc::Sender<Box<RawValue>>,
     ) -> Result<Outcome, LaneError> {
         let Some(protocol) = self.protocol.get() else {
