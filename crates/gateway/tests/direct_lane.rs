@@ -362,16 +362,6 @@ async fn progress_streams(url: &str, what: &str, stateless: bool) {
     assert_eq!(answer.last()["result"]["content"][0]["text"], "slept 10ms");
 }
 
-/// The upstream session a `whoami` call ran on (the fixture answers with the request's
-/// headers).
-fn upstream_session(answer: &Answer) -> String {
-    let text = answer.last()["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap();
-    let headers: Value = serde_json::from_str(text).unwrap();
-    headers["mcp-session-id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn clients_that_can_be_asked_take_the_lane_on_sessions_of_their_own() {
     let (_upstream, running) = gateway_with("http", 60).await;
@@ -389,7 +379,7 @@ async fn clients_that_can_be_asked_take_the_lane_on_sessions_of_their_own() {
             .call(json!(n), "fx__whoami", json!({}), json!({}))
             .await;
         assert!(answer.json, "client {n}: the lane answers");
-        sessions.push(upstream_session(&answer));
+        sessions.push(answer.upstream_session());
         let echo = client
             .call(json!(9), "fx__echo", json!({"message": "e"}), json!({}))
             .await;
@@ -404,7 +394,7 @@ async fn clients_that_can_be_asked_take_the_lane_on_sessions_of_their_own() {
         .call(json!(5), "fx__whoami", json!({}), json!({}))
         .await;
     assert!(!relayed.json, "rmcp answers");
-    assert_eq!(upstream_session(&relayed), sessions[1]);
+    assert_eq!(relayed.upstream_session(), sessions[1]);
     running.shutdown().await.unwrap();
 }
 
@@ -425,8 +415,8 @@ async fn a_session_that_sets_a_log_level_calls_on_a_session_of_its_own() {
         .await;
     assert!(after.json, "still the lane");
     assert_ne!(
-        upstream_session(&before),
-        upstream_session(&after),
+        before.upstream_session(),
+        after.upstream_session(),
         "its calls now go on a session of its own, told its level"
     );
     let echo = plain

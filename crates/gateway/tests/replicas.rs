@@ -12,17 +12,7 @@ use mcp_gateway::{
     downstream::session_store::{MemorySessionStore, SessionStore},
 };
 use mcp_gateway_testkit::FixtureOptions;
-use serde_json::{Value, json};
-
-/// The upstream session a `whoami` call ran on (the fixture answers with the request's
-/// headers).
-fn upstream_session(answer: &Answer) -> String {
-    let text = answer.last()["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap();
-    let headers: Value = serde_json::from_str(text).unwrap();
-    headers["mcp-session-id"].as_str().unwrap().to_owned()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn two_gateways_sharing_a_session_store_serve_each_others_sessions() {
@@ -65,13 +55,12 @@ async fn replicas_share() {
         .call(json!(3), "fx__whoami", json!({}), json!({}))
         .await;
     assert!(a.json && b.json, "both lanes answer");
-    let plain_session = upstream_session(
-        &plain
-            .call(json!(4), "fx__whoami", json!({}), json!({}))
-            .await,
-    );
-    assert_ne!(upstream_session(&a), plain_session);
-    assert_ne!(upstream_session(&b), plain_session);
+    let plain_session = plain
+        .call(json!(4), "fx__whoami", json!({}), json!({}))
+        .await
+        .upstream_session();
+    assert_ne!(a.upstream_session(), plain_session);
+    assert_ne!(b.upstream_session(), plain_session);
     // rmcp on the second gateway takes the session over from the record (a list, which
     // the lane leaves to it for such a client).
     let listed = ide_b.list_tools(json!(5), None).await;
@@ -91,7 +80,7 @@ async fn replicas_share() {
         .await;
     assert!(after.json);
     assert_ne!(
-        upstream_session(&after),
+        after.upstream_session(),
         plain_session,
         "its own session on the second gateway"
     );

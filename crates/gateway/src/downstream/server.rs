@@ -609,9 +609,7 @@ impl GatewayServer {
         entry.runtime.calls.subscribe(&uri, client);
         Ok(())
     }
-}
 
-impl GatewayServer {
     /// `resources/unsubscribe` relayed upstream.
     async fn unsubscribe_upstream(
         &self,

@@ -27,6 +27,16 @@ impl Answer {
     pub fn last(&self) -> &Value {
         self.messages.last().expect("an answer")
     }
+
+    /// The upstream session a fixture `whoami` call ran on (the fixture answers with the
+    /// request's headers).
+    pub fn upstream_session(&self) -> String {
+        let text = self.last()["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap();
+        let headers: Value = serde_json::from_str(text).unwrap();
+        headers["mcp-session-id"].as_str().unwrap().to_owned()
+    }
 }
 
 impl RawClient {
