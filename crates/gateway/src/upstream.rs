@@ -361,6 +361,13 @@ pub(crate) fn http_client() -> Result<reqwest::Client, UpstreamError> {
 /// Exposed for the registry: a cheap handle to send requests to a connected upstream.
 pub type UpstreamPeer = rmcp::Peer<RoleClient>;
 
+/// Whether an upstream session speaks the stateless 2026-07-28 revision (no `initialize`):
+/// its requests carry the client's capabilities, and it asks through `input_required`.
+pub fn is_stateless(peer: &UpstreamPeer) -> bool {
+    peer.peer_info()
+        .is_some_and(|i| !i.protocol_version.has_initialize())
+}
+
 /// Shared between the registry (readers) and the supervisor (writer).
 pub type SharedPeer = Arc<arc_swap::ArcSwapOption<UpstreamPeer>>;
 

@@ -340,11 +340,7 @@ impl DirectLane {
                 (entry, Arc::from(target))
             }
         };
-        let relay_stateless = entry
-            .runtime
-            .peer()?
-            .peer_info()
-            .is_some_and(|i| !i.protocol_version.has_initialize());
+        let relay_stateless = crate::upstream::is_stateless(&*entry.runtime.peer()?);
         let lane = entry.runtime.lane(&entry.record)?;
         Some(Route {
             entry,

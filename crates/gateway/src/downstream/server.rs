@@ -381,11 +381,7 @@ impl Upstream {
     ) -> Result<Self, McpError> {
         let capabilities = context.client_capabilities().unwrap_or_default();
         let shared = Self::shared(entry)?;
-        let upstream_asks_by_request = shared
-            .peer
-            .peer_info()
-            .is_some_and(|i| i.protocol_version.has_initialize());
-        if !can_be_asked(&capabilities) || !upstream_asks_by_request {
+        if !can_be_asked(&capabilities) || crate::upstream::is_stateless(&shared.peer) {
             return Ok(shared);
         }
         let entry = shared.entry;

@@ -86,7 +86,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The record's version, which every change bumps (`None`: no such session): a
     /// process holding a copy of a session checks it on each request.
     fn version(&self, id: &str) -> Option<u64>;
-    fn save(&self, record: SessionRecord);
+    /// Stores the record; returns its version.
+    fn save(&self, record: SessionRecord) -> u64;
     /// Applies `change` to the record with this id, if there is one.
     fn update(&self, id: &str, change: &mut dyn FnMut(&mut SessionRecord));
     fn remove(&self, id: &str);
@@ -134,9 +135,10 @@ impl SessionStore for MemorySessionStore {
         self.read().get(id).map(|(_, version)| *version)
     }
 
-    fn save(&self, record: SessionRecord) {
+    fn save(&self, record: SessionRecord) -> u64 {
         let version = self.next_version();
         self.write().insert(record.id.clone(), (record, version));
+        version
     }
 
     fn update(&self, id: &str, change: &mut dyn FnMut(&mut SessionRecord)) {

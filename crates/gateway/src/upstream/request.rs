@@ -29,10 +29,7 @@ impl Pending {
         capabilities: &ClientCapabilities,
     ) -> Result<Self, rmcp::ServiceError> {
         let mut options = PeerRequestOptions::no_options();
-        let stateless = peer
-            .peer_info()
-            .is_some_and(|i| !i.protocol_version.has_initialize());
-        if stateless {
+        if super::is_stateless(peer) {
             let mut meta = RequestMetaObject::default();
             meta.set_client_capabilities(crate::protocol::relayable(capabilities));
             options.meta = Some(meta);

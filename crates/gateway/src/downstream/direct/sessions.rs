@@ -117,17 +117,22 @@ impl TrackedSessions {
             version.into(),
             params,
         );
-        let info = self.light_info(&record);
-        self.store.save(record);
+        let client = self.recorded_client(&record);
+        let info = self.light_info(client, self.store.save(record));
         self.write().insert(id.clone(), Arc::new(info));
         id
     }
 
-    fn light_info(&self, record: &SessionRecord) -> SessionInfo {
+    fn recorded_client(&self, record: &SessionRecord) -> Arc<ClientSession> {
+        Arc::new(ClientSession::recorded(record, self.store.clone()))
+    }
+
+    /// A light session's entry, reflecting its record's `version`.
+    fn light_info(&self, client: Arc<ClientSession>, version: u64) -> SessionInfo {
         SessionInfo {
-            client: Arc::new(ClientSession::recorded(record, self.store.clone())),
+            client,
             last_active: AtomicU64::new(self.now()),
-            version: AtomicU64::new(0),
+            version: AtomicU64::new(version),
             light: true,
         }
     }
@@ -181,7 +186,9 @@ impl TrackedSessions {
 
     fn rebuild(&self, id: &str) -> Option<Arc<SessionInfo>> {
         let record = self.recorded(id)?;
-        let info = Arc::new(self.light_info(&record));
+        // Any newer version is taken in by the caller (`touch`).
+        let version = self.store.version(id)?;
+        let info = Arc::new(self.light_info(self.recorded_client(&record), version));
         tracing::debug!(session = %id, "serving a session from its record");
         let mut table = self.write();
         Some(table.entry(id.into()).or_insert(info).clone())
@@ -292,24 +299,29 @@ impl SessionManager for TrackedSessions {
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
         // A light session taken over by rmcp (its `initialize` replayed) keeps what it
         // holds; a session rmcp opens itself gets a record.
-        let client = self.read().get(id).map(|old| old.client.clone());
-        let client = match (client, initialize_params(&message)) {
-            (Some(client), _) => client,
+        let taken_over = self
+            .read()
+            .get(id)
+            .map(|old| (old.client.clone(), old.version.load(Ordering::Relaxed)));
+        let (client, version) = match (taken_over, initialize_params(&message)) {
+            (Some(light), _) => light,
             (None, Some(params)) => {
-                let version = params.protocol_version.to_string();
+                let revision = params.protocol_version.to_string();
                 let record =
-                    SessionRecord::opened(id.to_string(), self.endpoint.clone(), version, params);
-                let client = ClientSession::recorded(&record, self.store.clone());
-                self.store.save(record);
-                Arc::new(client)
+                    SessionRecord::opened(id.to_string(), self.endpoint.clone(), revision, params);
+                let client = self.recorded_client(&record);
+                (client, self.store.save(record))
             }
-            (None, None) => Arc::new(ClientSession::new(ClientCapabilities::default())),
+            (None, None) => (
+                Arc::new(ClientSession::new(ClientCapabilities::default())),
+                0,
+            ),
         };
         let info = Arc::new(SessionInfo {
             light: false,
             client,
             last_active: AtomicU64::new(self.now()),
-            version: AtomicU64::new(0),
+            version: AtomicU64::new(version),
         });
         let response = self.inner.initialize_session(id, message).await;
         self.taking_over().remove(id);
