@@ -24,7 +24,7 @@ use std::{sync::Arc, time::Duration};
 use rmcp::{
     RoleClient,
     model::ProtocolVersion,
-    service::{ClientLifecycleMode, ClientServiceExt, RunningService},
+    service::{ClientCacheConfig, ClientLifecycleMode, ClientServiceExt, RunningService},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -251,6 +251,23 @@ fn handshake_error(e: rmcp::service::ClientInitializeError) -> Handshake {
 
 /// One connection attempt with one lifecycle mode.
 async fn connect_with(
+    record: &ServerRecord,
+    handler: UpstreamHandler,
+    lifecycle: ClientLifecycleMode,
+) -> Result<Connection, Handshake> {
+    let connection = handshake(record, handler, lifecycle).await?;
+    // rmcp's client caches results the server marks fresh (SEP-2549), keyed without the
+    // caller: on a session many clients share, one client's private read would be served
+    // to the next. A relay passes the hints on and leaves caching to each client.
+    connection
+        .service
+        .peer()
+        .set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    Ok(connection)
+}
+
+async fn handshake(
     record: &ServerRecord,
     handler: UpstreamHandler,
     lifecycle: ClientLifecycleMode,

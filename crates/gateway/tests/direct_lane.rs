@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{raw::*, *};
 use mcp_gateway_testkit::{
-    FixtureHandle, FixtureOptions, FixtureServer, HIDDEN_URI, README_URI, fixture_bin, serve_http,
+    FixtureHandle, FixtureOptions, FixtureServer, HIDDEN_URI, PRIVATE_COUNTER_URI, README_URI,
+    fixture_bin, serve_http,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -306,6 +307,28 @@ async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
                     let code = if legacy { -32002 } else { -32602 };
                     assert_eq!(error["code"], code, "{what}");
                 }
+            }
+        }
+        running.shutdown().await.unwrap();
+    }
+}
+
+/// A result the upstream marks private and fresh is the caller's alone: no path of the
+/// gateway serves it again, to that caller or another (rmcp's client would cache it on a
+/// session every plain client shares).
+#[tokio::test]
+async fn private_results_are_never_served_from_a_cache() {
+    for transport in ERAS_AND_TRANSPORTS {
+        let (_upstream, running) = gateway_with(transport, 60).await;
+        let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
+        let mut seen = Vec::new();
+        for stateless in [false, true] {
+            let (plain, asks) = pair(&url, stateless).await;
+            for client in [&plain, &asks, &plain.relayed(), &asks] {
+                let answer = client.read_resource(json!(1), PRIVATE_COUNTER_URI).await;
+                let text = answer.last()["result"]["contents"][0]["text"].clone();
+                assert!(!seen.contains(&text), "{transport}: {text} served twice");
+                seen.push(text);
             }
         }
         running.shutdown().await.unwrap();

@@ -21,7 +21,8 @@
 //! Resource `fixture://readme` (text), template `fixture://items/{id}` (text `item <id>`),
 //! prompt `greet {name}` (one user message `Hello, <name>!`); resource `fixture://hidden`
 //! ([`HIDDEN_URI`]) and prompt `hidden` are **never listed**, yet readable (text and one
-//! user message `hidden`). Unknown tools/prompts are JSON-RPC `invalid_params` errors
+//! user message `hidden`); so is `fixture://private-counter` ([`PRIVATE_COUNTER_URI`]: text
+//! `read <n>`, counting reads, marked private and fresh for a minute). Unknown tools/prompts are JSON-RPC `invalid_params` errors
 //! (without `data`); unknown resources `resource_not_found` (-32002).
 //! `resources/subscribe` accepts any URI, listed or not ([`FixtureServer::subscriptions`]).
 //!
@@ -74,5 +75,6 @@ pub use http::{
     FixtureHandle, MCP_PATH, router, serve_http, serve_stdio, spawn_http, spawn_http_server,
 };
 pub use server::{
-    CallHook, FixtureOptions, FixtureServer, HIDDEN_URI, ITEM_URI_TEMPLATE, README_URI,
+    CallHook, FixtureOptions, FixtureServer, HIDDEN_URI, ITEM_URI_TEMPLATE, PRIVATE_COUNTER_URI,
+    README_URI,
 };

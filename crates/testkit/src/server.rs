@@ -14,7 +14,7 @@ use std::{
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         DiscoverRequestMethod, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
         GetPromptResult, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
@@ -35,6 +35,10 @@ pub const ITEM_URI_TEMPLATE: &str = "fixture://items/{id}";
 const ITEM_URI_PREFIX: &str = "fixture://items/";
 /// URI of a resource that is never listed (and matches no template), yet can be read.
 pub const HIDDEN_URI: &str = "fixture://hidden";
+/// URI of an unlisted resource whose text counts the reads of it (`read <n>`, across all
+/// sessions), each result marked private and fresh for a minute: a relay that caches it
+/// shows one caller's result to another.
+pub const PRIVATE_COUNTER_URI: &str = "fixture://private-counter";
 
 /// Called with the 1-based number of the tool call (counted across all sessions of the
 /// server) and the requested tool name, before the call is handled.
@@ -149,6 +153,8 @@ struct State {
     dynamic_tools: Mutex<Vec<String>>,
     next_dynamic: AtomicU64,
     calls: AtomicU64,
+    /// Reads of [`PRIVATE_COUNTER_URI`].
+    private_reads: AtomicU64,
     /// `slow` calls that ended by `notifications/cancelled` instead of finishing.
     cancelled: AtomicU64,
     /// Resource URIs currently subscribed to (`resources/subscribe`), with repeats.
@@ -202,6 +208,7 @@ impl FixtureServer {
                 dynamic_tools: Mutex::new(Vec::new()),
                 next_dynamic: AtomicU64::new(1),
                 calls: AtomicU64::new(0),
+                private_reads: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
                 subscriptions: Mutex::new(Vec::new()),
                 seen_headers: Mutex::new(Vec::new()),
@@ -709,6 +716,14 @@ impl ServerHandler for FixtureServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri.as_str();
+        if uri == PRIVATE_COUNTER_URI {
+            let read = self.state.private_reads.fetch_add(1, Ordering::Relaxed) + 1;
+            let result =
+                ReadResourceResult::new(vec![ResourceContents::text(format!("read {read}"), uri)])
+                    .with_ttl_ms(60_000)
+                    .with_cache_scope(CacheScope::Private);
+            return Ok(result.into());
+        }
         let body = if uri == README_URI {
             format!(
                 "This is {}, the mcp-gateway test fixture.",
