@@ -49,6 +49,29 @@ pub mod header {
     /// 2026-07-28: how a value that cannot be a header as it is begins once wrapped in
     /// Base64 (`=?base64?…?=`).
     pub const BASE64_PREFIX: &str = "=?base64?";
+    const BASE64_SUFFIX: &str = "?=";
+
+    /// `value` as a 2026-07-28 header value (`Mcp-Name`, `Mcp-Param-*`): as it is, or
+    /// wrapped in Base64 when it could not travel as it is (space or tab at either end,
+    /// a control or non-ASCII character, or a value that looks wrapped already).
+    pub fn encode_value(value: &str) -> http::HeaderValue {
+        use base64::{Engine, prelude::BASE64_STANDARD};
+        let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+        let bytes = value.as_bytes();
+        let wrap = edge(bytes.first())
+            || edge(bytes.last())
+            || value.chars().any(|c| !(' '..='~').contains(&c))
+            || (value.starts_with(BASE64_PREFIX) && value.ends_with(BASE64_SUFFIX));
+        let text = if wrap {
+            format!(
+                "{BASE64_PREFIX}{}{BASE64_SUFFIX}",
+                BASE64_STANDARD.encode(value)
+            )
+        } else {
+            value.to_owned()
+        };
+        http::HeaderValue::try_from(text).expect("visible ASCII is a header value")
+    }
 }
 
 /// `_meta` members.
@@ -169,6 +192,38 @@ pub fn without_result_type(result: &RawValue, out: &mut Vec<u8>) {
     out.extend_from_slice(result.get().as_bytes());
 }
 
+/// [`without_result_type`] for a `tools/call` result, also as rmcp's server shapes one for
+/// a session-era peer: a `structuredContent` that is not a JSON object (valid from
+/// 2026-07-28 only) gives way to a text block holding it
+/// (`strip_non_object_output_for_legacy_peer`, rmcp's own rule, applied to the typed result
+/// in that rare case only).
+pub fn without_result_type_for_call(result: &RawValue, out: &mut Vec<u8>) {
+    type Members = indexmap::IndexMap<String, Box<RawValue>>;
+    let text = result.get();
+    let non_object = || {
+        serde_json::from_str::<Members>(text).is_ok_and(|members| {
+            members
+                .get(STRUCTURED_CONTENT)
+                .is_some_and(|v| !v.get().trim_start().starts_with('{'))
+        })
+    };
+    if text.contains(STRUCTURED_CONTENT) && non_object() {
+        let typed = serde_json::from_str::<rmcp::model::CallToolResult>(text).map(|call| {
+            let mut result = rmcp::model::ServerResult::CallToolResult(call);
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+            result
+        });
+        if let Ok(shaped) = typed.and_then(|r| serde_json::to_vec(&r)) {
+            out.extend_from_slice(&shaped);
+            return;
+        }
+    }
+    without_result_type(result, out);
+}
+
+const STRUCTURED_CONTENT: &str = "structuredContent";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +242,20 @@ mod tests {
         let mut out = Vec::new();
         without_result_type(&raw(result), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn header_values_are_wrapped_only_when_they_must_be() {
+        for plain in ["echo", "fx__echo", "file:///a b.txt", ""] {
+            assert_eq!(header::encode_value(plain), plain);
+        }
+        for (odd, wrapped) in [
+            (" lead", "=?base64?IGxlYWQ=?="),
+            ("café", "=?base64?Y2Fmw6k=?="),
+            ("=?base64?eA==?=", "=?base64?PT9iYXNlNjQ/ZUE9PT89?="),
+        ] {
+            assert_eq!(header::encode_value(odd), wrapped, "{odd}");
+        }
     }
 
     #[test]

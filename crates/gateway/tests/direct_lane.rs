@@ -313,6 +313,40 @@ async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
     }
 }
 
+/// A structured result that is no JSON object is valid in 2026-07-28 only: a session-era
+/// client gets it as rmcp's server gives it to older revisions (as text), whichever path
+/// and whichever era the upstream session speaks.
+#[tokio::test]
+async fn structured_results_take_the_shape_of_the_clients_revision() {
+    for transport in ERAS_AND_TRANSPORTS {
+        let (_upstream, running) = gateway_with(transport, 60).await;
+        let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
+        for stateless in [false, true] {
+            let what = format!("{transport} stateless={stateless}");
+            let (plain, asks) = pair(&url, stateless).await;
+            for value in [json!(["a", "b"]), json!({"a": 1}), json!(7)] {
+                let arguments = json!({"value": value});
+                let direct = plain.call(json!(1), "structured", arguments.clone(), json!({}));
+                let relayed = asks.call(json!(1), "structured", arguments, json!({}));
+                let (direct, relayed) = (direct.await, relayed.await);
+                let what = format!("{what} {value}");
+                same_answer(&direct, &relayed, &what);
+                let result = &direct.last()["result"];
+                let structured = result.get("structuredContent");
+                // A legacy upstream gives every client the older shape.
+                let modern = stateless && transport != "http-legacy";
+                if modern || value.is_object() {
+                    assert_eq!(structured, Some(&value), "{what}");
+                } else {
+                    assert_eq!(structured, None, "{what}");
+                    assert_eq!(result["content"][0]["text"], value.to_string(), "{what}");
+                }
+            }
+        }
+        running.shutdown().await.unwrap();
+    }
+}
+
 /// A result the upstream marks private and fresh is the caller's alone: no path of the
 /// gateway serves it again, to that caller or another (rmcp's client would cache it on a
 /// session every plain client shares).
@@ -515,6 +549,23 @@ async fn a_cancelled_or_timed_out_direct_call_is_cancelled_upstream() {
             "next",
             "{transport}"
         );
+        // A 2026-07-28 call has no session to send a cancel on: the gateway closes the
+        // request's connection, which the upstream takes as one.
+        let stateless = RawClient::stateless(&url, json!({}));
+        let answer = stateless
+            .call(json!(4), "fx__slow", json!({"ms": 20_000}), json!({}))
+            .await;
+        assert!(answer.json, "{transport}");
+        let message = answer.last()["error"]["message"].as_str().unwrap();
+        assert!(message.contains("did not answer within"), "{message}");
+        if upstream.cancellations().is_some() {
+            eventually(
+                Duration::from_secs(5),
+                "the upstream saw the stateless call end",
+                || async { upstream.cancellations() == Some(3) },
+            )
+            .await;
+        }
         running.shutdown().await.unwrap();
     }
 }

@@ -17,6 +17,7 @@
 //! | `add_tool` | `{name?}` | adds tool `dynamic_N` (or `name`), sends `notifications/tools/list_changed`, text = new full name |
 //! | `extra_1`…`extra_N` | `{}` | only with [`FixtureOptions::extra_tools`]; text = its name |
 //! | `hidden` | `{message?}` | **never listed**, yet callable: text `hidden: <message>` (or `hidden`) |
+//! | `structured` | `{value}` | **never listed**, yet callable: `structuredContent` is `value`, any JSON |
 //!
 //! Resource `fixture://readme` (text), template `fixture://items/{id}` (text `item <id>`),
 //! prompt `greet {name}` (one user message `Hello, <name>!`); resource `fixture://hidden`

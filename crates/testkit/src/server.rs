@@ -487,6 +487,12 @@ impl FixtureServer {
                 let added = self.add_tool(requested).await;
                 Ok(text(added))
             }
+            // Never listed either: its structured result is whatever JSON `value` is (any
+            // value in 2026-07-28; older revisions want an object, see rmcp's
+            // `strip_non_object_output_for_legacy_peer`).
+            "structured" => Ok(CallToolResult::structured(
+                args.get("value").cloned().unwrap_or(Value::Null),
+            )),
             // Never listed, yet callable: whether a name exists is the server's to say.
             "hidden" => Ok(match args.get("message").and_then(Value::as_str) {
                 Some(m) => text(format!("hidden: {m}")),

@@ -34,7 +34,6 @@ use axum::{
 };
 use bytes::Bytes;
 use rmcp::model::ErrorCode;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -51,10 +50,10 @@ use super::{
 };
 use crate::{
     gateway::Gateway,
-    protocol::{header, with_result_type, without_result_type},
+    protocol::{header, with_result_type, without_result_type, without_result_type_for_call},
     registry::{SerializedPages, ServerEntry},
     upstream::{
-        lane::{HttpLane, Lane, LaneError, LaneRequest, Method, Outcome},
+        lane::{HttpLane, Lane, LaneError, LaneRequest, Method, Outcome, error_code},
         seen_session::SessionHeaders,
     },
 };
@@ -173,14 +172,14 @@ impl DirectLane {
             progress_token: call.progress_token.map(ToOwned::to_owned),
             meta: call.meta,
         };
-        let eras = Eras {
-            client_stateless: stateless,
-            upstream_stateless: route.lane.stateless(),
-            // A client's own session is a session-era one (else rmcp serves the request).
-            relay_stateless: route.relay_stateless && asking.is_none(),
-            method: call.method,
-        };
         let session = match asking {
+            // A 2026-07-28 client's request goes as one where the upstream speaks that
+            // revision (the relay's session with it does), so that the answer has the
+            // revision's shape, as the upstream gives it.
+            None if stateless && route.relay_stateless => match &route.lane {
+                Lane::Http(lane) => UpstreamSession::Stateless(lane.clone()),
+                Lane::Stdio(_) => UpstreamSession::Shared(route.lane),
+            },
             None => UpstreamSession::Shared(route.lane),
             Some((session, client)) => {
                 match self
@@ -191,6 +190,13 @@ impl DirectLane {
                     None => return Handled::Pass(rebuilt(body)),
                 }
             }
+        };
+        let eras = Eras {
+            client_stateless: stateless,
+            upstream_stateless: session.stateless(),
+            // A client's own session is a session-era one (else rmcp serves the request).
+            relay_stateless: route.relay_stateless && !session.is_own(),
+            method: call.method,
         };
         let (notify, mut notifications) = mpsc::channel(NOTIFICATION_BUFFER);
         let mut relay = Box::pin(relay(route.entry, session.request(request, notify)));
@@ -488,6 +494,8 @@ impl Drop for InFlight {
 enum UpstreamSession {
     /// The lane's own, shared by clients that cannot be asked anything.
     Shared(Lane),
+    /// None: a 2026-07-28 request of a client that cannot be asked anything.
+    Stateless(Arc<HttpLane>),
     /// The calling client's own (see [`DirectLane::own_session`]).
     Own {
         lane: Arc<HttpLane>,
@@ -499,6 +507,19 @@ enum UpstreamSession {
 }
 
 impl UpstreamSession {
+    /// Whether the upstream answers in the 2026-07-28 revision (`resultType` on results).
+    fn stateless(&self) -> bool {
+        match self {
+            UpstreamSession::Shared(lane) => lane.stateless(),
+            UpstreamSession::Stateless(_) => true,
+            UpstreamSession::Own { .. } => false,
+        }
+    }
+
+    fn is_own(&self) -> bool {
+        matches!(self, UpstreamSession::Own { .. })
+    }
+
     async fn request(
         self,
         request: LaneRequest,
@@ -506,6 +527,7 @@ impl UpstreamSession {
     ) -> Result<Outcome, LaneError> {
         match self {
             UpstreamSession::Shared(lane) => lane.request(request, notify).await,
+            UpstreamSession::Stateless(lane) => lane.request_stateless(request, notify).await,
             UpstreamSession::Own {
                 lane,
                 headers,
@@ -590,6 +612,9 @@ fn final_message(
             let start = body.len();
             match (eras.client_stateless, eras.upstream_stateless) {
                 (true, false) => with_result_type(&result, &mut body),
+                (false, true) if eras.method == Method::CallTool => {
+                    without_result_type_for_call(&result, &mut body);
+                }
                 (false, true) => without_result_type(&result, &mut body),
                 _ => body.extend_from_slice(result.get().as_bytes()),
             }
@@ -677,16 +702,6 @@ fn event_stream(events: impl futures::Stream<Item = Bytes> + Send + 'static) -> 
     ];
     let body = Body::from_stream(events.map(Ok::<_, std::convert::Infallible>));
     (StatusCode::OK, content_type, body).into_response()
-}
-
-fn error_code(error: &RawValue) -> Option<ErrorCode> {
-    #[derive(Deserialize)]
-    struct Code {
-        code: ErrorCode,
-    }
-    serde_json::from_str::<Code>(error.get())
-        .ok()
-        .map(|c| c.code)
 }
 
 /// A body that could not be read: over the limit (413, as rmcp answers), or cut off.

@@ -35,7 +35,12 @@ where
         }
     };
     let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
-    let text = String::from_utf8_lossy(&text[..text.len().min(ERROR_BODY_LEN)]);
+    printable(&text)
+}
+
+/// The start of an error body, made printable.
+pub fn printable(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_LEN)]);
     let text: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -41,6 +41,27 @@ pub enum Outcome {
     Error(Box<RawValue>),
 }
 
+impl Outcome {
+    /// The JSON-RPC error code of an error.
+    pub fn error_code(&self) -> Option<rmcp::model::ErrorCode> {
+        match self {
+            Outcome::Error(error) => error_code(error),
+            Outcome::Result(_) => None,
+        }
+    }
+}
+
+/// The code of a JSON-RPC `error` member.
+pub fn error_code(error: &RawValue) -> Option<rmcp::model::ErrorCode> {
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: rmcp::model::ErrorCode,
+    }
+    serde_json::from_str::<Code>(error.get())
+        .ok()
+        .map(|c| c.code)
+}
+
 /// Any JSON-RPC message an upstream sends on a lane; members kept raw.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct Message {

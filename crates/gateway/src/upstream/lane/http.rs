@@ -33,7 +33,7 @@ use crate::model::{ServerRecord, TransportKind};
 use crate::protocol::{self, header};
 use crate::upstream::{
     UpstreamError,
-    body::{error_text, has_content_type},
+    body::{error_text, has_content_type, printable},
     headers::upstream_headers,
     seen_session::SessionHeaders,
 };
@@ -48,6 +48,11 @@ pub struct HttpLane {
     /// The record's auth and extra headers.
     headers: HeaderMap,
     session: ArcSwapOption<SessionHeaders>,
+    /// The headers of a 2026-07-28 request (no session), but for `Mcp-Method` and
+    /// `Mcp-Name`; and the protocol metadata of its `_meta`: a client that declares no
+    /// capabilities.
+    stateless_headers: HeaderMap,
+    stateless_meta: String,
     /// One handshake at a time.
     opening: tokio::sync::Mutex<()>,
     /// When a refused lane may be tried again.
@@ -72,10 +77,15 @@ impl HttpLane {
         }
         let poster = Poster::new(record.url.as_deref()?).ok()?;
         let headers = upstream_headers(record).ok()?;
+        let mut stateless_headers = with_media_types(headers.clone());
+        let version = protocol::STATELESS_VERSION.as_str();
+        stateless_headers.insert(header::PROTOCOL_VERSION, HeaderValue::from_static(version));
         Some(Arc::new(Self {
             poster,
             headers,
             session: ArcSwapOption::empty(),
+            stateless_headers,
+            stateless_meta: protocol::meta::gateway_client(version),
             opening: tokio::sync::Mutex::new(()),
             closed_until: Mutex::new(None),
             next_id: AtomicU64::new(1),
@@ -109,6 +119,47 @@ impl HttpLane {
         unreachable!("the loop returns on its second attempt")
     }
 
+    /// Sends a request as a 2026-07-28 client that declares no capabilities (no session:
+    /// protocol metadata in `_meta`, `Mcp-Method` and `Mcp-Name` headers), for a client of
+    /// that revision and an upstream that speaks it: the answer keeps the revision's
+    /// shape, as the upstream gives it to such a client. Dropping the future before the
+    /// answer closes the request's connection, which is how the revision cancels.
+    pub async fn request_stateless(
+        self: Arc<Self>,
+        call: LaneRequest,
+        notify: mpsc::Sender<Box<RawValue>>,
+    ) -> Result<Outcome, LaneError> {
+        let mut headers = self.stateless_headers.clone();
+        headers.insert(header::METHOD, HeaderValue::from_static(call.method.name()));
+        headers.insert(header::NAME, header::encode_value(&call.target));
+        let request = SessionHeaders { headers };
+        let id = self.next_id();
+        let token = call.progress_token.as_deref().map(RawValue::get);
+        let body = call.body(&id, Some(&self.stateless_meta), token);
+        let response = self
+            .post(&request, Bytes::from(body))
+            .await
+            .map_err(|e| LaneError::Failed(UpstreamError::Transport(e)))?;
+        let outcome = self
+            .read_reply(&request, response, &id, Some(&notify), None)
+            .await
+            .map_err(LaneError::Failed)?;
+        // The tool wants arguments mirrored in `Mcp-Param-*` headers, which only rmcp's
+        // client writes (from the tool's schema): the upstream refused the request
+        // before running it, so rmcp may send it.
+        if outcome.error_code() == Some(ErrorCode::HEADER_MISMATCH) {
+            return Err(LaneError::Unusable);
+        }
+        Ok(outcome)
+    }
+
+    /// The JSON text of a new request id of the lane's (strings: rmcp's ids on the
+    /// sessions it shares with the lane are numbers).
+    fn next_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!(r#""gw-lane-{n}""#)
+    }
+
     /// Sends a request on an upstream session of one client's own (opened by rmcp, see
     /// [`crate::upstream::seen_session`]), as [`Self::request`] does; the upstream's
     /// requests on its stream go to the client through `asks`.
@@ -124,8 +175,7 @@ impl HttpLane {
             .map_err(Sent::into_lane_error)
     }
 
-    /// Sends a call and reads its answer. The lane's ids are strings, apart from the
-    /// numbers rmcp uses on the sessions it shares with the lane.
+    /// Sends a call on a session and reads its answer.
     async fn send(
         self: Arc<Self>,
         session: &Arc<SessionHeaders>,
@@ -133,10 +183,7 @@ impl HttpLane {
         notify: &mpsc::Sender<Box<RawValue>>,
         asks: Option<&dyn Asks>,
     ) -> Result<Outcome, Sent> {
-        let id = format!(
-            r#""gw-lane-{}""#,
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = self.next_id();
         let mut cancel = CancelOnDrop {
             lane: self.clone(),
             session: session.clone(),
@@ -230,12 +277,7 @@ impl HttpLane {
 
     /// `initialize` with no capabilities, then `notifications/initialized`.
     async fn handshake(&self) -> Result<SessionHeaders, String> {
-        let mut headers = self.headers.clone();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let headers = with_media_types(self.headers.clone());
         let mut opening = SessionHeaders { headers };
         // The newest session-era revision; older session-era answers are accepted.
         let body = format!(
@@ -298,6 +340,19 @@ impl HttpLane {
     ) -> Result<Outcome, UpstreamError> {
         let status = response.status();
         let (parts, body) = response.into_parts();
+        let json = has_content_type(&parts.headers, "application/json");
+        if status.is_client_error() && json {
+            // A 2026-07-28 server answers some errors with a 4xx status and the JSON-RPC
+            // error in the body (an unknown method: 404): the error is the call's answer.
+            let bytes = read_all(body).await?;
+            if let Ok(message) = parse(&bytes)
+                && let Some(outcome @ Outcome::Error(_)) = answer(message, id)
+            {
+                return Ok(outcome);
+            }
+            let text = printable(&bytes);
+            return Err(UpstreamError::Transport(format!("HTTP {status}: {text}")));
+        }
         if status != StatusCode::OK {
             let text = error_text(body).await;
             let text = if text.is_empty() {
@@ -307,7 +362,7 @@ impl HttpLane {
             };
             return Err(UpstreamError::Transport(format!("HTTP {status}{text}")));
         }
-        if has_content_type(&parts.headers, "application/json") {
+        if json {
             let message = parse(&read_all(body).await?)?;
             return answer(message, id)
                 .ok_or_else(|| unexpected("the JSON answer is not the call's response"));
@@ -373,6 +428,16 @@ impl HttpLane {
             let _ = poster.post(&lane_headers, Bytes::from(body)).await;
         });
     }
+}
+
+/// `headers` with the media types of a POST of the streamable HTTP transport.
+fn with_media_types(mut headers: HeaderMap) -> HeaderMap {
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers
 }
 
 /// Where the upstream's requests on a call's stream go (sampling, elicitation, roots)
