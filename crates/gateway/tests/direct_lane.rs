@@ -9,71 +9,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{raw::*, *};
+use common::{lane::*, raw::*, *};
 use mcp_gateway_testkit::{
-    FixtureHandle, FixtureOptions, FixtureServer, HIDDEN_URI, PRIVATE_COUNTER_URI, README_URI,
-    fixture_bin, serve_http,
+    FixtureOptions, FixtureServer, HIDDEN_URI, PRIVATE_COUNTER_URI, README_URI, fixture_bin,
+    serve_http,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const TRANSPORTS: [&str; 2] = ["http", "stdio"];
-/// Also a session-era HTTP upstream: the relay's session with it is session-era too (with
-/// the others it is 2026-07-28, the HTTP lane's session being session-era).
-const ERAS_AND_TRANSPORTS: [&str; 3] = ["http", "http-legacy", "stdio"];
-
-/// The fixture behind the gateway as `fx`.
-enum Upstream {
-    Http(FixtureHandle),
-    /// A child process of the gateway: a 2026-07-28 session, so the stdio lane adds and
-    /// strips protocol metadata.
-    Stdio,
-}
-
-impl Upstream {
-    /// Cancellations the fixture received, where the test can see them (not in the
-    /// stdio child).
-    fn cancellations(&self) -> Option<u64> {
-        match self {
-            Upstream::Http(fixture) => Some(fixture.server().cancellations()),
-            Upstream::Stdio => None,
-        }
-    }
-}
-
-/// A gateway with the fixture as `fx` over `transport`, with a per-call timeout.
-async fn gateway_with(transport: &str, timeout_secs: u64) -> (Upstream, mcp_gateway::app::Running) {
-    let running = started(mcp_gateway::config::Settings::default()).await;
-    let (upstream, record) = if transport == "stdio" {
-        let command = fixture_bin().display().to_string();
-        let record = json!({"server_id": "fx", "command": command, "args": ["stdio"],
-            "timeout_secs": timeout_secs});
-        (Upstream::Stdio, record)
-    } else {
-        let options = FixtureOptions::default();
-        let legacy = transport == "http-legacy";
-        let options = if legacy {
-            options.legacy_only()
-        } else {
-            options
-        };
-        let fixture = mcp_gateway_testkit::spawn_http(options).await;
-        let record = json!({"server_id": "fx", "url": fixture.url(), "timeout_secs": timeout_secs});
-        (Upstream::Http(fixture), record)
-    };
-    running
-        .gateway
-        .register(common::record(record))
-        .await
-        .unwrap();
-    wait_healthy(&running.gateway, "fx").await;
-    (upstream, running)
-}
-
 #[tokio::test]
 async fn plain_calls_take_the_lane_and_answer_as_the_relay_does() {
     for transport in TRANSPORTS {
-        let (_upstream, running) = gateway_with(transport, 60).await;
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
         let url = format!("http://{}/mcp", running.addr);
         for stateless in [false, true] {
             calls_match_the_relay(
@@ -96,7 +43,7 @@ async fn plain_calls_take_the_lane_and_answer_as_the_relay_does() {
 #[tokio::test]
 async fn the_per_server_endpoint_forwards_unlisted_tools_unless_an_allowlist_refuses() {
     for transport in TRANSPORTS {
-        let (upstream, running) = gateway_with(transport, 60).await;
+        let (upstream, running) = fixture_gateway(transport, 60).await;
         // The same upstream again, with an allowlist.
         let mut listed = match &upstream {
             Upstream::Http(fixture) => json!({"url": fixture.url()}),
@@ -192,23 +139,10 @@ async fn calls_match_the_relay(url: &str, what: &str, stateless: bool) {
     );
 }
 
-/// The lane's answer (JSON: the lane took the request) is the relay's (an event stream:
-/// rmcp answered), as JSON values.
-fn same_answer(direct: &Answer, relayed: &Answer, what: &str) {
-    assert!(
-        direct.json,
-        "{what}: the lane answers: {:?}",
-        direct.messages
-    );
-    assert!(!relayed.json, "{what}: rmcp answers");
-    assert_eq!(direct.status, relayed.status, "{what}");
-    assert_eq!(direct.last(), relayed.last(), "{what}");
-}
-
 #[tokio::test]
 async fn prompts_and_reads_take_the_lane_and_answer_as_the_relay_does() {
     for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = gateway_with(transport, 60).await;
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
         let url = format!("http://{}/mcp", running.addr);
         for stateless in [false, true] {
             let what = format!("{transport} stateless={stateless}");
@@ -269,7 +203,7 @@ async fn prompts_and_reads_take_the_lane_and_answer_as_the_relay_does() {
 #[tokio::test]
 async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
     for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = gateway_with(transport, 60).await;
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
         let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
         for stateless in [false, true] {
             let what = format!("{transport} stateless={stateless}");
@@ -319,7 +253,7 @@ async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
 #[tokio::test]
 async fn structured_results_take_the_shape_of_the_clients_revision() {
     for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = gateway_with(transport, 60).await;
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
         let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
         for stateless in [false, true] {
             let what = format!("{transport} stateless={stateless}");
@@ -353,7 +287,7 @@ async fn structured_results_take_the_shape_of_the_clients_revision() {
 #[tokio::test]
 async fn private_results_are_never_served_from_a_cache() {
     for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = gateway_with(transport, 60).await;
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
         let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
         let mut seen = Vec::new();
         for stateless in [false, true] {
@@ -372,7 +306,7 @@ async fn private_results_are_never_served_from_a_cache() {
 #[tokio::test]
 async fn progress_and_log_messages_stream_before_the_answer() {
     for transport in TRANSPORTS {
-        let (_upstream, running) = gateway_with(transport, 60).await;
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
         let url = format!("http://{}/mcp", running.addr);
         for stateless in [false, true] {
             progress_streams(
@@ -420,73 +354,9 @@ async fn progress_streams(url: &str, what: &str, stateless: bool) {
 }
 
 #[tokio::test]
-async fn clients_that_can_be_asked_take_the_lane_on_sessions_of_their_own() {
-    let (_upstream, running) = gateway_with("http", 60).await;
-    let url = format!("http://{}/mcp", running.addr);
-    let plain = RawClient::session(&url, json!({})).await;
-    let ide = RawClient::session(
-        &url,
-        json!({"sampling": {}, "roots": {"listChanged": true}}),
-    )
-    .await;
-    let forms = RawClient::session(&url, json!({"elicitation": {}})).await;
-    let mut sessions = Vec::new();
-    for (n, client) in [&plain, &ide, &forms].into_iter().enumerate() {
-        let answer = client
-            .call(json!(n), "fx__whoami", json!({}), json!({}))
-            .await;
-        assert!(answer.json, "client {n}: the lane answers");
-        sessions.push(answer.upstream_session());
-        let echo = client
-            .call(json!(9), "fx__echo", json!({"message": "e"}), json!({}))
-            .await;
-        assert!(echo.json, "client {n}");
-        assert_eq!(echo.last()["result"]["content"][0]["text"], "e");
-    }
-    let distinct: std::collections::HashSet<_> = sessions.iter().collect();
-    assert_eq!(distinct.len(), 3, "one upstream session each: {sessions:?}");
-    // Its requests through rmcp's relay go on that same session of its own.
-    let relayed = ide
-        .relayed()
-        .call(json!(5), "fx__whoami", json!({}), json!({}))
-        .await;
-    assert!(!relayed.json, "rmcp answers");
-    assert_eq!(relayed.upstream_session(), sessions[1]);
-    running.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_session_that_sets_a_log_level_calls_on_a_session_of_its_own() {
-    let (_upstream, running) = gateway_with("http", 60).await;
-    let url = format!("http://{}/mcp", running.addr);
-    let (plain, _) = pair(&url, false).await;
-    let before = plain
-        .call(json!(1), "fx__whoami", json!({}), json!({}))
-        .await;
-    assert!(before.json);
-    let set_level = json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel",
-        "params": {"level": "error"}});
-    assert!(plain.send(&set_level, None).await.status().is_success());
-    let after = plain
-        .call(json!(3), "fx__whoami", json!({}), json!({}))
-        .await;
-    assert!(after.json, "still the lane");
-    assert_ne!(
-        before.upstream_session(),
-        after.upstream_session(),
-        "its calls now go on a session of its own, told its level"
-    );
-    let echo = plain
-        .call(json!(4), "fx__echo", json!({"message": "a"}), json!({}))
-        .await;
-    assert_eq!(echo.last()["result"]["content"][0]["text"], "a");
-    running.shutdown().await.unwrap();
-}
-
-#[tokio::test]
 async fn a_cancelled_or_timed_out_direct_call_is_cancelled_upstream() {
     for transport in TRANSPORTS {
-        let (upstream, running) = gateway_with(transport, 2).await;
+        let (upstream, running) = fixture_gateway(transport, 2).await;
         let url = format!("http://{}/mcp", running.addr);
         let plain = std::sync::Arc::new(RawClient::session(&url, json!({})).await);
 
@@ -617,137 +487,4 @@ async fn the_lane_survives_an_upstream_restart_and_reports_an_outage() {
     assert_eq!(after.last()["result"]["content"][0]["text"], "after");
     stop.cancel();
     running.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn light_sessions_are_taken_over_by_rmcp_on_first_need() {
-    let (_upstream, running) = gateway_with("http", 60).await;
-    let url = format!("http://{}/mcp", running.addr);
-    // (The race where a second request reached a session rmcp was still taking over was
-    // found by the conformance suite, whose client opens streams concurrently; it runs in
-    // CI. Here the window is rarely hit.)
-    for round in 0..5 {
-        let client = std::sync::Arc::new(RawClient::session(&url, json!({})).await);
-        // Several requests that need rmcp at once, right after the handshake: one takes
-        // the session over, the others wait for it.
-        let requests: Vec<_> = (0..16)
-            .map(|n| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let method = if n % 2 == 0 { "tools/list" } else { "ping" };
-                    let body = json!({"jsonrpc": "2.0", "id": n, "method": method});
-                    let response = client.send(&body, None).await;
-                    (method, response.status(), response.text().await.unwrap())
-                })
-            })
-            .collect();
-        for request in requests {
-            let (method, status, text) = request.await.unwrap();
-            assert_eq!(status, 200, "round {round} {method}: {text}");
-            assert!(
-                text.contains("\"result\""),
-                "round {round} {method}: {text}"
-            );
-        }
-        // Plain calls still take the lane on the taken-over session.
-        let call = client
-            .call(json!(99), "fx__echo", json!({"message": "m"}), json!({}))
-            .await;
-        assert!(call.json);
-        assert_eq!(call.last()["result"]["content"][0]["text"], "m");
-    }
-
-    // A light session that never needed rmcp ends with DELETE like any other.
-    let client = RawClient::session(&url, json!({})).await;
-    let delete = |client: &RawClient| {
-        client
-            .http
-            .delete(&client.url)
-            .header("mcp-session-id", client.session.clone().unwrap())
-            .send()
-    };
-    assert_eq!(delete(&client).await.unwrap().status(), 200);
-    assert_eq!(delete(&client).await.unwrap().status(), 404);
-    let gone = client
-        .call(json!(1), "fx__echo", json!({"message": "m"}), json!({}))
-        .await;
-    assert_eq!(gone.status, 404);
-    running.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn tools_list_pages_come_from_the_snapshot_exactly_as_the_relay_pages() {
-    // Three pages.
-    let extra = 2 * mcp_gateway::downstream::PAGE_SIZE + 50;
-    let fixture =
-        mcp_gateway_testkit::spawn_http(FixtureOptions::default().with_extra_tools(extra)).await;
-    let running = started(mcp_gateway::config::Settings::default()).await;
-    let fx = json!({"server_id": "fx", "url": fixture.url()});
-    running.gateway.register(common::record(fx)).await.unwrap();
-    wait_healthy(&running.gateway, "fx").await;
-    let url = format!("http://{}/mcp", running.addr);
-    for stateless in [false, true] {
-        let (plain, _) = pair(&url, stateless).await;
-        // An Origin (an allowed one) keeps a client off the direct lane: rmcp answers.
-        let relayed = if stateless {
-            RawClient::stateless(&url, json!({}))
-        } else {
-            RawClient::session(&url, json!({})).await
-        }
-        .with_origin("http://localhost:5173");
-        let (mut direct_cursor, mut relay_cursor) = (None::<String>, None::<String>);
-        let mut pages = 0;
-        loop {
-            let what = format!("stateless={stateless} page {pages}");
-            let direct = plain
-                .list_tools(json!(pages), direct_cursor.as_deref())
-                .await;
-            let relay = relayed
-                .list_tools(json!(pages), relay_cursor.as_deref())
-                .await;
-            assert!(
-                direct.json,
-                "{what}: the lane answers: {:?}",
-                direct.messages
-            );
-            assert!(!relay.json, "{what}: rmcp answers");
-            assert_eq!(direct.last(), relay.last(), "{what}");
-            pages += 1;
-            direct_cursor = direct.last()["result"]["nextCursor"]
-                .as_str()
-                .map(str::to_owned);
-            relay_cursor = relay.last()["result"]["nextCursor"]
-                .as_str()
-                .map(str::to_owned);
-            if direct_cursor.is_none() {
-                break;
-            }
-        }
-        assert!(pages >= 3, "{pages} pages");
-        // A cursor that is not one of this snapshot's page boundaries still works
-        // (the relay answers it).
-        let first = plain.list_tools(json!(1), None).await;
-        let tools = first.last()["result"]["tools"].as_array().unwrap();
-        let odd = base64_cursor(tools[10]["name"].as_str().unwrap());
-        let after = plain.list_tools(json!(2), Some(&odd)).await;
-        let names: Vec<_> = after.last()["result"]["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            names.first().map(String::as_str),
-            tools[11]["name"].as_str()
-        );
-        let bad = plain.list_tools(json!(3), Some("not-a-cursor")).await;
-        assert!(bad.last()["error"].is_object(), "{:?}", bad.messages);
-    }
-    running.shutdown().await.unwrap();
-}
-
-/// The gateway's cursor after `key` (base64url, no padding, of `v1:<key>`).
-fn base64_cursor(key: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{key}"))
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod lane;
 pub mod raw;
 
 use std::{future::Future, sync::Arc, time::Duration};
