@@ -11,7 +11,7 @@ use mcp_gateway::{
     config::Settings,
     downstream::session_store::{MemorySessionStore, SessionStore},
 };
-use mcp_gateway_testkit::FixtureOptions;
+use mcp_gateway_testkit::{FixtureOptions, README_URI};
 use serde_json::json;
 
 #[tokio::test]
@@ -21,7 +21,8 @@ async fn two_gateways_sharing_a_session_store_serve_each_others_sessions() {
 }
 
 async fn replicas_share() {
-    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+    // Session-era only: `resources/subscribe` belongs to that era.
+    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default().legacy_only()).await;
     let store = MemorySessionStore::new();
     let mut replicas = Vec::new();
     for _ in 0..2 {
@@ -91,6 +92,30 @@ async fn replicas_share() {
             .log_level,
         Some(mcp_gateway_logging_error())
     );
+
+    // A resource followed through one gateway is followed through the other once that
+    // one serves the session (a request rmcp answers there takes it over): the second
+    // gateway subscribes upstream too, so `resources/updated` reaches the client there.
+    let watcher = RawClient::session(&url(0), json!({})).await;
+    let subscribe = json!({"jsonrpc": "2.0", "id": 9, "method": "resources/subscribe",
+        "params": {"uri": README_URI}});
+    let subscribed = Answer::of(watcher.send(&subscribe, None).await).await;
+    assert_eq!(
+        subscribed.last()["result"],
+        json!({}),
+        "{:?}",
+        subscribed.messages
+    );
+    assert_eq!(fixture.server().subscriptions(), vec![README_URI]);
+    let ping = json!({"jsonrpc": "2.0", "id": 10, "method": "ping"});
+    let pinged = Answer::of(watcher.at(&url(1)).send(&ping, None).await).await;
+    assert_eq!(pinged.last()["result"], json!({}), "{:?}", pinged.messages);
+    eventually(
+        std::time::Duration::from_secs(5),
+        "the second gateway follows the resource upstream",
+        || async { fixture.server().subscriptions() == vec![README_URI; 2] },
+    )
+    .await;
 
     // Ended on the second gateway, the session is gone from the first too.
     let deleted = on_b

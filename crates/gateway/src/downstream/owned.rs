@@ -399,6 +399,17 @@ impl ClientSession {
         });
     }
 
+    /// The resources its record says it follows.
+    pub fn subscriptions(&self) -> Vec<String> {
+        let Some((store, id)) = &self.record else {
+            return Vec::new();
+        };
+        store
+            .load(id)
+            .map(|record| record.subscriptions)
+            .unwrap_or_default()
+    }
+
     pub fn owned(&self) -> &OwnedUpstreams {
         &self.owned
     }

@@ -606,6 +606,28 @@ impl GatewayServer {
         Ok(())
     }
 
+    /// Follows again the resources a session rebuilt from its record had subscribed to
+    /// (another replica served it, or this process lost it): `resources/updated` for
+    /// them comes here now. A resource that can no longer be subscribed to (its server
+    /// is gone) is dropped from the record.
+    async fn resubscribe(
+        &self,
+        client: &ClientSession,
+        followed: Vec<String>,
+        context: NotificationContext<RoleServer>,
+    ) {
+        for (n, uri) in followed.into_iter().enumerate() {
+            let id = rmcp::model::RequestId::String(format!("gw-resubscribe-{n}").into());
+            let mut request = RequestContext::new(id, context.peer.clone());
+            request.extensions = context.extensions.clone();
+            let params = SubscribeRequestParams::new(uri.clone());
+            if let Err(e) = self.subscribe_upstream(params, request).await {
+                tracing::info!(%uri, error = %e.message, "a recorded subscription could not be taken up again");
+                client.note_subscription(&uri, false);
+            }
+        }
+    }
+
     /// `resources/unsubscribe` relayed upstream.
     async fn unsubscribe_upstream(
         &self,
@@ -907,14 +929,19 @@ impl ServerHandler for GatewayServer {
         // rmcp serves the session from now on (also when it took a light one over: the
         // handshake is replayed with the request's headers): its own upstream sessions
         // reach it through this peer.
-        self.client_of(&context.extensions, &context.peer);
+        let client = self.client_of(&context.extensions, &context.peer).clone();
         self.end.watched.store(true, Ordering::Relaxed);
         self.gateway.session_watch.add(
             &self.gateway.registry,
             self.scope.clone(),
             self.session,
-            context.peer,
+            context.peer.clone(),
         );
+        let followed = client.subscriptions();
+        if !followed.is_empty() {
+            let server = self.clone();
+            tokio::spawn(async move { server.resubscribe(&client, followed, context).await });
+        }
     }
 
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {

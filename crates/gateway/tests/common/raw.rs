@@ -188,7 +188,7 @@ impl RawClient {
 }
 
 impl Answer {
-    async fn of(response: reqwest::Response) -> Self {
+    pub async fn of(response: reqwest::Response) -> Self {
         let status = response.status();
         let content_type = response
             .headers()
