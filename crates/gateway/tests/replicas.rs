@@ -141,3 +141,62 @@ async fn replicas_share() {
 fn mcp_gateway_logging_error() -> rmcp::model::LoggingLevel {
     rmcp::model::LoggingLevel::Error
 }
+
+/// A session ends when no gateway has served it for the idle timeout: one that another
+/// gateway serves is only dropped from this one's table (and rebuilt from its record if
+/// it comes back), never ended.
+#[tokio::test]
+async fn a_session_another_gateway_serves_is_not_ended_as_idle() {
+    let bounded = tokio::time::timeout(std::time::Duration::from_secs(60), idle_elsewhere());
+    bounded.await.expect("the test finishes within a minute");
+}
+
+async fn idle_elsewhere() {
+    use std::time::Duration;
+    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+    let store = MemorySessionStore::new();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            session_ttl: Duration::from_millis(400),
+            ..Settings::default()
+        };
+        let running = app::start_sharing(settings, store.clone()).await.unwrap();
+        let server = json!({"server_id": "fx", "url": fixture.url()});
+        running.gateway.register(record(server)).await.unwrap();
+        wait_healthy(&running.gateway, "fx").await;
+        replicas.push(running);
+    }
+    let url = |n: usize| format!("http://{}/mcp", replicas[n].addr);
+    let client = RawClient::session(&url(0), json!({})).await;
+    let id = client.session.clone().unwrap();
+    let on_b = client.at(&url(1));
+    // Served by the second gateway for three of the first one's idle timeouts.
+    let until = std::time::Instant::now() + Duration::from_millis(1200);
+    let mut n = 0;
+    while std::time::Instant::now() < until {
+        n += 1;
+        let echo = on_b
+            .call(json!(n), "fx__echo", json!({"message": "b"}), json!({}))
+            .await;
+        assert_eq!(echo.last()["result"]["content"][0]["text"], "b", "call {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.load(&id).is_some(), "the session lives on");
+    // Back on the first gateway: served from its record.
+    let back = client
+        .call(json!(0), "fx__echo", json!({"message": "a"}), json!({}))
+        .await;
+    assert_eq!(back.last()["result"]["content"][0]["text"], "a");
+    // Idle everywhere: ended, for both.
+    eventually(Duration::from_secs(5), "the idle session ends", || async {
+        store.load(&id).is_none()
+    })
+    .await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    assert_eq!(on_b.send(&ping, None).await.status(), 404);
+    for running in replicas {
+        running.shutdown().await.unwrap();
+    }
+}

@@ -91,18 +91,39 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Applies `change` to the record with this id, if there is one.
     fn update(&self, id: &str, change: &mut dyn FnMut(&mut SessionRecord));
     fn remove(&self, id: &str);
+    /// Notes that a process served the session at `at` (milliseconds since the Unix
+    /// epoch). Activity is no change of the record: its version stays. Processes note it
+    /// seldom (a few times per idle timeout), so that one does not end a session as
+    /// idle that another is serving.
+    fn mark_active(&self, id: &str, at: u64);
+    /// When a process last noted the session active (`None`: no such session).
+    fn last_active(&self, id: &str) -> Option<u64>;
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
-/// Session records in this process's memory, each with its version.
+/// Session records in this process's memory, each with its version and last noted
+/// activity.
 #[derive(Debug, Default)]
 pub struct MemorySessionStore {
-    records: RwLock<HashMap<String, (SessionRecord, u64)>>,
+    records: RwLock<HashMap<String, Stored>>,
     /// The last version given out (versions never repeat, even across removals).
     versions: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct Stored {
+    record: SessionRecord,
+    version: u64,
+    active: u64,
+}
+
+/// Now, in milliseconds since the Unix epoch (the time every process of a store shares).
+pub fn now_millis() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
 }
 
 impl MemorySessionStore {
@@ -110,12 +131,12 @@ impl MemorySessionStore {
         Arc::default()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (SessionRecord, u64)>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Stored>> {
         // Every write leaves the map consistent, so a poisoned lock is still usable.
         self.records.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (SessionRecord, u64)>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Stored>> {
         self.records.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -128,25 +149,42 @@ impl MemorySessionStore {
 
 impl SessionStore for MemorySessionStore {
     fn load(&self, id: &str) -> Option<SessionRecord> {
-        self.read().get(id).map(|(record, _)| record.clone())
+        self.read().get(id).map(|stored| stored.record.clone())
     }
 
     fn version(&self, id: &str) -> Option<u64> {
-        self.read().get(id).map(|(_, version)| *version)
+        self.read().get(id).map(|stored| stored.version)
     }
 
     fn save(&self, record: SessionRecord) -> u64 {
         let version = self.next_version();
-        self.write().insert(record.id.clone(), (record, version));
+        let active = now_millis();
+        let id = record.id.clone();
+        let stored = Stored {
+            record,
+            version,
+            active,
+        };
+        self.write().insert(id, stored);
         version
     }
 
     fn update(&self, id: &str, change: &mut dyn FnMut(&mut SessionRecord)) {
         let version = self.next_version();
-        if let Some((record, current)) = self.write().get_mut(id) {
-            change(record);
-            *current = version;
+        if let Some(stored) = self.write().get_mut(id) {
+            change(&mut stored.record);
+            stored.version = version;
         }
+    }
+
+    fn mark_active(&self, id: &str, at: u64) {
+        if let Some(stored) = self.write().get_mut(id) {
+            stored.active = stored.active.max(at);
+        }
+    }
+
+    fn last_active(&self, id: &str) -> Option<u64> {
+        self.read().get(id).map(|stored| stored.active)
     }
 
     fn remove(&self, id: &str) {

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::downstream::{
     owned::ClientSession,
-    session_store::{SessionRecord, SessionStore as Records},
+    session_store::{SessionRecord, SessionStore as Records, now_millis},
 };
 
 /// What the gateway tracks about one downstream session.
@@ -49,6 +49,8 @@ pub struct SessionInfo {
     client: Arc<ClientSession>,
     /// Milliseconds since the manager started, at the session's last request.
     last_active: AtomicU64,
+    /// `last_active` when it was last noted in the store (see [`TrackedSessions::touch`]).
+    noted_active: AtomicU64,
     /// The version of the record this copy of the session reflects.
     version: AtomicU64,
 }
@@ -74,6 +76,9 @@ pub struct TrackedSessions {
     /// so it is reported absent and later requests wait for the takeover to finish.
     taking_over: std::sync::Mutex<std::collections::HashSet<SessionId>>,
     started: Instant,
+    /// How long a session may go without a request, here and in every other process
+    /// sharing the store, before it ends.
+    ttl: Duration,
     /// Every session's record (shared by the endpoints of a gateway, and perhaps by other
     /// gateways): a session missing from the table is rebuilt from its record.
     store: Arc<dyn Records>,
@@ -99,6 +104,7 @@ impl TrackedSessions {
             table: RwLock::default(),
             taking_over: Default::default(),
             started: Instant::now(),
+            ttl,
             store,
             endpoint,
             me: me.clone(),
@@ -132,6 +138,7 @@ impl TrackedSessions {
         SessionInfo {
             client,
             last_active: AtomicU64::new(self.now()),
+            noted_active: AtomicU64::new(self.now()),
             version: AtomicU64::new(version),
             light: true,
         }
@@ -157,8 +164,41 @@ impl TrackedSessions {
         {
             info.client.refresh(&record);
         }
-        info.last_active.store(self.now(), Ordering::Relaxed);
+        let now = self.now();
+        info.last_active.store(now, Ordering::Relaxed);
+        // The store learns of activity a few times per idle timeout: enough for the
+        // other processes sharing it not to end a session this one serves.
+        let noted = info.noted_active.load(Ordering::Relaxed);
+        if now.saturating_sub(noted) >= self.note_every()
+            && info
+                .noted_active
+                .compare_exchange(noted, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.store.mark_active(id, now_millis());
+        }
         Some(info)
+    }
+
+    fn note_every(&self) -> u64 {
+        (self.ttl / 4).as_millis() as u64
+    }
+
+    /// Whether another process sharing the store served the session within the idle
+    /// timeout.
+    fn active_elsewhere(&self, id: &str) -> bool {
+        let ttl = self.ttl.as_millis() as u64;
+        self.store
+            .last_active(id)
+            .is_some_and(|at| now_millis().saturating_sub(at) < ttl)
+    }
+
+    /// Drops this process's copy of a session that another process serves: its record
+    /// stays, and the session is rebuilt from it if it comes back here.
+    async fn drop_copy(&self, id: &SessionId) {
+        self.write().remove(id);
+        self.taking_over().remove(id);
+        let _ = self.inner.close_session(id).await;
     }
 
     /// Drops the copy of a session whose record is gone (ended by another process).
@@ -244,8 +284,13 @@ async fn sweep(sessions: Weak<TrackedSessions>, ttl: Duration, shutdown: Cancell
             return;
         };
         for id in sessions.idle(ttl) {
-            tracing::debug!(session = %id, "closing an idle MCP session");
-            let _ = sessions.close_session(&id).await;
+            if sessions.active_elsewhere(&id) {
+                tracing::debug!(session = %id, "dropping the copy of a session served elsewhere");
+                sessions.drop_copy(&id).await;
+            } else {
+                tracing::debug!(session = %id, "closing an idle MCP session");
+                let _ = sessions.close_session(&id).await;
+            }
         }
     }
 }
@@ -321,6 +366,7 @@ impl SessionManager for TrackedSessions {
             light: false,
             client,
             last_active: AtomicU64::new(self.now()),
+            noted_active: AtomicU64::new(self.now()),
             version: AtomicU64::new(version),
         });
         let response = self.inner.initialize_session(id, message).await;
