@@ -141,110 +141,103 @@ async fn calls_match_the_relay(url: &str, what: &str, stateless: bool) {
 
 #[tokio::test]
 async fn prompts_and_reads_take_the_lane_and_answer_as_the_relay_does() {
-    for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = fixture_gateway(transport, 60).await;
-        let url = format!("http://{}/mcp", running.addr);
-        for stateless in [false, true] {
-            let what = format!("{transport} stateless={stateless}");
-            let (plain, asks) = pair(&url, stateless).await;
-            // A prompt (its name rewritten upstream), and the upstream's own error.
-            for arguments in [json!({"name": "Ann"}), json!({})] {
-                let direct = plain.get_prompt(json!("p"), "fx__greet", arguments.clone());
-                let relayed = asks.get_prompt(json!("p"), "fx__greet", arguments.clone());
-                let what = format!("{what} greet {arguments}");
-                same_answer(&direct.await, &relayed.await, &what);
-            }
-            // A listed resource, and one of a template (the URI goes as it is).
-            for uri in [README_URI, "fixture://items/7"] {
-                let direct = plain.read_resource(json!(9), uri).await;
-                let relayed = asks.read_resource(json!(9), uri).await;
-                same_answer(&direct, &relayed, &format!("{what} {uri}"));
-            }
-            // Each era's shape: a 2026-07-28 result is typed, a read one has cache hints.
-            let greeting = plain
-                .get_prompt(json!(1), "fx__greet", json!({"name": "Bo"}))
-                .await;
-            let result = &greeting.last()["result"];
-            assert_eq!(result["messages"][0]["content"]["text"], "Hello, Bo!");
-            let typed = json!("complete");
-            let complete = stateless.then_some(&typed);
-            assert_eq!(result.get("resultType"), complete, "{what}");
-            let item = plain.read_resource(json!(2), "fixture://items/3").await;
-            let result = &item.last()["result"];
-            assert_eq!(result["contents"][0]["text"], "item 3", "{what}");
-            assert_eq!(result.get("resultType"), complete, "{what}");
-            if stateless {
-                assert_eq!(result["ttlMs"], 0, "{what}");
-                assert_eq!(result["cacheScope"], "private", "{what}");
-            }
-            // Names and URIs the aggregate does not know are left to the relay.
-            let cases = [
-                (
-                    plain.get_prompt(json!(3), "fx__nope", json!({})).await,
-                    asks.get_prompt(json!(3), "fx__nope", json!({})).await,
-                    "unknown prompt: fx__nope",
-                ),
-                (
-                    plain.read_resource(json!(4), "fixture://nothing").await,
-                    asks.read_resource(json!(4), "fixture://nothing").await,
-                    "unknown resource: fixture://nothing",
-                ),
-            ];
-            for (direct, relayed, message) in cases {
-                assert!(!direct.json, "{what} {message}: rmcp answers");
-                assert_eq!(direct.last(), relayed.last(), "{what}");
-                assert_eq!(direct.last()["error"]["message"], message, "{what}");
-            }
+    for_each_pair("/mcp", async |case, plain, asks| {
+        let what = &case.what;
+        let stateless = case.stateless;
+        // A prompt (its name rewritten upstream), and the upstream's own error.
+        for arguments in [json!({"name": "Ann"}), json!({})] {
+            let direct = plain.get_prompt(json!("p"), "fx__greet", arguments.clone());
+            let relayed = asks.get_prompt(json!("p"), "fx__greet", arguments.clone());
+            let what = format!("{what} greet {arguments}");
+            same_answer(&direct.await, &relayed.await, &what);
         }
-        running.shutdown().await.unwrap();
-    }
+        // A listed resource, and one of a template (the URI goes as it is).
+        for uri in [README_URI, "fixture://items/7"] {
+            let direct = plain.read_resource(json!(9), uri).await;
+            let relayed = asks.read_resource(json!(9), uri).await;
+            same_answer(&direct, &relayed, &format!("{what} {uri}"));
+        }
+        // Each era's shape: a 2026-07-28 result is typed, a read one has cache hints.
+        let greeting = plain
+            .get_prompt(json!(1), "fx__greet", json!({"name": "Bo"}))
+            .await;
+        let result = &greeting.last()["result"];
+        assert_eq!(result["messages"][0]["content"]["text"], "Hello, Bo!");
+        let typed = json!("complete");
+        let complete = stateless.then_some(&typed);
+        assert_eq!(result.get("resultType"), complete, "{what}");
+        let item = plain.read_resource(json!(2), "fixture://items/3").await;
+        let result = &item.last()["result"];
+        assert_eq!(result["contents"][0]["text"], "item 3", "{what}");
+        assert_eq!(result.get("resultType"), complete, "{what}");
+        if stateless {
+            assert_eq!(result["ttlMs"], 0, "{what}");
+            assert_eq!(result["cacheScope"], "private", "{what}");
+        }
+        // Names and URIs the aggregate does not know are left to the relay.
+        let cases = [
+            (
+                plain.get_prompt(json!(3), "fx__nope", json!({})).await,
+                asks.get_prompt(json!(3), "fx__nope", json!({})).await,
+                "unknown prompt: fx__nope",
+            ),
+            (
+                plain.read_resource(json!(4), "fixture://nothing").await,
+                asks.read_resource(json!(4), "fixture://nothing").await,
+                "unknown resource: fixture://nothing",
+            ),
+        ];
+        for (direct, relayed, message) in cases {
+            assert!(!direct.json, "{what} {message}: rmcp answers");
+            assert_eq!(direct.last(), relayed.last(), "{what}");
+            assert_eq!(direct.last()["error"]["message"], message, "{what}");
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
-    for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = fixture_gateway(transport, 60).await;
-        let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
-        for stateless in [false, true] {
-            let what = format!("{transport} stateless={stateless}");
-            let (plain, asks) = pair(&url, stateless).await;
-            // Never listed: the upstream answers (a name it knows, one it does not), and
-            // the gateway adds no error of its own.
-            for name in ["hidden", "nope"] {
-                let direct = plain.get_prompt(json!(1), name, json!({})).await;
-                let relayed = asks.get_prompt(json!(1), name, json!({})).await;
-                same_answer(&direct, &relayed, &format!("{what} {name}"));
-                let answer = direct.last();
-                if name == "hidden" {
-                    let text = &answer["result"]["messages"][0]["content"]["text"];
-                    assert_eq!(text, "hidden", "{what}");
-                } else {
-                    assert_eq!(answer["error"]["message"], "unknown prompt: nope", "{what}");
-                    assert_eq!(answer["error"].get("data"), None, "{what}");
-                }
-            }
-            for uri in [HIDDEN_URI, "fixture://nothing"] {
-                let direct = plain.read_resource(json!(2), uri).await;
-                let relayed = asks.read_resource(json!(2), uri).await;
-                same_answer(&direct, &relayed, &format!("{what} {uri}"));
-                let answer = direct.last();
-                if uri == HIDDEN_URI {
-                    assert_eq!(answer["result"]["contents"][0]["text"], "hidden", "{what}");
-                } else {
-                    let error = &answer["error"];
-                    let message = "no such resource: fixture://nothing";
-                    assert_eq!(error["message"], message, "{what}");
-                    // Resource-not-found (-32002) is invalid params (-32602) in the
-                    // 2026-07-28 revision: rmcp's server says so to a 2026-07-28 client,
-                    // the upstream to the relay's 2026-07-28 session.
-                    let legacy = !stateless && transport == "http-legacy";
-                    let code = if legacy { -32002 } else { -32602 };
-                    assert_eq!(error["code"], code, "{what}");
-                }
+    for_each_pair("/mcp/servers/fx/mcp", async |case, plain, asks| {
+        let what = &case.what;
+        let transport = case.transport;
+        let stateless = case.stateless;
+        // Never listed: the upstream answers (a name it knows, one it does not), and
+        // the gateway adds no error of its own.
+        for name in ["hidden", "nope"] {
+            let direct = plain.get_prompt(json!(1), name, json!({})).await;
+            let relayed = asks.get_prompt(json!(1), name, json!({})).await;
+            same_answer(&direct, &relayed, &format!("{what} {name}"));
+            let answer = direct.last();
+            if name == "hidden" {
+                let text = &answer["result"]["messages"][0]["content"]["text"];
+                assert_eq!(text, "hidden", "{what}");
+            } else {
+                assert_eq!(answer["error"]["message"], "unknown prompt: nope", "{what}");
+                assert_eq!(answer["error"].get("data"), None, "{what}");
             }
         }
-        running.shutdown().await.unwrap();
-    }
+        for uri in [HIDDEN_URI, "fixture://nothing"] {
+            let direct = plain.read_resource(json!(2), uri).await;
+            let relayed = asks.read_resource(json!(2), uri).await;
+            same_answer(&direct, &relayed, &format!("{what} {uri}"));
+            let answer = direct.last();
+            if uri == HIDDEN_URI {
+                assert_eq!(answer["result"]["contents"][0]["text"], "hidden", "{what}");
+            } else {
+                let error = &answer["error"];
+                let message = "no such resource: fixture://nothing";
+                assert_eq!(error["message"], message, "{what}");
+                // Resource-not-found (-32002) is invalid params (-32602) in the
+                // 2026-07-28 revision: rmcp's server says so to a 2026-07-28 client,
+                // the upstream to the relay's 2026-07-28 session.
+                let legacy = !stateless && transport == "http-legacy";
+                let code = if legacy { -32002 } else { -32602 };
+                assert_eq!(error["code"], code, "{what}");
+            }
+        }
+    })
+    .await;
 }
 
 /// A structured result that is no JSON object is valid in 2026-07-28 only: a session-era
@@ -252,33 +245,30 @@ async fn the_per_server_endpoint_forwards_unlisted_prompts_and_uris() {
 /// and whichever era the upstream session speaks.
 #[tokio::test]
 async fn structured_results_take_the_shape_of_the_clients_revision() {
-    for transport in ERAS_AND_TRANSPORTS {
-        let (_upstream, running) = fixture_gateway(transport, 60).await;
-        let url = format!("http://{}/mcp/servers/fx/mcp", running.addr);
-        for stateless in [false, true] {
-            let what = format!("{transport} stateless={stateless}");
-            let (plain, asks) = pair(&url, stateless).await;
-            for value in [json!(["a", "b"]), json!({"a": 1}), json!(7)] {
-                let arguments = json!({"value": value});
-                let direct = plain.call(json!(1), "structured", arguments.clone(), json!({}));
-                let relayed = asks.call(json!(1), "structured", arguments, json!({}));
-                let (direct, relayed) = (direct.await, relayed.await);
-                let what = format!("{what} {value}");
-                same_answer(&direct, &relayed, &what);
-                let result = &direct.last()["result"];
-                let structured = result.get("structuredContent");
-                // A legacy upstream gives every client the older shape.
-                let modern = stateless && transport != "http-legacy";
-                if modern || value.is_object() {
-                    assert_eq!(structured, Some(&value), "{what}");
-                } else {
-                    assert_eq!(structured, None, "{what}");
-                    assert_eq!(result["content"][0]["text"], value.to_string(), "{what}");
-                }
+    for_each_pair("/mcp/servers/fx/mcp", async |case, plain, asks| {
+        let what = &case.what;
+        let transport = case.transport;
+        let stateless = case.stateless;
+        for value in [json!(["a", "b"]), json!({"a": 1}), json!(7)] {
+            let arguments = json!({"value": value});
+            let direct = plain.call(json!(1), "structured", arguments.clone(), json!({}));
+            let relayed = asks.call(json!(1), "structured", arguments, json!({}));
+            let (direct, relayed) = (direct.await, relayed.await);
+            let what = format!("{what} {value}");
+            same_answer(&direct, &relayed, &what);
+            let result = &direct.last()["result"];
+            let structured = result.get("structuredContent");
+            // A legacy upstream gives every client the older shape.
+            let modern = stateless && transport != "http-legacy";
+            if modern || value.is_object() {
+                assert_eq!(structured, Some(&value), "{what}");
+            } else {
+                assert_eq!(structured, None, "{what}");
+                assert_eq!(result["content"][0]["text"], value.to_string(), "{what}");
             }
         }
-        running.shutdown().await.unwrap();
-    }
+    })
+    .await;
 }
 
 /// A result the upstream marks private and fresh is the caller's alone: no path of the

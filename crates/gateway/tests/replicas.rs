@@ -24,18 +24,7 @@ async fn replicas_share() {
     // Session-era only: `resources/subscribe` belongs to that era.
     let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default().legacy_only()).await;
     let store = MemorySessionStore::new();
-    let mut replicas = Vec::new();
-    for _ in 0..2 {
-        let settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..Settings::default()
-        };
-        let running = app::start_sharing(settings, store.clone()).await.unwrap();
-        let server = json!({"server_id": "fx", "url": fixture.url()});
-        running.gateway.register(record(server)).await.unwrap();
-        wait_healthy(&running.gateway, "fx").await;
-        replicas.push(running);
-    }
+    let replicas = two_gateways(&fixture.url(), &store, Settings::default()).await;
     let url = |n: usize| format!("http://{}/mcp", replicas[n].addr);
 
     // A plain session opened on the first gateway calls on the second.
@@ -137,6 +126,27 @@ async fn replicas_share() {
     }
 }
 
+/// Two gateways on loopback sharing `store`, each with the upstream at `url` as `fx`.
+async fn two_gateways(
+    url: &str,
+    store: &std::sync::Arc<MemorySessionStore>,
+    settings: Settings,
+) -> Vec<app::Running> {
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..settings.clone()
+        };
+        let running = app::start_sharing(settings, store.clone()).await.unwrap();
+        let server = json!({"server_id": "fx", "url": url});
+        running.gateway.register(record(server)).await.unwrap();
+        wait_healthy(&running.gateway, "fx").await;
+        replicas.push(running);
+    }
+    replicas
+}
+
 #[allow(deprecated)] // logging is deprecated by SEP-2577 but still relayed
 fn mcp_gateway_logging_error() -> rmcp::model::LoggingLevel {
     rmcp::model::LoggingLevel::Error
@@ -155,19 +165,11 @@ async fn idle_elsewhere() {
     use std::time::Duration;
     let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
     let store = MemorySessionStore::new();
-    let mut replicas = Vec::new();
-    for _ in 0..2 {
-        let settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            session_ttl: Duration::from_millis(400),
-            ..Settings::default()
-        };
-        let running = app::start_sharing(settings, store.clone()).await.unwrap();
-        let server = json!({"server_id": "fx", "url": fixture.url()});
-        running.gateway.register(record(server)).await.unwrap();
-        wait_healthy(&running.gateway, "fx").await;
-        replicas.push(running);
-    }
+    let settings = Settings {
+        session_ttl: Duration::from_millis(400),
+        ..Settings::default()
+    };
+    let replicas = two_gateways(&fixture.url(), &store, settings).await;
     let url = |n: usize| format!("http://{}/mcp", replicas[n].addr);
     let client = RawClient::session(&url(0), json!({})).await;
     let id = client.session.clone().unwrap();

@@ -4,7 +4,10 @@
 use mcp_gateway_testkit::{FixtureHandle, FixtureOptions, fixture_bin};
 use serde_json::json;
 
-use super::{raw::Answer, started, wait_healthy};
+use super::{
+    raw::{Answer, RawClient, pair},
+    started, wait_healthy,
+};
 
 pub const TRANSPORTS: [&str; 2] = ["http", "stdio"];
 /// Also a session-era HTTP upstream: the relay's session with it is session-era too (with
@@ -73,4 +76,33 @@ pub fn same_answer(direct: &Answer, relayed: &Answer, what: &str) {
     assert!(!relayed.json, "{what}: rmcp answers");
     assert_eq!(direct.status, relayed.status, "{what}");
     assert_eq!(direct.last(), relayed.last(), "{what}");
+}
+
+/// One gateway per transport of [`ERAS_AND_TRANSPORTS`], and in front of each, for both
+/// eras, a client the lane serves and one the relay serves (see [`pair`]) at `path`
+/// (`/mcp` or `/mcp/servers/fx/mcp`): `check` runs with each such pair.
+pub async fn for_each_pair(path: &str, check: impl AsyncFn(&Case, &RawClient, &RawClient)) {
+    for transport in ERAS_AND_TRANSPORTS {
+        let (_upstream, running) = fixture_gateway(transport, 60).await;
+        let url = format!("http://{}{path}", running.addr);
+        for stateless in [false, true] {
+            let what = format!("{transport} stateless={stateless}");
+            let (plain, relayed) = pair(&url, stateless).await;
+            let case = Case {
+                transport,
+                stateless,
+                what,
+            };
+            check(&case, &plain, &relayed).await;
+        }
+        running.shutdown().await.unwrap();
+    }
+}
+
+/// Which gateway and client era a check of [`for_each_pair`] runs with.
+pub struct Case {
+    pub transport: &'static str,
+    pub stateless: bool,
+    /// Both, for messages.
+    pub what: String,
 }
