@@ -24,7 +24,7 @@ async fn replicas_share() {
     // Session-era only: `resources/subscribe` belongs to that era.
     let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default().legacy_only()).await;
     let store = MemorySessionStore::new();
-    let replicas = two_gateways(&fixture.url(), &store, Settings::default()).await;
+    let replicas = two_gateways(fixture.url(), &store, Settings::default()).await;
     let url = |n: usize| format!("http://{}/mcp", replicas[n].addr);
 
     // A plain session opened on the first gateway calls on the second.
@@ -169,7 +169,7 @@ async fn idle_elsewhere() {
         session_ttl: Duration::from_millis(400),
         ..Settings::default()
     };
-    let replicas = two_gateways(&fixture.url(), &store, settings).await;
+    let replicas = two_gateways(fixture.url(), &store, settings).await;
     let url = |n: usize| format!("http://{}/mcp", replicas[n].addr);
     let client = RawClient::session(&url(0), json!({})).await;
     let id = client.session.clone().unwrap();
