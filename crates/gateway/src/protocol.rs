@@ -8,7 +8,7 @@
 //! private (the `_meta` keys), spells in a form the gateway cannot use (header names, which
 //! `http` wants in lower case), or what the gateway writes as raw JSON on its direct lanes.
 
-use rmcp::model::{ClientCapabilities, ProtocolVersion, ResultType};
+use rmcp::model::{ClientCapabilities, ErrorCode, ProtocolVersion, ResultType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -132,6 +132,20 @@ pub fn relayable(capabilities: &ClientCapabilities) -> ClientCapabilities {
     declared
 }
 
+/// The HTTP status of a 2026-07-28 answer carrying a JSON-RPC error with `code`: the
+/// errors that say the request itself was malformed for the revision are 400, an unknown
+/// method 404, every other error is in-band (200). Session-era answers are always 200.
+/// (rmcp's server maps its own answers the same way.)
+pub fn stateless_error_status(code: ErrorCode) -> http::StatusCode {
+    match code {
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | ErrorCode::HEADER_MISMATCH => http::StatusCode::BAD_REQUEST,
+        ErrorCode::METHOD_NOT_FOUND => http::StatusCode::NOT_FOUND,
+        _ => http::StatusCode::OK,
+    }
+}
+
 /// `notifications/cancelled` for the request with id `request_id` (JSON text), sent
 /// upstream when the gateway abandons a call.
 pub fn cancelled_notification(request_id: &str) -> String {
@@ -242,6 +256,17 @@ mod tests {
         let mut out = Vec::new();
         without_result_type(&raw(result), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn stateless_errors_have_the_status_of_their_kind() {
+        let status = |code| stateless_error_status(code).as_u16();
+        assert_eq!(status(ErrorCode::HEADER_MISMATCH), 400);
+        assert_eq!(status(ErrorCode::UNSUPPORTED_PROTOCOL_VERSION), 400);
+        assert_eq!(status(ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY), 400);
+        assert_eq!(status(ErrorCode::METHOD_NOT_FOUND), 404);
+        assert_eq!(status(ErrorCode::INVALID_PARAMS), 200);
+        assert_eq!(status(ErrorCode::INTERNAL_ERROR), 200);
     }
 
     #[test]

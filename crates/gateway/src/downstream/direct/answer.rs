@@ -16,7 +16,10 @@ use serde_json::value::RawValue;
 
 use super::request;
 use crate::{
-    protocol::{with_result_type, without_result_type, without_result_type_for_call},
+    protocol::{
+        stateless_error_status, with_result_type, without_result_type,
+        without_result_type_for_call,
+    },
     upstream::lane::{Method, Outcome, error_code},
 };
 
@@ -97,9 +100,8 @@ pub(super) fn final_message(
                 }
                 code => {
                     body.extend_from_slice(error.get().as_bytes());
-                    if stateless && code == Some(ErrorCode::METHOD_NOT_FOUND) {
-                        // As rmcp answers a stateless request for an unknown method.
-                        status = StatusCode::NOT_FOUND;
+                    if stateless && let Some(code) = code {
+                        status = stateless_error_status(code);
                     }
                 }
             }
