@@ -17,8 +17,7 @@ use serde_json::value::RawValue;
 use super::request;
 use crate::{
     protocol::{
-        stateless_error_status, with_result_type, without_result_type,
-        without_result_type_for_call,
+        stateless_error_status, with_result_type, without_result_type, without_result_type_for_call,
     },
     upstream::lane::{Method, Outcome, error_code},
 };
