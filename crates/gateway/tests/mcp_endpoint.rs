@@ -503,6 +503,29 @@ async fn subscriptions_are_shared_and_released_when_sessions_end() {
     running.shutdown().await.unwrap();
 }
 
+/// `resources/subscribe` belongs to the session era: a session-era client subscribes
+/// through the gateway to an upstream that speaks both eras as it would directly, although
+/// the gateway's own session with that upstream is a 2026-07-28 one.
+#[tokio::test]
+async fn a_session_era_client_subscribes_through_an_upstream_of_both_eras() {
+    let (fixture, running) = with_fixture("fx", FixtureOptions::default()).await;
+    let url = format!("http://{}/mcp", running.addr);
+    let readme = || rmcp::model::SubscribeRequestParams::new("fixture://readme");
+    let a = client((), &url, ClientLifecycleMode::Initialize).await;
+    #[allow(deprecated)]
+    a.subscribe(readme()).await.unwrap();
+    assert_eq!(fixture.server().subscriptions(), ["fixture://readme"]);
+    #[allow(deprecated)]
+    a.unsubscribe(rmcp::model::UnsubscribeRequestParams::new(
+        "fixture://readme",
+    ))
+    .await
+    .unwrap();
+    assert!(fixture.server().subscriptions().is_empty());
+    a.cancel().await.unwrap();
+    running.shutdown().await.unwrap();
+}
+
 /// The JSON-RPC error a request failed with.
 fn rpc_error(error: rmcp::ServiceError) -> rmcp::ErrorData {
     match error {

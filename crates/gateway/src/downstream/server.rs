@@ -584,7 +584,7 @@ impl GatewayServer {
         // A client with upstream sessions of its own subscribes on its own session, where
         // whatever else it does with that server happens (server-everything, say, starts
         // sending updates when that session calls a tool); the updates come to it alone.
-        let upstream = self.upstream(entry.clone(), &context).await?;
+        let upstream = self.subscription_upstream(entry.clone(), &context).await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, &context, None);
             return Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
@@ -604,6 +604,25 @@ impl GatewayServer {
         };
         entry.runtime.calls.subscribe(&uri, client);
         Ok(())
+    }
+
+    /// The upstream session a subscription of this client goes on: that of its other
+    /// requests, except that a plain client's goes on a session of its own when the shared
+    /// one speaks 2026-07-28, which has no `resources/subscribe` (the client's own session
+    /// is a session-era one where the upstream offers one, as it would be directly).
+    async fn subscription_upstream(
+        &self,
+        entry: Arc<ServerEntry>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Upstream, McpError> {
+        let upstream = self.upstream(entry.clone(), context).await?;
+        let session_era = !crate::upstream::is_stateless(&upstream.peer);
+        if upstream.is_owned() || session_era || stateless(context) {
+            return Ok(upstream);
+        }
+        let limit = self.gateway.settings.max_client_processes_per_server;
+        let owned = self.client(context).upstream(&entry, limit).await?;
+        Ok(Upstream::owned(entry, owned))
     }
 
     /// Follows again the resources a session rebuilt from its record had subscribed to
@@ -636,7 +655,7 @@ impl GatewayServer {
     ) -> Result<(), McpError> {
         let snapshot = self.snapshot();
         let entry = self.resource_owner(&snapshot, &request.uri)?;
-        let upstream = self.upstream(entry.clone(), &context).await?;
+        let upstream = self.subscription_upstream(entry.clone(), &context).await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, &context, None);
             return Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
