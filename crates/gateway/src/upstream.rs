@@ -191,17 +191,17 @@ pub async fn connect(
         .map_err(|_| UpstreamError::Timeout(CONNECT_TIMEOUT))?
 }
 
-/// Connects as [`connect`] does, preferring the session-era handshake with a streamable
-/// HTTP upstream: a session-era client's own session (`downstream::owned`) is then one the
-/// upstream sends its requests on, as that client expects of it, with an id the direct
-/// lane can send on too. An upstream that refuses `initialize` is connected as by
-/// [`connect`].
+/// Connects as [`connect`] does, preferring the session-era handshake: a session-era
+/// client's own session (`downstream::owned`) is then one the upstream treats as it would
+/// treat that client directly — it sends its requests on it, takes
+/// `resources/subscribe` — and, over streamable HTTP, one with an id the direct lane can
+/// send on too. An upstream that refuses `initialize` is connected as by [`connect`].
 pub async fn connect_session(
     record: &ServerRecord,
     handler: UpstreamHandler,
 ) -> Result<Connection, UpstreamError> {
-    if record.transport_kind() != TransportKind::StreamableHttp {
-        return connect(record, handler).await;
+    if record.transport_kind() == TransportKind::Sse {
+        return connect(record, handler).await; // session-era only
     }
     let attempt = connect_with(record, handler.clone(), ClientLifecycleMode::Initialize);
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {

@@ -505,25 +505,36 @@ async fn subscriptions_are_shared_and_released_when_sessions_end() {
 
 /// `resources/subscribe` belongs to the session era: a session-era client subscribes
 /// through the gateway to an upstream that speaks both eras as it would directly, although
-/// the gateway's own session with that upstream is a 2026-07-28 one.
+/// the gateway's own session with that upstream is a 2026-07-28 one (HTTP and stdio).
 #[tokio::test]
 async fn a_session_era_client_subscribes_through_an_upstream_of_both_eras() {
-    let (fixture, running) = with_fixture("fx", FixtureOptions::default()).await;
-    let url = format!("http://{}/mcp", running.addr);
-    let readme = || rmcp::model::SubscribeRequestParams::new("fixture://readme");
-    let a = client((), &url, ClientLifecycleMode::Initialize).await;
-    #[allow(deprecated)]
-    a.subscribe(readme()).await.unwrap();
-    assert_eq!(fixture.server().subscriptions(), ["fixture://readme"]);
-    #[allow(deprecated)]
-    a.unsubscribe(rmcp::model::UnsubscribeRequestParams::new(
-        "fixture://readme",
-    ))
-    .await
-    .unwrap();
-    assert!(fixture.server().subscriptions().is_empty());
-    a.cancel().await.unwrap();
-    running.shutdown().await.unwrap();
+    use common::lane::{Upstream, fixture_gateway};
+    for transport in ["http", "stdio"] {
+        let (upstream, running) = fixture_gateway(transport, 60).await;
+        let url = format!("http://{}/mcp", running.addr);
+        let followed = || match &upstream {
+            Upstream::Http(fixture) => Some(fixture.server().subscriptions()),
+            Upstream::Stdio => None, // a child process: its answers tell
+        };
+        let readme = || rmcp::model::SubscribeRequestParams::new("fixture://readme");
+        let a = client((), &url, ClientLifecycleMode::Initialize).await;
+        #[allow(deprecated)]
+        a.subscribe(readme()).await.unwrap();
+        if let Some(followed) = followed() {
+            assert_eq!(followed, ["fixture://readme"], "{transport}");
+        }
+        #[allow(deprecated)]
+        a.unsubscribe(rmcp::model::UnsubscribeRequestParams::new(
+            "fixture://readme",
+        ))
+        .await
+        .unwrap();
+        if let Some(followed) = followed() {
+            assert!(followed.is_empty(), "{transport}");
+        }
+        a.cancel().await.unwrap();
+        running.shutdown().await.unwrap();
+    }
 }
 
 /// The JSON-RPC error a request failed with.
