@@ -579,17 +579,15 @@ impl GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let snapshot = self.snapshot();
-        let entry = self.resource_owner(&snapshot, &request.uri)?;
         // A client with upstream sessions of its own subscribes on its own session, where
         // whatever else it does with that server happens (server-everything, say, starts
         // sending updates when that session calls a tool); the updates come to it alone.
-        let upstream = self.subscription_upstream(entry.clone(), &context).await?;
+        let upstream = self.subscription_upstream(&request.uri, &context).await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, &context, None);
             return Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
         }
-        let peer = upstream.peer;
+        let Upstream { entry, peer, .. } = upstream;
         let uri = request.uri.clone();
         self.holds_state();
         // One upstream subscription per URI, however many sessions follow it.
@@ -606,15 +604,17 @@ impl GatewayServer {
         Ok(())
     }
 
-    /// The upstream session a subscription of this client goes on: that of its other
-    /// requests, except that a plain client's goes on a session of its own when the shared
-    /// one speaks 2026-07-28, which has no `resources/subscribe` (the client's own session
-    /// is a session-era one where the upstream offers one, as it would be directly).
+    /// The upstream session a subscription of this client to `uri` goes on: that of its
+    /// other requests to the resource's server, except that a plain client's goes on a
+    /// session of its own when the shared one speaks 2026-07-28, which has no
+    /// `resources/subscribe` (the client's own session is a session-era one where the
+    /// upstream offers one, as it would be directly).
     async fn subscription_upstream(
         &self,
-        entry: Arc<ServerEntry>,
+        uri: &str,
         context: &RequestContext<RoleServer>,
     ) -> Result<Upstream, McpError> {
+        let entry = self.resource_owner(&self.snapshot(), uri)?;
         let upstream = self.upstream(entry.clone(), context).await?;
         let session_era = !crate::upstream::is_stateless(&upstream.peer);
         if upstream.is_owned() || session_era || stateless(context) {
@@ -653,17 +653,15 @@ impl GatewayServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let snapshot = self.snapshot();
-        let entry = self.resource_owner(&snapshot, &request.uri)?;
-        let upstream = self.subscription_upstream(entry.clone(), &context).await?;
+        let upstream = self.subscription_upstream(&request.uri, &context).await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, &context, None);
             return Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
         }
+        let Upstream { entry, peer, .. } = upstream;
         if entry.runtime.calls.unsubscribe(&request.uri, self.session) {
             return Ok(()); // other sessions still follow this resource
         }
-        let peer = Self::peer_of(&entry)?;
         let (_call, _) = self.begin(&entry.runtime.calls, &context, None);
         Self::relay(&entry, peer.unsubscribe(request)).await
     }
