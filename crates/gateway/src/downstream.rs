@@ -11,6 +11,7 @@ mod changes;
 pub(crate) mod direct;
 mod error;
 mod owned;
+mod relay;
 mod server;
 pub mod session_store;
 mod sse;

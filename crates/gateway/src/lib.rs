@@ -9,6 +9,7 @@
 //!   `resultType` fix-ups;
 //! * [`config`] — the YAML file, `${VAR}` substitution and the environment;
 //! * [`registry`] — the immutable snapshot of servers, catalogs and routes, swapped atomically;
+//! * [`client_peer`] — how the gateway reaches a downstream client (notifications, requests);
 //! * [`upstream`] — connections to upstream MCP servers over the three transports, supervised;
 //! * [`store`] — persistence of API-registered servers (memory, SQLite, Postgres);
 //! * [`front`] — the front door: routing, the Host/Origin rule, authentication, limits and
@@ -19,6 +20,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod client_peer;
 pub mod config;
 pub mod downstream;
 pub mod front;

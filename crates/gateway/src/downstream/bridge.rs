@@ -19,15 +19,18 @@ use std::{
 };
 
 use rmcp::{
-    ErrorData as McpError, Peer, RoleServer,
+    ErrorData as McpError,
     model::{
-        CallToolResponse, InputRequest, InputRequests, InputRequiredResult, InputResponses,
-        ProgressToken,
+        CallToolResponse, ClientResult, InputRequest, InputRequests, InputRequiredResult,
+        InputResponses, ProgressToken, RequestId, ServerRequest,
     },
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::upstream::{CallTarget, Client, InputAsk};
+use crate::{
+    client_peer::ClientPeer,
+    upstream::{CallTarget, Client, InputAsk},
+};
 
 /// How long a parked call waits for the client's retry.
 const PARK_TTL: Duration = Duration::from_secs(300);
@@ -147,36 +150,48 @@ pub async fn resume(
     Some(drive(parked.run).await)
 }
 
-/// Answers an upstream's `input_required` by asking a session-era client directly.
+/// Answers an upstream's `input_required` by asking a session-era client directly, on the
+/// response stream of its request `origin`.
 pub async fn fulfil(
-    client: &Peer<RoleServer>,
+    client: &ClientPeer,
+    origin: &RequestId,
     requests: InputRequests,
 ) -> Result<InputResponses, McpError> {
     let mut responses = InputResponses::new();
     for (key, request) in requests {
-        let value = match request {
-            InputRequest::CreateMessage(r) => to_value(client.create_message(r.params).await),
-            InputRequest::Elicitation(r) => to_value(client.create_elicitation(r.params).await),
-            InputRequest::ListRoots(_) => to_value(client.list_roots().await),
-            _ => Err(McpError::invalid_params(
-                format!("mcp-gateway cannot relay input request {key:?} of an unknown kind"),
-                None,
-            )),
-        }?;
+        let request = match request {
+            InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
+            InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),
+            InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
+            _ => {
+                return Err(McpError::invalid_params(
+                    format!("mcp-gateway cannot relay input request {key:?} of an unknown kind"),
+                    None,
+                ));
+            }
+        };
+        let expected = match &request {
+            ServerRequest::CreateMessageRequest(_) => "sampling/createMessage",
+            ServerRequest::ElicitRequest(_) => "elicitation/create",
+            _ => "roots/list",
+        };
+        let value = match client.ask(request, Some(origin.clone())).await? {
+            ClientResult::CreateMessageResult(r) if expected == "sampling/createMessage" => {
+                serde_json::to_value(r)
+            }
+            ClientResult::ElicitResult(r) if expected == "elicitation/create" => {
+                serde_json::to_value(r)
+            }
+            ClientResult::ListRootsResult(r) if expected == "roots/list" => serde_json::to_value(r),
+            _ => {
+                return Err(McpError::internal_error(
+                    format!("mcp-gateway: the client answered {expected} with another result"),
+                    None,
+                ));
+            }
+        };
+        let value = value.map_err(|e| McpError::internal_error(e.to_string(), None))?;
         responses.insert(key, value);
     }
     Ok(responses)
-}
-
-fn to_value<T: serde::Serialize>(
-    result: Result<T, rmcp::ServiceError>,
-) -> Result<serde_json::Value, McpError> {
-    let value = result.map_err(|e| match e {
-        rmcp::ServiceError::McpError(e) => e,
-        other => McpError::internal_error(
-            format!("mcp-gateway: the client did not answer: {other}"),
-            None,
-        ),
-    })?;
-    serde_json::to_value(value).map_err(|e| McpError::internal_error(e.to_string(), None))
 }

@@ -11,7 +11,6 @@ use std::{
 };
 
 use rmcp::{
-    Peer, RoleServer,
     model::{
         PromptListChangedNotification, ResourceListChangedNotification, ServerNotification,
         SubscriptionFilter, ToolListChangedNotification,
@@ -20,7 +19,10 @@ use rmcp::{
 };
 
 use super::view::Scope;
-use crate::registry::{Fingerprint, Registry};
+use crate::{
+    client_peer::{ClientGone, ClientPeer},
+    registry::{Fingerprint, Registry},
+};
 
 /// The list-changed notifications the gateway offers.
 pub fn offered_filter() -> SubscriptionFilter {
@@ -82,7 +84,7 @@ struct Group {
     /// The scope's fingerprints at the last change the watcher handled (or when the group
     /// was created): a session never misses a change made after it was added.
     last: Vec<(String, Fingerprint)>,
-    sessions: HashMap<u64, Peer<RoleServer>>,
+    sessions: HashMap<u64, ClientPeer>,
 }
 
 fn key(scope: &Scope) -> Option<Arc<str>> {
@@ -94,13 +96,7 @@ fn key(scope: &Scope) -> Option<Arc<str>> {
 
 impl SessionWatch {
     /// Notifies session `session` (of `scope`) of list changes until it ends or is removed.
-    pub fn add(
-        &self,
-        registry: &Arc<Registry>,
-        scope: Scope,
-        session: u64,
-        peer: Peer<RoleServer>,
-    ) {
+    pub fn add(&self, registry: &Arc<Registry>, scope: Scope, session: u64, peer: ClientPeer) {
         let mut state = lock(&self.state);
         state
             .groups
@@ -161,7 +157,7 @@ async fn watch(registry: Arc<Registry>, state: Weak<Mutex<WatchState>>) {
             let mut state = lock(&state);
             let snapshot = changed.then(|| registry.snapshot());
             state.groups.retain(|_, group| {
-                group.sessions.retain(|_, peer| !peer.is_transport_closed());
+                group.sessions.retain(|_, peer| !peer.is_closed());
                 if let Some(snapshot) = &snapshot {
                     let now = group.scope.fingerprint(snapshot);
                     let changed = diff(&group.last, &now);
@@ -191,17 +187,32 @@ async fn watch(registry: Arc<Registry>, state: Weak<Mutex<WatchState>>) {
     }
 }
 
-async fn notify(peer: &Peer<RoleServer>, changed: &Changed) -> Result<(), rmcp::ServiceError> {
-    if changed.tools {
-        peer.notify_tool_list_changed().await?;
-    }
-    if changed.prompts {
-        peer.notify_prompt_list_changed().await?;
-    }
-    if changed.resources {
-        peer.notify_resource_list_changed().await?;
+async fn notify(peer: &ClientPeer, changed: &Changed) -> Result<(), ClientGone> {
+    for notification in notifications(changed) {
+        peer.notify(notification).await?;
     }
     Ok(())
+}
+
+/// The notifications that tell a client what changed.
+fn notifications(changed: &Changed) -> Vec<ServerNotification> {
+    let mut notifications = Vec::new();
+    if changed.tools {
+        notifications.push(ServerNotification::ToolListChangedNotification(
+            ToolListChangedNotification::default(),
+        ));
+    }
+    if changed.prompts {
+        notifications.push(ServerNotification::PromptListChangedNotification(
+            PromptListChangedNotification::default(),
+        ));
+    }
+    if changed.resources {
+        notifications.push(ServerNotification::ResourceListChangedNotification(
+            ResourceListChangedNotification::default(),
+        ));
+    }
+    notifications
 }
 
 /// Serves one `subscriptions/listen` stream until the client ends it.
@@ -219,25 +230,12 @@ pub async fn serve_subscription(
             changed = changes.changed() => if changed.is_err() { return },
         }
         let now = scope.fingerprint(&registry.snapshot());
-        let changed = diff(&last, &now);
+        let mut changed = diff(&last, &now);
         last = now;
-        let mut notifications = Vec::new();
-        if changed.tools && accepted.tools_list_changed == Some(true) {
-            notifications.push(ServerNotification::ToolListChangedNotification(
-                ToolListChangedNotification::default(),
-            ));
-        }
-        if changed.prompts && accepted.prompts_list_changed == Some(true) {
-            notifications.push(ServerNotification::PromptListChangedNotification(
-                PromptListChangedNotification::default(),
-            ));
-        }
-        if changed.resources && accepted.resources_list_changed == Some(true) {
-            notifications.push(ServerNotification::ResourceListChangedNotification(
-                ResourceListChangedNotification::default(),
-            ));
-        }
-        for notification in notifications {
+        changed.tools &= accepted.tools_list_changed == Some(true);
+        changed.prompts &= accepted.prompts_list_changed == Some(true);
+        changed.resources &= accepted.resources_list_changed == Some(true);
+        for notification in notifications(&changed) {
             if context.sink().send(notification).await.is_err() {
                 return;
             }

@@ -343,9 +343,17 @@ impl DirectLane {
                 let entry = snapshot.servers.get(&*route.server_id)?.clone();
                 (entry, route.upstream_name)
             }
-            Method::GetPrompt => self.prototype.prompt_owner(&snapshot, target).ok()?,
+            Method::GetPrompt => self
+                .prototype
+                .relay()
+                .prompt_owner(&snapshot, target)
+                .ok()?,
             Method::ReadResource => {
-                let entry = self.prototype.resource_owner(&snapshot, target).ok()?;
+                let entry = self
+                    .prototype
+                    .relay()
+                    .resource_owner(&snapshot, target)
+                    .ok()?;
                 (entry, Arc::from(target))
             }
         };

@@ -20,7 +20,7 @@ use std::{
 };
 
 use rmcp::{
-    ErrorData as McpError, Peer, RoleServer,
+    ErrorData as McpError,
     model::{ClientCapabilities, LoggingLevel, SetLevelRequestParams},
 };
 use tokio_util::sync::CancellationToken;
@@ -353,7 +353,7 @@ impl ClientSession {
 
     /// rmcp's server serves this session from now on: messages outside calls reach the
     /// client through `peer`.
-    pub fn attach(&self, peer: &Peer<RoleServer>) {
+    pub fn attach(&self, peer: &crate::client_peer::ClientPeer) {
         self.link.attach(peer);
     }
 

@@ -11,9 +11,11 @@ use std::{
 };
 
 use rmcp::{
-    ErrorData as McpError, Peer, RoleServer,
+    ErrorData as McpError,
     model::{InputRequest, ProgressToken, RequestId},
 };
+
+use crate::client_peer::ClientPeer;
 use tokio::sync::{mpsc, oneshot};
 
 /// An upstream's request (sampling, elicitation, roots) for a 2026-07-28 client, which
@@ -30,7 +32,7 @@ pub struct InputAsk {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub session: u64,
-    pub peer: Peer<RoleServer>,
+    pub peer: ClientPeer,
     /// The client's request being relayed, when there is one: requests the upstream sends
     /// meanwhile go out on that request's response stream.
     pub request: Option<RequestId>,
@@ -81,7 +83,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub enum Requester {
     /// A session-era client: ask it directly, on the stream of its request.
-    Client(Peer<RoleServer>, Option<RequestId>),
+    Client(ClientPeer, Option<RequestId>),
     /// A 2026-07-28 client: the call turns the request into `input_required`.
     Input(mpsc::Sender<InputAsk>),
 }
@@ -290,7 +292,7 @@ impl CallRouter {
     pub fn progress_target(
         self: &Arc<Self>,
         upstream_token: &ProgressToken,
-    ) -> Option<(Peer<RoleServer>, ProgressToken, Forwarding)> {
+    ) -> Option<(ClientPeer, ProgressToken, Forwarding)> {
         let mut inner = self.lock();
         let id = *inner.progress.get(upstream_token)?;
         let call = inner.calls.get_mut(&id)?;
@@ -354,7 +356,7 @@ impl CallRouter {
     pub fn subscribe(&self, uri: &str, client: Client) {
         let mut inner = self.lock();
         let subscribers = inner.subscriptions.entry(uri.to_owned()).or_default();
-        subscribers.retain(|c| !c.peer.is_transport_closed() && c.session != client.session);
+        subscribers.retain(|c| !c.peer.is_closed() && c.session != client.session);
         subscribers.push(client);
     }
 
@@ -365,7 +367,7 @@ impl CallRouter {
         let Some(subscribers) = inner.subscriptions.get_mut(uri) else {
             return false;
         };
-        subscribers.retain(|c| !c.peer.is_transport_closed() && c.session != session);
+        subscribers.retain(|c| !c.peer.is_closed() && c.session != session);
         let others = !subscribers.is_empty();
         if !others {
             inner.subscriptions.remove(uri);
@@ -376,7 +378,7 @@ impl CallRouter {
     /// Remembers that `client`'s call created the upstream task `task_id`.
     pub fn record_task(&self, task_id: &str, client: Client) {
         let mut inner = self.lock();
-        inner.tasks.retain(|_, c| !c.peer.is_transport_closed());
+        inner.tasks.retain(|_, c| !c.peer.is_closed());
         inner.tasks.insert(task_id.to_owned(), client);
     }
 
@@ -394,7 +396,7 @@ impl CallRouter {
     }
 
     /// The client that owns task `task_id`.
-    pub fn task_client(&self, task_id: &str) -> Option<Peer<RoleServer>> {
+    pub fn task_client(&self, task_id: &str) -> Option<ClientPeer> {
         self.lock().tasks.get(task_id).map(|c| c.peer.clone())
     }
 
@@ -404,7 +406,7 @@ impl CallRouter {
         let mut inner = self.lock();
         let mut unused = Vec::new();
         inner.subscriptions.retain(|uri, subscribers| {
-            subscribers.retain(|c| c.session != session && !c.peer.is_transport_closed());
+            subscribers.retain(|c| c.session != session && !c.peer.is_closed());
             if subscribers.is_empty() {
                 unused.push(uri.clone());
             }
@@ -414,12 +416,12 @@ impl CallRouter {
     }
 
     /// The sessions subscribed to `uri`.
-    pub fn subscribers(&self, uri: &str) -> Vec<Peer<RoleServer>> {
+    pub fn subscribers(&self, uri: &str) -> Vec<ClientPeer> {
         let mut inner = self.lock();
         let Some(subscribers) = inner.subscriptions.get_mut(uri) else {
             return Vec::new();
         };
-        subscribers.retain(|c| !c.peer.is_transport_closed());
+        subscribers.retain(|c| !c.peer.is_closed());
         subscribers.iter().map(|c| c.peer.clone()).collect()
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 use rmcp::{
-    ClientHandler, ErrorData as McpError, Peer, RoleServer,
+    ClientHandler, ErrorData as McpError,
     model::{
         ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
         CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
@@ -24,12 +24,13 @@ use rmcp::{
     service::{NotificationContext, RequestContext, RoleClient},
 };
 use rmcp::{
-    model::{ClientResult, GetExtensions, ServerRequest},
-    service::{InboundStreamOrigin, OriginatingRequestId},
+    model::{ClientResult, ServerRequest},
+    service::InboundStreamOrigin,
 };
 use tokio::sync::mpsc;
 
 use super::calls::{CallRouter, InputAsk, Requester};
+use crate::client_peer::ClientPeer;
 
 /// What an upstream told us that the supervisor acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,21 +86,21 @@ impl Owner {
     }
 }
 
-/// How a session of one client's own reaches that client outside its calls: the peer of
-/// the client's rmcp session (its GET stream), once rmcp serves that session. A session the
-/// direct lane alone answers has no stream open for such messages: they reach nobody.
+/// How a session of one client's own reaches that client outside its calls (its GET
+/// stream), once something serves such a stream for it. A session the direct lane alone
+/// answers has none: such messages reach nobody.
 #[derive(Debug, Default)]
-pub struct ClientLink(ArcSwapOption<Peer<RoleServer>>);
+pub struct ClientLink(ArcSwapOption<ClientPeer>);
 
 impl ClientLink {
-    /// The client's rmcp session serves it from now on.
-    pub fn attach(&self, peer: &Peer<RoleServer>) {
+    /// `peer` reaches the client from now on.
+    pub fn attach(&self, peer: &ClientPeer) {
         if self.0.load().is_none() {
             self.0.store(Some(Arc::new(peer.clone())));
         }
     }
 
-    fn peer(&self) -> Option<Peer<RoleServer>> {
+    fn peer(&self) -> Option<ClientPeer> {
         self.0.load().as_deref().cloned()
     }
 }
@@ -252,42 +253,11 @@ async fn ask<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Sends an upstream's request to a session-era client, on the response stream of the
-/// client request being relayed when there is one. rmcp picks that stream from a marker it
-/// would otherwise fill with the upstream session's own request id (a task-local of this
-/// handler), so the send runs in a task of its own, outside that context.
-async fn ask_client(
-    client: rmcp::Peer<rmcp::RoleServer>,
-    origin: Option<rmcp::model::RequestId>,
-    mut request: ServerRequest,
-) -> Result<ClientResult, McpError> {
-    if let Some(origin) = origin {
-        request
-            .extensions_mut()
-            .insert(OriginatingRequestId(origin));
-    }
-    tokio::spawn(async move { client.send_request(request).await })
-        .await
-        .map_err(|e| McpError::internal_error(format!("mcp-gateway: {e}"), None))?
-        .map_err(from_client)
-}
-
 fn unexpected(what: &str) -> McpError {
     McpError::internal_error(
         format!("mcp-gateway: the client answered {what} with another result"),
         None,
     )
-}
-
-/// A downstream client's failure, reported to the upstream.
-fn from_client(error: rmcp::ServiceError) -> McpError {
-    match error {
-        rmcp::ServiceError::McpError(e) => e,
-        other => McpError::internal_error(
-            format!("mcp-gateway: the client did not answer: {other}"),
-            None,
-        ),
-    }
 }
 
 impl ClientHandler for UpstreamHandler {
@@ -300,7 +270,7 @@ impl ClientHandler for UpstreamHandler {
             Requester::Client(client, origin) => {
                 let request =
                     ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
-                match ask_client(client, origin, request).await? {
+                match client.ask(request, origin).await? {
                     ClientResult::CreateMessageResult(result) => Ok(*result),
                     _ => Err(unexpected("sampling/createMessage")),
                 }
@@ -323,7 +293,7 @@ impl ClientHandler for UpstreamHandler {
         match self.requester(Ask::Elicitation, &context)? {
             Requester::Client(client, origin) => {
                 let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
-                match ask_client(client, origin, request).await? {
+                match client.ask(request, origin).await? {
                     ClientResult::ElicitResult(result) => Ok(result),
                     _ => Err(unexpected("elicitation/create")),
                 }
@@ -345,7 +315,7 @@ impl ClientHandler for UpstreamHandler {
         match self.requester(Ask::Roots, &context)? {
             Requester::Client(client, origin) => {
                 let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
-                match ask_client(client, origin, request).await? {
+                match client.ask(request, origin).await? {
                     ClientResult::ListRootsResult(result) => Ok(result),
                     _ => Err(unexpected("roots/list")),
                 }
@@ -398,7 +368,7 @@ impl ClientHandler for UpstreamHandler {
         };
         let mut params = params;
         params.logger.get_or_insert_with(|| self.server_id.clone());
-        let _ = client.notify_logging_message(params).await;
+        let _ = client.notify_log(params).await;
     }
 
     async fn on_resource_updated(
@@ -427,7 +397,7 @@ impl ClientHandler for UpstreamHandler {
         if let Some(client) = self.calls.task_client(&params.task.task.task_id) {
             let notification =
                 ServerNotification::TaskStatusNotification(TaskStatusNotification::new(params));
-            let _ = client.send_notification(notification).await;
+            let _ = client.notify(notification).await;
         }
     }
 

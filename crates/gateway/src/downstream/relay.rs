@@ -1,0 +1,348 @@
+//! The one relay: what every downstream session's requests go through, whichever face
+//! took them in (`/mcp`, one server's endpoint, `/sse`) and whatever their era. It serves
+//! the scope's view of the registry and relays requests to the upstream that owns each
+//! name or URI, on the upstream session the rules below choose; what the upstream sends
+//! back while serving a request goes to that request's client (see [`crate::client_peer`]).
+//! One [`Relay`] per downstream session; a request arrives as a [`Call`].
+
+// Logging and legacy subscriptions are deprecated by SEP-2577 but still part of every
+// protocol revision the gateway relays.
+#![allow(deprecated)]
+
+mod call;
+mod ops;
+mod subscriptions;
+mod tools;
+mod upstream_session;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use rmcp::{
+    ErrorData as McpError,
+    model::{PaginatedRequestParams, RequestMetaObject, UnsubscribeRequestParams},
+};
+use tokio::sync::mpsc;
+
+pub use self::call::Call;
+use self::upstream_session::Upstream;
+use super::{direct::sessions::TrackedSessions, error, owned::ClientSession, view::Scope};
+use crate::{
+    client_peer::ClientPeer,
+    gateway::Gateway,
+    protocol::{self, can_be_asked},
+    registry::{ServerEntry, Snapshot},
+    upstream::{CallGuard, CallRouter, Client, InputAsk, UpstreamError, UpstreamPeer},
+};
+
+/// The relay of one downstream session of an MCP face (`/mcp`, one server's endpoint,
+/// `/sse`): `session` numbers the session.
+#[derive(Clone)]
+pub struct Relay {
+    gateway: Arc<Gateway>,
+    scope: Scope,
+    session: u64,
+    /// Dropped with the last clone, when the session ends.
+    end: Arc<SessionEnd>,
+    /// The endpoint's session table, for sessions that must leave the direct lane.
+    sessions: Option<Arc<TrackedSessions>>,
+}
+
+/// What a session holds on upstreams — resource subscriptions, upstream sessions of its
+/// own — released when the session ends.
+struct SessionEnd {
+    gateway: Arc<Gateway>,
+    session: u64,
+    /// What the session holds of its own (upstream sessions among it): the endpoint's
+    /// session table entry's, or one of this session's alone (`/sse`, stdio), found on
+    /// the session's first request.
+    client: std::sync::OnceLock<Arc<ClientSession>>,
+    /// Set once the session subscribed; most sessions never do, and their end costs
+    /// nothing.
+    holds_state: std::sync::atomic::AtomicBool,
+    /// Set once the session is watched for list changes (session-based clients only).
+    watched: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        if self.watched.load(Ordering::Relaxed) {
+            self.gateway.session_watch.remove(self.session);
+        }
+        if !self.holds_state.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let snapshot = self.gateway.registry.snapshot();
+        for entry in snapshot.servers.values() {
+            let unused = entry.runtime.calls.forget_session(self.session);
+            let Some(peer) = entry.runtime.peer() else {
+                continue;
+            };
+            for uri in unused {
+                let peer = peer.clone();
+                runtime.spawn(async move {
+                    let _ = peer.unsubscribe(UnsubscribeRequestParams::new(uri)).await;
+                });
+            }
+        }
+    }
+}
+
+impl Relay {
+    pub fn new(gateway: Arc<Gateway>, scope: Scope) -> Self {
+        static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        let session = SESSIONS.fetch_add(1, Ordering::Relaxed) + 1;
+        let end = Arc::new(SessionEnd {
+            gateway: gateway.clone(),
+            session,
+            client: std::sync::OnceLock::new(),
+            holds_state: Default::default(),
+            watched: Default::default(),
+        });
+        Self {
+            gateway,
+            scope,
+            session,
+            end,
+            sessions: None,
+        }
+    }
+
+    /// A server for a streamable HTTP endpoint with a direct lane.
+    pub(crate) fn with_sessions(mut self, sessions: Arc<TrackedSessions>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// What this session holds of its own: its entry in the endpoint's session table
+    /// (shared with the direct lane), else its own. From now on this relay serves the
+    /// session, so messages outside its calls reach it through this request's peer.
+    fn client(&self, call: &Call) -> &Arc<ClientSession> {
+        self.client_of(call.session.as_deref(), &call.peer)
+    }
+
+    /// [`Self::client`], from the client's MCP session id (when it has one) and its peer.
+    pub(crate) fn client_of(
+        &self,
+        session: Option<&str>,
+        peer: &ClientPeer,
+    ) -> &Arc<ClientSession> {
+        self.end.client.get_or_init(|| {
+            let listed = match (&self.sessions, session) {
+                (Some(sessions), Some(session)) => sessions.touch(session),
+                _ => None,
+            };
+            let client = match listed {
+                Some(info) => info.client().clone(),
+                None => Arc::new(ClientSession::new(peer.capabilities().unwrap_or_default())),
+            };
+            client.attach(peer);
+            client
+        })
+    }
+
+    /// The session now holds upstream state to release when it ends.
+    fn holds_state(&self) {
+        self.end.holds_state.store(true, Ordering::Relaxed);
+    }
+
+    /// Registers a request relayed to `entry` on behalf of this session, and gives the
+    /// `_meta` to send upstream: the client's own minus the protocol keys and progress
+    /// token (the upstream session sets its own; see [`CallGuard::route_progress`]).
+    fn begin(
+        &self,
+        calls: &Arc<CallRouter>,
+        call: &Call,
+        input: Option<mpsc::Sender<InputAsk>>,
+    ) -> (CallGuard, Option<RequestMetaObject>) {
+        let client = Client {
+            session: self.session,
+            peer: call.peer.clone(),
+            request: Some(call.id.clone()),
+        };
+        let guard = calls.begin(client, call.meta.get_progress_token(), input);
+        let mut meta = RequestMetaObject::default();
+        for (key, value) in call.meta.0.0.iter() {
+            if key != protocol::meta::PROGRESS_TOKEN && !protocol::meta::is_protocol_key(key) {
+                meta.0.0.insert(key.clone(), value.clone());
+            }
+        }
+        let meta = (!meta.0.0.is_empty()).then_some(meta);
+        (guard, meta)
+    }
+
+    /// Whether `id` is a server this face serves.
+    fn in_scope(&self, id: &str) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Server(only) => **only == *id,
+        }
+    }
+
+    /// Whether this client can be asked something: it declared sampling, elicitation or
+    /// roots, or set a log level.
+    fn asks(&self, call: &Call) -> bool {
+        can_be_asked(&call.capabilities) || self.client(call).asks()
+    }
+
+    /// Waits (boundedly) until every connected server in scope has looked for the tools it
+    /// lists only to clients that can be asked something, asking those that have not.
+    async fn discover_asking_tools(&self) {
+        let pending = |snapshot: &Snapshot| -> Vec<Arc<ServerEntry>> {
+            snapshot
+                .servers
+                .values()
+                .filter(|e| self.in_scope(&e.record.server_id))
+                .filter(|e| !e.catalog.asking_discovered && e.runtime.peer().is_some())
+                .cloned()
+                .collect()
+        };
+        let mut changes = self.gateway.registry.subscribe();
+        let waiting = pending(&self.snapshot());
+        if waiting.is_empty() {
+            return;
+        }
+        for entry in &waiting {
+            entry.runtime.want_asking_tools();
+        }
+        let deadline = tokio::time::Instant::now() + ASKING_DISCOVERY_WAIT;
+        while !pending(&self.snapshot()).is_empty() {
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return, // listed without them rather than not at all
+            }
+        }
+    }
+
+    /// The upstream session a request of this client to `entry` goes on: one of its own
+    /// when the client can be asked something (it declared sampling, elicitation or roots,
+    /// or set a log level), else the server's shared session.
+    async fn upstream(&self, entry: Arc<ServerEntry>, call: &Call) -> Result<Upstream, McpError> {
+        // A 2026-07-28 request has no session to own anything: only its `tools/call` can
+        // be asked something, through a session for that call (`for_stateless_call`).
+        if call.stateless || !self.asks(call) {
+            return Upstream::shared(entry);
+        }
+        let limit = self.gateway.settings.max_client_processes_per_server;
+        let owned = self.client(call).upstream(&entry, limit).await?;
+        Ok(Upstream::owned(entry, owned))
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.gateway.registry.snapshot()
+    }
+
+    /// The connected upstream of a server, or the error a client should see.
+    pub(crate) fn peer_of(entry: &ServerEntry) -> Result<Arc<UpstreamPeer>, McpError> {
+        entry
+            .runtime
+            .peer()
+            .ok_or_else(|| error::upstream(&entry.record.server_id, UpstreamError::Unavailable))
+    }
+
+    /// Runs one upstream request (see [`ServerEntry::call_upstream`]); dropping it makes
+    /// rmcp send `notifications/cancelled` upstream.
+    async fn relay<T>(
+        entry: &ServerEntry,
+        call: impl Future<Output = Result<T, rmcp::ServiceError>>,
+    ) -> Result<T, McpError> {
+        let call = async { call.await.map_err(UpstreamError::from) };
+        entry
+            .call_upstream(call)
+            .await
+            .map_err(|e| error::upstream(&entry.record.server_id, e))
+    }
+
+    fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {
+        request.as_ref().and_then(|r| r.cursor.as_deref())
+    }
+
+    fn entry(snapshot: &Snapshot, server_id: &str) -> Result<Arc<ServerEntry>, McpError> {
+        snapshot
+            .servers
+            .get(server_id)
+            .cloned()
+            .ok_or_else(|| error::upstream(server_id, UpstreamError::Unavailable))
+    }
+
+    /// The server that should answer for a resource URI in this scope (the URI goes to
+    /// it unchanged).
+    pub(crate) fn resource_owner(
+        &self,
+        snapshot: &Snapshot,
+        uri: &str,
+    ) -> Result<Arc<ServerEntry>, McpError> {
+        match self.scope.resource_server(snapshot, uri) {
+            Some(id) => Self::entry(snapshot, &id),
+            None => Err(error::unknown("resource", uri)),
+        }
+    }
+
+    /// The server that answers for a prompt name in this scope, and its name there.
+    pub(crate) fn prompt_owner(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+    ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
+        let route = self
+            .scope
+            .prompt(snapshot, name)
+            .ok_or_else(|| error::unknown("prompt", name))?;
+        Ok((
+            Self::entry(snapshot, &route.server_id)?,
+            route.upstream_name,
+        ))
+    }
+}
+
+/// How long a list or call of a client that can be asked waits for the discovery of the
+/// tools listed only to such clients (once per server; then they are known).
+const ASKING_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl Relay {
+    /// The client completed its handshake: from now on this relay serves the session, and
+    /// list changes, and updates of resources it had subscribed to (a session rebuilt from
+    /// its record), reach it through `peer`.
+    pub(crate) fn initialized(&self, session: Option<Arc<str>>, peer: ClientPeer) {
+        let client = self.client_of(session.as_deref(), &peer).clone();
+        self.end.watched.store(true, Ordering::Relaxed);
+        self.gateway.session_watch.add(
+            &self.gateway.registry,
+            self.scope.clone(),
+            self.session,
+            peer.clone(),
+        );
+        let followed = client.subscriptions();
+        if !followed.is_empty() {
+            let relay = self.clone();
+            tokio::spawn(async move {
+                relay.resubscribe(&client, followed, peer, session).await;
+            });
+        }
+    }
+
+    /// The client's roots changed: only its own upstream sessions know them.
+    pub(crate) async fn roots_changed(&self, session: Option<&str>, peer: &ClientPeer) {
+        let client = self.client_of(session, peer);
+        for owned in client.owned().open(|id| self.in_scope(id)).await {
+            let _ = owned.peer.notify_roots_list_changed().await;
+        }
+    }
+}
+
+impl Relay {
+    /// A 2026-07-28 `subscriptions/listen` stream, served until the client ends it.
+    pub(crate) async fn listen(&self, context: rmcp::service::SubscriptionContext) {
+        super::changes::serve_subscription(
+            self.gateway.registry.clone(),
+            self.scope.clone(),
+            context,
+        )
+        .await;
+    }
+}

@@ -1,0 +1,55 @@
+//! One client request as the relay serves it, whichever front end took it in.
+
+use std::sync::Arc;
+
+use rmcp::{
+    RoleServer,
+    model::{ClientCapabilities, RequestId, RequestMetaObject},
+    service::RequestContext,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{client_peer::ClientPeer, protocol::header};
+
+/// A request being relayed: who sent it, how to reach them while it runs, and its
+/// protocol metadata.
+pub struct Call {
+    /// The request's id, as the client sent it.
+    pub id: RequestId,
+    /// Where what belongs to this request goes: progress, log messages, the upstream's
+    /// questions (on the request's own response stream where the front end has one).
+    pub peer: ClientPeer,
+    /// The request's `_meta`.
+    pub meta: RequestMetaObject,
+    /// Cancelled when the client cancels the request (or goes away).
+    pub cancelled: CancellationToken,
+    /// What the client declared: its session's capabilities, or a 2026-07-28 request's own.
+    pub capabilities: ClientCapabilities,
+    /// A request of the stateless 2026-07-28 revision: no session.
+    pub stateless: bool,
+    /// The client's MCP session id, when it has one.
+    pub session: Option<Arc<str>>,
+}
+
+impl Call {
+    /// A request rmcp's server took in.
+    pub fn from_rmcp(context: &RequestContext<RoleServer>) -> Self {
+        let session = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get(header::SESSION_ID))
+            .and_then(|id| id.to_str().ok())
+            .map(Arc::from);
+        Self {
+            id: context.id.clone(),
+            peer: context.peer.clone().into(),
+            meta: context.meta.clone(),
+            cancelled: context.ct.clone(),
+            capabilities: context.client_capabilities().unwrap_or_default(),
+            stateless: context
+                .protocol_version()
+                .is_some_and(|v| !v.has_initialize()),
+            session,
+        }
+    }
+}
