@@ -5,12 +5,17 @@
 //! Every routing table that names a client (calls in flight, subscriptions, tasks, list
 //! watchers, a client's own upstream sessions) holds one of these, so the way a message
 //! reaches a client is decided in this one place, whoever serves the client's session.
-//! Today that is rmcp's server, whose peer this wraps; the gateway's own streamable HTTP
-//! sessions will be another kind of handle (see docs/ARCHITECTURE.md, "one relay").
+//! That is the gateway itself for streamable HTTP sessions ([`Outbox`]: the session's own
+//! stream and each request's response stream), and rmcp's server for the legacy `/sse`
+//! face and 2026-07-28 requests (its peer).
 
 // Sampling, elicitation, roots and logging are deprecated by SEP-2577 but still part of
 // every protocol revision the gateway relays.
 #![allow(deprecated)]
+
+mod outbox;
+
+use std::sync::Arc;
 
 use rmcp::{
     ErrorData as McpError, Peer, RoleServer,
@@ -23,11 +28,17 @@ use rmcp::{
     service::OriginatingRequestId,
 };
 
+pub use self::outbox::{InFlight, Outbox, RequestStream};
+
 /// A downstream client, as the gateway reaches it.
 #[derive(Debug, Clone)]
 pub enum ClientPeer {
     /// A session rmcp's server serves: its peer.
     Rmcp(Peer<RoleServer>),
+    /// A session the gateway serves itself: its own stream.
+    Session(Arc<Outbox>),
+    /// One request of such a session: its response stream.
+    Request(Arc<RequestStream>),
 }
 
 /// The client's session ended (or its stream closed): the message reached nobody.
@@ -46,6 +57,17 @@ impl ClientPeer {
     pub fn is_closed(&self) -> bool {
         match self {
             ClientPeer::Rmcp(peer) => peer.is_transport_closed(),
+            ClientPeer::Session(outbox) => outbox.is_ended(),
+            ClientPeer::Request(stream) => stream.is_closed(),
+        }
+    }
+
+    /// The client's session as a whole, for what outlives the request at hand
+    /// (subscriptions, tasks, list changes): rmcp's peer is the session's already.
+    pub fn session(&self) -> ClientPeer {
+        match self {
+            ClientPeer::Request(stream) => ClientPeer::Session(stream.session().clone()),
+            other => other.clone(),
         }
     }
 
@@ -53,6 +75,8 @@ impl ClientPeer {
     pub fn capabilities(&self) -> Option<ClientCapabilities> {
         match self {
             ClientPeer::Rmcp(peer) => peer.peer_info().map(|info| info.capabilities.clone()),
+            ClientPeer::Session(outbox) => Some(outbox.capabilities().clone()),
+            ClientPeer::Request(stream) => Some(stream.session().capabilities().clone()),
         }
     }
 
@@ -63,6 +87,8 @@ impl ClientPeer {
                 .send_notification(notification)
                 .await
                 .map_err(|_| ClientGone),
+            ClientPeer::Session(outbox) => outbox.notify(notification).await,
+            ClientPeer::Request(stream) => stream.notify(notification).await,
         }
     }
 
@@ -122,6 +148,8 @@ impl ClientPeer {
                     .map_err(|e| McpError::internal_error(format!("mcp-gateway: {e}"), None))?
                     .map_err(from_client)
             }
+            ClientPeer::Session(outbox) => outbox.ask_session(request).await,
+            ClientPeer::Request(stream) => stream.ask(request).await,
         }
     }
 }

@@ -40,10 +40,7 @@ pub(crate) use changes::SessionWatch;
 pub use server::GatewayServer;
 pub use view::{PAGE_SIZE, Scope};
 
-use direct::{
-    DirectLane,
-    sessions::{LightSessions, TrackedSessions},
-};
+use direct::{DirectLane, sessions::TrackedSessions};
 
 type McpService = StreamableHttpService<GatewayServer, TrackedSessions>;
 
@@ -61,7 +58,7 @@ impl Endpoint {
     /// A streamable HTTP MCP endpoint for one scope.
     fn new(gateway: &Arc<Gateway>, scope: Scope) -> Self {
         let settings = &gateway.settings;
-        let mut config = StreamableHttpServerConfig::default()
+        let config = StreamableHttpServerConfig::default()
             .with_sse_keep_alive(Some(Duration::from_secs(15)))
             .with_max_request_body_bytes(settings.max_body_bytes)
             .with_cancellation_token(gateway.shutdown_token().child_token())
@@ -69,29 +66,15 @@ impl Endpoint {
             // before any request gets here: rmcp's copy of it stays off.
             .disable_allowed_hosts()
             .disable_allowed_origins();
-        let endpoint = match &scope {
-            Scope::All => None,
-            Scope::Server(id) => Some(id.to_string()),
-        };
-        let sessions = TrackedSessions::new(
-            settings.session_ttl,
-            gateway.shutdown_token().clone(),
-            gateway.sessions.clone(),
-            endpoint,
-        );
-        // rmcp takes over a light session through its session store (sessions.rs).
-        config.session_store = Some(Arc::new(LightSessions(sessions.clone())));
+        let sessions = TrackedSessions::new(gateway, scope.clone());
         let direct = Arc::new(DirectLane::new(
             gateway.clone(),
             scope.clone(),
             sessions.clone(),
         ));
-        let (gateway, tracked) = (gateway.clone(), sessions.clone());
+        let gateway = gateway.clone();
         let service = StreamableHttpService::new(
-            move || {
-                let server = GatewayServer::new(gateway.clone(), scope.clone());
-                Ok(server.with_sessions(tracked.clone()))
-            },
+            move || Ok(GatewayServer::new(gateway.clone(), scope.clone())),
             sessions.clone(),
             config,
         );

@@ -20,10 +20,7 @@ mod pages;
 pub(crate) mod request;
 pub mod sessions;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
@@ -79,8 +76,6 @@ pub struct DirectLane {
     /// Answers `initialize` for light sessions, as each session's server would.
     prototype: GatewayServer,
     sessions: Arc<TrackedSessions>,
-    /// Session-era calls in flight, by session and request id, for `notifications/cancelled`.
-    in_flight: Mutex<HashMap<(String, String), CancellationToken>>,
     /// Upstream requests relayed to clients during their calls, until answered.
     asks: Arc<PendingAsks>,
 }
@@ -92,14 +87,20 @@ impl DirectLane {
             gateway,
             scope,
             sessions,
-            in_flight: Mutex::default(),
             asks: Arc::default(),
         }
     }
 
     /// Answers a POST on the direct lane, or gives it back for rmcp.
     pub async fn try_answer(self: &Arc<Self>, request: Request) -> Handled {
-        if !request::plain_post(request.headers()) {
+        // rmcp's framing answers what the transport refuses (406, 415).
+        if !request::acceptable_media(request.headers()) {
+            return Handled::Pass(request);
+        }
+        // A request on a session with unusual headers takes the relay's general path
+        // (through rmcp's framing); every `initialize` opens its session here.
+        let opens = !request.headers().contains_key(header::SESSION_ID);
+        if !opens && !request::plain_post(request.headers()) {
             return Handled::Pass(request);
         }
         let (parts, body) = request.into_parts();
@@ -114,8 +115,11 @@ impl DirectLane {
             None => Handled::Pass(rebuilt(body)),
             Some(answer) => Handled::Answered(answer),
         };
-        if let Some(answer) = self.open_light(&parts.headers, &body) {
+        if let Some(answer) = self.open_session(&parts.headers, &body) {
             return Handled::Answered(answer);
+        }
+        if !request::plain_post(&parts.headers) {
+            return to_rmcp(body);
         }
         let Some(caller) = request::caller(&parts.headers) else {
             return to_rmcp(body);
@@ -133,17 +137,24 @@ impl DirectLane {
         // A client that can be asked something: its calls go on upstream sessions of its
         // own (see `downstream::owned`).
         let mut asking = None;
+        let mut session_info = None;
         if let Caller::Session(session) = caller {
             let Some(info) = self.sessions.touch(session) else {
                 return to_rmcp(body);
             };
-            // rmcp has no session to tell that the handshake is complete.
-            if info.is_light() && request::is_initialized(&envelope) {
+            if request::is_initialized(&envelope) {
+                info.relay().initialized(info.peer());
+                return Handled::Answered(StatusCode::ACCEPTED.into_response());
+            }
+            if let Some(id) = request::cancelled_request(&envelope)
+                && info.outbox().cancel(id.get())
+            {
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
             if info.client().asks() {
                 asking = Some((session, info.client().clone()));
             }
+            session_info = Some(info);
         }
         // A list page comes from the snapshot, for a client that cannot be asked anything.
         if asking.is_none()
@@ -152,12 +163,6 @@ impl DirectLane {
         {
             return Handled::Answered(answer);
         }
-        if let Caller::Session(session) = caller
-            && let Some(id) = request::cancelled_request(&envelope)
-            && self.cancel(session, id)
-        {
-            return Handled::Answered(StatusCode::ACCEPTED.into_response());
-        }
         let Some(call) = request::lane_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
@@ -165,8 +170,13 @@ impl DirectLane {
             return Handled::Pass(rebuilt(body));
         };
         let stateless = caller == Caller::Stateless;
-        let cancel = CancellationToken::new();
-        let in_flight = InFlight::register(self, &caller, call.id, &cancel);
+        // A session's request is cancelled by its `notifications/cancelled`, or when the
+        // session ends.
+        let in_flight = session_info.map(|info| info.outbox().begin(call.id.get().to_owned()));
+        let cancel = match &in_flight {
+            Some(in_flight) => in_flight.cancelled().clone(),
+            None => CancellationToken::new(),
+        };
         let id: Box<RawValue> = call.id.to_owned();
         let request = LaneRequest {
             method: call.method,
@@ -259,12 +269,13 @@ impl DirectLane {
         Handled::Answered(event_stream(body))
     }
 
-    /// Answers a session-era `initialize` with a light session (see [`sessions`]), as
-    /// rmcp would answer it; `None` leaves the request to rmcp (odd headers, a version
-    /// the negotiation refuses, anything but a plain `initialize`).
-    fn open_light(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<Response> {
-        use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
-        if headers.contains_key(header::SESSION_ID) || headers.contains_key(header::METHOD) {
+    /// Answers a client's `initialize` with a new session (see [`sessions`]), as rmcp's
+    /// server would answer it. Every `initialize` opens its session here; `None` for any
+    /// other message, and for an `initialize` whose protocol headers contradict its body,
+    /// which rmcp refuses with the transport's error before it could open a session.
+    fn open_session(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<Response> {
+        use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ProtocolVersion};
+        if headers.contains_key(header::SESSION_ID) {
             return None;
         }
         let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_slice(body) else {
@@ -274,26 +285,50 @@ impl DirectLane {
             return None;
         };
         let params = &initialize.params;
-        if let Some(version) = headers.get(header::PROTOCOL_VERSION)
-            && version.as_bytes() != params.protocol_version.as_str().as_bytes()
-        {
-            return None;
+        if let Some(version) = headers.get(header::PROTOCOL_VERSION) {
+            let version = version.to_str().ok()?;
+            let known = ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .any(|v| v.as_str() == version);
+            if !known || version != params.protocol_version.as_str() {
+                return None;
+            }
+            // From the revision that has them, an `Mcp-Method` header must agree.
+            if version >= ProtocolVersion::STANDARD_HEADERS.as_str() {
+                let mut methods = headers.get_all(header::METHOD).iter();
+                match (methods.next(), methods.next()) {
+                    (None, _) => {}
+                    (Some(method), None) if method == "initialize" => {}
+                    _ => return None,
+                }
+            }
         }
-        let result = rmcp::ServerHandler::negotiate_initialize(&self.prototype, params).ok()?;
-        if !result.protocol_version.has_initialize() {
-            return None;
+        let answer = match self.prototype.relay().negotiate(params) {
+            Ok(result) => {
+                let session = self.sessions.open(params, &result.protocol_version);
+                let message =
+                    serde_json::json!({"jsonrpc": "2.0", "id": request.id, "result": result});
+                (HeaderValue::from_str(&session).ok(), message)
+            }
+            Err(error) => {
+                let message =
+                    serde_json::json!({"jsonrpc": "2.0", "id": request.id, "error": error});
+                (None, message)
+            }
+        };
+        let (session, message) = answer;
+        let mut response = (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            message.to_string(),
+        )
+            .into_response();
+        if let Some(session) = session {
+            response
+                .headers_mut()
+                .insert(http::HeaderName::from_static(header::SESSION_ID), session);
         }
-        let message = serde_json::json!({"jsonrpc": "2.0", "id": request.id, "result": result});
-        let answer = serde_json::to_vec(&message).ok()?;
-        let session = self
-            .sessions
-            .open_light(params, result.protocol_version.as_str());
-        let session = HeaderValue::from_str(&session).ok()?;
-        let headers = [
-            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (http::HeaderName::from_static(header::SESSION_ID), session),
-        ];
-        Some((StatusCode::OK, headers, answer).into_response())
+        Some(response)
     }
 
     /// A `tools/list` page of the aggregate from the snapshot's serialised pages (built
@@ -399,22 +434,6 @@ impl DirectLane {
             _owned: owned,
         })
     }
-
-    /// Cancels a direct call in flight; false if there is none with that id.
-    fn cancel(&self, session: &str, id: &RawValue) -> bool {
-        let key = (session.to_owned(), id.get().to_owned());
-        match self.lock().remove(&key) {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), CancellationToken>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// Where the lane sends a request.
@@ -425,43 +444,6 @@ struct Route {
     target: Arc<str>,
     /// The relay's session with the server speaks 2026-07-28 (whatever the lane's does).
     relay_stateless: bool,
-}
-
-/// A session-era call in flight, cancellable by `notifications/cancelled`; forgotten when
-/// it ends, however it ends.
-struct InFlight {
-    lane: Arc<DirectLane>,
-    key: Option<(String, String)>,
-}
-
-impl InFlight {
-    fn register(
-        lane: &Arc<DirectLane>,
-        caller: &Caller<'_>,
-        id: &RawValue,
-        cancel: &CancellationToken,
-    ) -> Self {
-        let key = match caller {
-            Caller::Session(session) => {
-                let key = (session.to_string(), id.get().to_owned());
-                lane.lock().insert(key.clone(), cancel.clone());
-                Some(key)
-            }
-            Caller::Stateless => None,
-        };
-        Self {
-            lane: lane.clone(),
-            key,
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Some(key) = &self.key {
-            self.lane.lock().remove(key);
-        }
-    }
 }
 
 /// The upstream session a direct call goes on.

@@ -351,8 +351,13 @@ impl ClientSession {
         upstream::may_ask(&self.capabilities, method)
     }
 
-    /// rmcp's server serves this session from now on: messages outside calls reach the
-    /// client through `peer`.
+    /// What the client declared in its `initialize`.
+    pub fn capabilities(&self) -> &ClientCapabilities {
+        &self.capabilities
+    }
+
+    /// Messages outside calls reach the client through `peer` from now on (the first
+    /// peer attached stays).
     pub fn attach(&self, peer: &crate::client_peer::ClientPeer) {
         self.link.attach(peer);
     }

@@ -10,6 +10,7 @@
 #![allow(deprecated)]
 
 mod call;
+mod dispatch;
 mod ops;
 mod subscriptions;
 mod tools;
@@ -28,7 +29,7 @@ use tokio::sync::mpsc;
 
 pub use self::call::Call;
 use self::upstream_session::Upstream;
-use super::{direct::sessions::TrackedSessions, error, owned::ClientSession, view::Scope};
+use super::{error, owned::ClientSession, view::Scope};
 use crate::{
     client_peer::ClientPeer,
     gateway::Gateway,
@@ -46,8 +47,6 @@ pub struct Relay {
     session: u64,
     /// Dropped with the last clone, when the session ends.
     end: Arc<SessionEnd>,
-    /// The endpoint's session table, for sessions that must leave the direct lane.
-    sessions: Option<Arc<TrackedSessions>>,
 }
 
 /// What a session holds on upstreams — resource subscriptions, upstream sessions of its
@@ -109,39 +108,33 @@ impl Relay {
             scope,
             session,
             end,
-            sessions: None,
         }
     }
 
-    /// A server for a streamable HTTP endpoint with a direct lane.
-    pub(crate) fn with_sessions(mut self, sessions: Arc<TrackedSessions>) -> Self {
-        self.sessions = Some(sessions);
-        self
+    /// The relay of a session whose client is known already (a streamable HTTP session
+    /// the gateway serves itself).
+    pub(crate) fn for_client(
+        gateway: Arc<Gateway>,
+        scope: Scope,
+        client: Arc<ClientSession>,
+    ) -> Self {
+        let relay = Self::new(gateway, scope);
+        let _ = relay.end.client.set(client);
+        relay
     }
 
-    /// What this session holds of its own: its entry in the endpoint's session table
-    /// (shared with the direct lane), else its own. From now on this relay serves the
-    /// session, so messages outside its calls reach it through this request's peer.
+    /// What this session holds of its own, found on its first request where the relay
+    /// was not given it (a session rmcp's server serves).
     fn client(&self, call: &Call) -> &Arc<ClientSession> {
-        self.client_of(call.session.as_deref(), &call.peer)
+        self.client_of(&call.peer)
     }
 
-    /// [`Self::client`], from the client's MCP session id (when it has one) and its peer.
-    pub(crate) fn client_of(
-        &self,
-        session: Option<&str>,
-        peer: &ClientPeer,
-    ) -> &Arc<ClientSession> {
+    /// [`Self::client`], for a session reached through `peer`.
+    pub(crate) fn client_of(&self, peer: &ClientPeer) -> &Arc<ClientSession> {
         self.end.client.get_or_init(|| {
-            let listed = match (&self.sessions, session) {
-                (Some(sessions), Some(session)) => sessions.touch(session),
-                _ => None,
-            };
-            let client = match listed {
-                Some(info) => info.client().clone(),
-                None => Arc::new(ClientSession::new(peer.capabilities().unwrap_or_default())),
-            };
-            client.attach(peer);
+            let peer = peer.session();
+            let client = Arc::new(ClientSession::new(peer.capabilities().unwrap_or_default()));
+            client.attach(&peer);
             client
         })
     }
@@ -308,8 +301,8 @@ impl Relay {
     /// The client completed its handshake: from now on this relay serves the session, and
     /// list changes, and updates of resources it had subscribed to (a session rebuilt from
     /// its record), reach it through `peer`.
-    pub(crate) fn initialized(&self, session: Option<Arc<str>>, peer: ClientPeer) {
-        let client = self.client_of(session.as_deref(), &peer).clone();
+    pub(crate) fn initialized(&self, peer: ClientPeer) {
+        let client = self.client_of(&peer).clone();
         self.end.watched.store(true, Ordering::Relaxed);
         self.gateway.session_watch.add(
             &self.gateway.registry,
@@ -321,14 +314,14 @@ impl Relay {
         if !followed.is_empty() {
             let relay = self.clone();
             tokio::spawn(async move {
-                relay.resubscribe(&client, followed, peer, session).await;
+                relay.resubscribe(&client, followed, peer).await;
             });
         }
     }
 
     /// The client's roots changed: only its own upstream sessions know them.
-    pub(crate) async fn roots_changed(&self, session: Option<&str>, peer: &ClientPeer) {
-        let client = self.client_of(session, peer);
+    pub(crate) async fn roots_changed(&self, peer: &ClientPeer) {
+        let client = self.client_of(peer);
         for owned in client.owned().open(|id| self.in_scope(id)).await {
             let _ = owned.peer.notify_roots_list_changed().await;
         }

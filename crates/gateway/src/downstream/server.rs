@@ -24,9 +24,10 @@ use super::{
     changes,
     relay::{Call, Relay},
 };
-use crate::protocol::header;
 
 /// One downstream session as rmcp's server serves it (rmcp builds one per session).
+/// Each operation's future is boxed: rmcp's dispatch would otherwise hold all of their
+/// states inline, which overflows a thread's stack in unoptimised builds.
 #[derive(Clone)]
 pub struct GatewayServer {
     relay: Relay,
@@ -39,30 +40,10 @@ impl GatewayServer {
         }
     }
 
-    /// A server for a streamable HTTP endpoint with a direct lane.
-    pub(super) fn with_sessions(
-        self,
-        sessions: std::sync::Arc<super::direct::sessions::TrackedSessions>,
-    ) -> Self {
-        Self {
-            relay: self.relay.with_sessions(sessions),
-        }
-    }
-
     /// The session's relay.
     pub(super) fn relay(&self) -> &Relay {
         &self.relay
     }
-}
-
-/// The MCP session id of the request a notification came with.
-fn session_of(context: &NotificationContext<RoleServer>) -> Option<std::sync::Arc<str>> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get(header::SESSION_ID))
-        .and_then(|id| id.to_str().ok())
-        .map(std::sync::Arc::from)
 }
 
 impl ServerHandler for GatewayServer {
@@ -75,9 +56,8 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        self.relay
-            .list_tools(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.list_tools(request, &call)).await
     }
 
     async fn call_tool(
@@ -85,9 +65,8 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        self.relay
-            .call_tool(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.call_tool(request, &call)).await
     }
 
     async fn list_prompts(
@@ -95,9 +74,8 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.relay
-            .list_prompts(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.list_prompts(request, &call)).await
     }
 
     async fn get_prompt(
@@ -105,9 +83,8 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.relay
-            .get_prompt(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.get_prompt(request, &call)).await
     }
 
     async fn list_resources(
@@ -115,9 +92,8 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.relay
-            .list_resources(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.list_resources(request, &call)).await
     }
 
     async fn list_resource_templates(
@@ -125,9 +101,8 @@ impl ServerHandler for GatewayServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        self.relay
-            .list_resource_templates(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.list_resource_templates(request, &call)).await
     }
 
     async fn read_resource(
@@ -135,9 +110,8 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.relay
-            .read_resource(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.read_resource(request, &call)).await
     }
 
     async fn subscribe(
@@ -145,9 +119,8 @@ impl ServerHandler for GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.relay
-            .subscribe(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.subscribe(request, &call)).await
     }
 
     async fn unsubscribe(
@@ -155,9 +128,8 @@ impl ServerHandler for GatewayServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.relay
-            .unsubscribe(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.unsubscribe(request, &call)).await
     }
 
     async fn complete(
@@ -165,9 +137,8 @@ impl ServerHandler for GatewayServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        self.relay
-            .complete(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.complete(request, &call)).await
     }
 
     async fn get_task(
@@ -175,9 +146,8 @@ impl ServerHandler for GatewayServer {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        self.relay
-            .get_task(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.get_task(request, &call)).await
     }
 
     async fn update_task(
@@ -185,9 +155,8 @@ impl ServerHandler for GatewayServer {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.relay
-            .update_task(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.update_task(request, &call)).await
     }
 
     async fn cancel_task(
@@ -195,9 +164,8 @@ impl ServerHandler for GatewayServer {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.relay
-            .cancel_task(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.cancel_task(request, &call)).await
     }
 
     async fn set_level(
@@ -205,22 +173,18 @@ impl ServerHandler for GatewayServer {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.relay
-            .set_level(request, &Call::from_rmcp(&context))
-            .await
+        let call = Call::from_rmcp(&context);
+        Box::pin(self.relay.set_level(request, &call)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         // rmcp serves the session from now on (also when it took a light one over: the
         // handshake is replayed with the request's headers).
-        let session = session_of(&context);
-        self.relay.initialized(session, context.peer.into());
+        self.relay.initialized(context.peer.into());
     }
 
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        let session = session_of(&context);
-        let peer = context.peer.into();
-        self.relay.roots_changed(session.as_deref(), &peer).await;
+        self.relay.roots_changed(&context.peer.into()).await;
     }
     fn accepted_subscription_filter(
         &self,

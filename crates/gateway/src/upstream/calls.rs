@@ -200,12 +200,12 @@ impl CallGuard {
     /// The call created the upstream task `task_id`: later `tasks/*` requests and task
     /// status notifications belong to this call's client.
     pub fn record_task(&self, task_id: &str) {
-        let client = self
-            .router
-            .lock()
-            .calls
-            .get(&self.id)
-            .map(|c| c.client.clone());
+        // The task outlives the call: its status goes to the session, not the call's stream.
+        let client = self.router.lock().calls.get(&self.id).map(|c| Client {
+            session: c.client.session,
+            peer: c.client.peer.session(),
+            request: None,
+        });
         if let Some(client) = client {
             self.router.record_task(task_id, client);
         }

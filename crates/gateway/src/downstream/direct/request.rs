@@ -26,17 +26,74 @@ pub enum Caller<'a> {
     Stateless,
 }
 
-/// A POST whose headers pass rmcp's checks plainly: no `Origin` (a browser's request,
-/// already checked by the front door, is left to rmcp), a JSON body, and both media types
-/// accepted. Only for these does the gateway read the body itself.
+/// A POST the direct lane may read: [`acceptable_media`], and no `Origin` (a browser's
+/// request, checked by the front door already, takes the relay's general path).
 pub fn plain_post(headers: &HeaderMap) -> bool {
-    let plain = || -> Option<bool> {
-        if headers.contains_key(header::ORIGIN) {
-            return Some(false);
+    acceptable_media(headers) && !headers.contains_key(header::ORIGIN)
+}
+
+/// A POST whose media types pass the streamable HTTP transport's checks, by rmcp's rules
+/// (which answers 406 or 415 otherwise): a JSON body, and both JSON and event streams
+/// accepted (weights of zero exclude a type; wildcards do not count).
+pub fn acceptable_media(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(is_json);
+    let (mut json, mut sse) = (false, false);
+    for essence in accepted_media_types(headers) {
+        json |= essence.eq_ignore_ascii_case("application/json");
+        sse |= essence.eq_ignore_ascii_case("text/event-stream");
+    }
+    content_type && json && sse
+}
+
+/// The media types `Accept` lists with a weight other than zero.
+fn accepted_media_types(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| split_unquoted(value, ','))
+        .filter_map(|entry| {
+            let mut parts = split_unquoted(entry, ';');
+            let essence = parts.next()?.trim();
+            parts
+                .all(|parameter| match parameter.split_once('=') {
+                    Some((name, value)) => {
+                        !name.trim().eq_ignore_ascii_case("q") || weighs(value.trim())
+                    }
+                    None => true,
+                })
+                .then_some(essence)
+        })
+}
+
+/// Splits at `delimiter` outside double quotes.
+fn split_unquoted(value: &str, delimiter: char) -> impl Iterator<Item = &str> {
+    let (mut quoted, mut escaped) = (false, false);
+    value.split(move |c| {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && c == delimiter {
+            return true;
         }
-        Some(is_json(one(headers, header::CONTENT_TYPE.as_str())?) && accepts_both(headers)?)
-    };
-    plain().unwrap_or(false)
+        false
+    })
+}
+
+/// Whether a weight (RFC 9110 §12.4.2) keeps its media range: only an explicit zero
+/// excludes it; a malformed weight is ignored.
+fn weighs(quality: &str) -> bool {
+    let (whole, fraction) = quality.split_once('.').unwrap_or((quality, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|digit| digit.is_ascii_digit()) {
+        return true;
+    }
+    whole != "0" || fraction.bytes().any(|digit| digit != b'0')
 }
 
 /// How a [`plain_post`] identifies its client, when the direct lane may take it.
@@ -61,11 +118,6 @@ pub fn caller(headers: &HeaderMap) -> Option<Caller<'_>> {
     }
 }
 
-/// The one value of a header, as text.
-fn one<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    optional(headers, name)?
-}
-
 /// `Some(None)` when the header is absent, `Some(Some(v))` for one text value, `None`
 /// for several values or a non-text one.
 fn optional<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
@@ -82,23 +134,6 @@ fn optional<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
 fn is_json(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default();
     essence.trim().eq_ignore_ascii_case("application/json")
-}
-
-/// `Accept` lists both media types a streamable HTTP client must accept (weights and
-/// wildcards are left to rmcp).
-fn accepts_both(headers: &HeaderMap) -> Option<bool> {
-    let accept = one(headers, header::ACCEPT.as_str())?;
-    if accept.contains(';') {
-        return None;
-    }
-    let mut json = false;
-    let mut sse = false;
-    for item in accept.split(',') {
-        let item = item.trim();
-        json |= item.eq_ignore_ascii_case("application/json");
-        sse |= item.eq_ignore_ascii_case("text/event-stream");
-    }
-    Some(json && sse)
 }
 
 /// A request the direct lane can relay ([`Method`]).

@@ -1,15 +1,17 @@
-//! rmcp's in-memory session manager, with what the gateway holds of each session (its
-//! [`ClientSession`]: capabilities, log level, upstream sessions of its own), its record in
-//! the gateway's session store, and an idle timeout that counts the calls rmcp never sees.
+//! The streamable HTTP sessions of one MCP endpoint, served by the gateway itself: a
+//! table of [`SessionInfo`] (what the client declared, its [`Relay`], its [`Outbox`]), each
+//! session's record in the gateway's session store, and an idle timeout.
 //!
-//! Sessions start *light*: the gateway answers `initialize` itself and keeps only a table
-//! entry and a record (a few hundred bytes), where an rmcp session costs ~90 KiB of tasks
-//! and channels. A light session's direct calls never need more. Its first request that
-//! needs rmcp (listing, a stream, anything the lane leaves) finds no rmcp session; rmcp
-//! then asks its session store, [`LightSessions`], for the `initialize` parameters and
-//! replays the handshake into a new rmcp session with the same id. A session this table
-//! lacks but the session store holds (opened by another gateway sharing the store) is
-//! rebuilt from its record the same way.
+//! A session costs a table entry, a record and a few small structures (no task, no channel
+//! until the client opens a stream). A session this table lacks but the session store
+//! holds (opened by another gateway sharing the store) is rebuilt from its record.
+//!
+//! The direct lane answers plain requests ([`super`]); everything else on a session comes
+//! through rmcp's streamable HTTP framing (its header checks and event streams), which
+//! hands each message to this table as its session manager ([`manager`]), and from here
+//! to the session's relay: rmcp runs no server of its own for these sessions.
+
+mod manager;
 
 use std::{
     collections::HashMap,
@@ -20,33 +22,33 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::Stream;
 use rmcp::{
-    model::{
-        ClientCapabilities, ClientJsonRpcMessage, ClientRequest, InitializeRequestParams,
-        ServerJsonRpcMessage,
-    },
-    transport::streamable_http_server::session::{
-        RestoreOutcome, ServerSseMessage, SessionId, SessionManager, SessionState, SessionStore,
-        SessionStoreError,
-        local::{LocalSessionManager, LocalSessionManagerError},
-    },
+    model::{InitializeRequestParams, ProtocolVersion},
+    transport::streamable_http_server::session::SessionId,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::downstream::{
-    owned::ClientSession,
-    session_store::{SessionRecord, SessionStore as Records, now_millis},
+use crate::{
+    client_peer::{ClientPeer, Outbox},
+    downstream::{
+        owned::ClientSession,
+        relay::Relay,
+        session_store::{SessionRecord, SessionStore as Records, now_millis},
+        view::Scope,
+    },
+    gateway::Gateway,
 };
 
-/// What the gateway tracks about one downstream session.
+/// What the gateway holds of one downstream session.
 pub struct SessionInfo {
-    /// A light session (see the module docs): rmcp does not hold it (its `initialize`
-    /// parameters are in its record).
-    light: bool,
-    /// What the session holds of its own (capabilities, log level, upstream sessions),
-    /// kept when rmcp takes a light session over.
+    /// What the session holds of its own (capabilities, log level, upstream sessions).
     client: Arc<ClientSession>,
+    /// The session's relay: every request of the session goes through it.
+    relay: Relay,
+    /// The session's streams.
+    outbox: Arc<Outbox>,
+    /// The negotiated protocol revision.
+    revision: ProtocolVersion,
     /// Milliseconds since the manager started, at the session's last request.
     last_active: AtomicU64,
     /// `last_active` when it was last noted in the store (see [`TrackedSessions::touch`]).
@@ -61,20 +63,32 @@ impl SessionInfo {
         &self.client
     }
 
-    /// The gateway answered this session's `initialize`; rmcp has not seen it.
-    pub fn is_light(&self) -> bool {
-        self.light
+    /// The session's relay.
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// The session's streams.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// The session as a whole, as messages outside its requests reach it.
+    pub fn peer(&self) -> ClientPeer {
+        ClientPeer::Session(self.outbox.clone())
+    }
+
+    /// The negotiated protocol revision.
+    pub fn revision(&self) -> &ProtocolVersion {
+        &self.revision
     }
 }
 
-/// [`LocalSessionManager`] plus a table of [`SessionInfo`] and an idle timeout.
+/// The sessions of one endpoint, with an idle timeout.
 pub struct TrackedSessions {
-    inner: LocalSessionManager,
+    gateway: Arc<Gateway>,
+    scope: Scope,
     table: RwLock<HashMap<SessionId, Arc<SessionInfo>>>,
-    /// Light sessions rmcp is taking over, until their `initialize` has been replayed:
-    /// rmcp must not route requests to the new session before (its worker would quit),
-    /// so it is reported absent and later requests wait for the takeover to finish.
-    taking_over: std::sync::Mutex<std::collections::HashSet<SessionId>>,
     started: Instant,
     /// How long a session may go without a request, here and in every other process
     /// sharing the store, before it ends.
@@ -84,69 +98,75 @@ pub struct TrackedSessions {
     store: Arc<dyn Records>,
     /// Which endpoint this is (see [`SessionRecord::endpoint`]).
     endpoint: Option<String>,
-    me: Weak<Self>,
 }
 
 impl TrackedSessions {
-    /// A manager whose sessions end after `ttl` without a request; the sweeper stops
-    /// with `shutdown` or when the manager is dropped.
-    pub fn new(
-        ttl: Duration,
-        shutdown: CancellationToken,
-        store: Arc<dyn Records>,
-        endpoint: Option<String>,
-    ) -> Arc<Self> {
-        let mut inner = LocalSessionManager::default();
-        // Idle sessions are ended here instead: rmcp's worker never sees direct calls.
-        inner.session_config.keep_alive = None;
-        let sessions = Arc::new_cyclic(|me| Self {
-            inner,
+    /// The sessions of `scope`'s endpoint; they end after the gateway's session ttl
+    /// without a request. The sweeper stops at shutdown or when the table is dropped.
+    pub fn new(gateway: &Arc<Gateway>, scope: Scope) -> Arc<Self> {
+        let ttl = gateway.settings.session_ttl;
+        let endpoint = match &scope {
+            Scope::All => None,
+            Scope::Server(id) => Some(id.to_string()),
+        };
+        let sessions = Arc::new(Self {
+            gateway: gateway.clone(),
+            scope,
             table: RwLock::default(),
-            taking_over: Default::default(),
             started: Instant::now(),
             ttl,
-            store,
+            store: gateway.sessions.clone(),
             endpoint,
-            me: me.clone(),
         });
+        let shutdown = gateway.shutdown_token().clone();
         tokio::spawn(sweep(Arc::downgrade(&sessions), ttl, shutdown));
         sessions
     }
 
-    /// Opens a light session for a client's `initialize` (answered by the caller with
-    /// protocol revision `version`).
-    pub fn open_light(&self, params: &InitializeRequestParams, version: &str) -> SessionId {
+    /// Opens a session for a client's `initialize` (answered by the caller with protocol
+    /// revision `version`).
+    pub fn open(&self, params: &InitializeRequestParams, version: &ProtocolVersion) -> SessionId {
         let id: SessionId = uuid::Uuid::new_v4().to_string().into();
         let record = SessionRecord::opened(
             id.to_string(),
             self.endpoint.clone(),
-            version.into(),
+            version.to_string(),
             params,
         );
         let client = self.recorded_client(&record);
-        let info = self.light_info(client, self.store.save(record));
+        let info = self.info(client, version.clone(), self.store.save(record));
         self.write().insert(id.clone(), Arc::new(info));
         id
+    }
+
+    /// A session's entry, reflecting its record's `version`.
+    fn info(
+        &self,
+        client: Arc<ClientSession>,
+        revision: ProtocolVersion,
+        version: u64,
+    ) -> SessionInfo {
+        let outbox = Outbox::new(client.capabilities().clone());
+        client.attach(&ClientPeer::Session(outbox.clone()));
+        let relay = Relay::for_client(self.gateway.clone(), self.scope.clone(), client.clone());
+        SessionInfo {
+            client,
+            relay,
+            outbox,
+            revision,
+            last_active: AtomicU64::new(self.now()),
+            noted_active: AtomicU64::new(self.now()),
+            version: AtomicU64::new(version),
+        }
     }
 
     fn recorded_client(&self, record: &SessionRecord) -> Arc<ClientSession> {
         Arc::new(ClientSession::recorded(record, self.store.clone()))
     }
 
-    /// A light session's entry, reflecting its record's `version`.
-    fn light_info(&self, client: Arc<ClientSession>, version: u64) -> SessionInfo {
-        SessionInfo {
-            client,
-            last_active: AtomicU64::new(self.now()),
-            noted_active: AtomicU64::new(self.now()),
-            version: AtomicU64::new(version),
-            light: true,
-        }
-    }
-
     /// The session's info, marking it active, if the session exists: in the table, or
     /// as a record (opened by another endpoint table with the same store, perhaps in
-    /// another gateway), rebuilt as a light session. The record decides: a session
+    /// another gateway), rebuilt from it. The record decides: a session
     /// ended elsewhere is forgotten here, one changed elsewhere (its log level) is
     /// brought up to date.
     pub fn touch(&self, id: &str) -> Option<Arc<SessionInfo>> {
@@ -195,26 +215,21 @@ impl TrackedSessions {
 
     /// Drops this process's copy of a session that another process serves: its record
     /// stays, and the session is rebuilt from it if it comes back here.
-    async fn drop_copy(&self, id: &SessionId) {
-        self.write().remove(id);
-        self.taking_over().remove(id);
-        let _ = self.inner.close_session(id).await;
+    fn drop_copy(&self, id: &str) {
+        if let Some(info) = self.write().remove(id) {
+            info.outbox.end();
+        }
     }
 
     /// Drops the copy of a session whose record is gone (ended by another process).
     fn forget(&self, id: &str) {
-        if self.write().remove(id).is_none() {
-            return;
-        }
-        let (Ok(runtime), Some(sessions)) =
-            (tokio::runtime::Handle::try_current(), self.me.upgrade())
-        else {
-            return;
-        };
-        let id: SessionId = id.into();
-        runtime.spawn(async move {
-            let _ = sessions.inner.close_session(&id).await;
-        });
+        self.drop_copy(id);
+    }
+
+    /// Ends a session (the client's `DELETE`, or idle too long): its record goes too.
+    pub fn end(&self, id: &str) {
+        self.drop_copy(id);
+        self.store.remove(id);
     }
 
     /// A session of this endpoint known only by its record.
@@ -224,14 +239,31 @@ impl TrackedSessions {
             .filter(|record| record.endpoint == self.endpoint)
     }
 
+    /// Serves here a session opened elsewhere: its handshake is done, so the client is
+    /// told of list changes and its subscriptions are followed again from now on.
     fn rebuild(&self, id: &str) -> Option<Arc<SessionInfo>> {
         let record = self.recorded(id)?;
         // Any newer version is taken in by the caller (`touch`).
         let version = self.store.version(id)?;
-        let info = Arc::new(self.light_info(self.recorded_client(&record), version));
+        let revision =
+            serde_json::from_value(serde_json::Value::String(record.protocol_version.clone()))
+                .ok()?;
+        let info = Arc::new(self.info(self.recorded_client(&record), revision, version));
         tracing::debug!(session = %id, "serving a session from its record");
-        let mut table = self.write();
-        Some(table.entry(id.into()).or_insert(info).clone())
+        let (info, rebuilt) = {
+            let mut table = self.write();
+            match table.get(id) {
+                Some(present) => (present.clone(), false),
+                None => {
+                    table.insert(id.into(), info.clone());
+                    (info, true)
+                }
+            }
+        };
+        if rebuilt {
+            info.relay.initialized(info.peer());
+        }
+        Some(info)
     }
 
     /// Whether the session exists (without marking it active).
@@ -251,10 +283,6 @@ impl TrackedSessions {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, Arc<SessionInfo>>> {
         // Every write leaves the map consistent, so a poisoned lock is still usable.
         self.table.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn taking_over(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<SessionId>> {
-        self.taking_over.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Arc<SessionInfo>>> {
@@ -286,160 +314,11 @@ async fn sweep(sessions: Weak<TrackedSessions>, ttl: Duration, shutdown: Cancell
         for id in sessions.idle(ttl) {
             if sessions.active_elsewhere(&id) {
                 tracing::debug!(session = %id, "dropping the copy of a session served elsewhere");
-                sessions.drop_copy(&id).await;
+                sessions.drop_copy(&id);
             } else {
                 tracing::debug!(session = %id, "closing an idle MCP session");
-                let _ = sessions.close_session(&id).await;
+                sessions.end(&id);
             }
         }
-    }
-}
-
-/// The parameters of an `initialize`.
-fn initialize_params(message: &ClientJsonRpcMessage) -> Option<&InitializeRequestParams> {
-    let ClientJsonRpcMessage::Request(request) = message else {
-        return None;
-    };
-    let ClientRequest::InitializeRequest(initialize) = &request.request else {
-        return None;
-    };
-    Some(&initialize.params)
-}
-
-/// rmcp's session store, as far as light sessions need one: it hands rmcp the
-/// `initialize` parameters of a light session so that rmcp can take it over.
-pub struct LightSessions(pub Arc<TrackedSessions>);
-
-#[async_trait::async_trait]
-impl SessionStore for LightSessions {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let params = self
-            .0
-            .recorded(session_id)
-            .and_then(|r| r.initialize_params());
-        Ok(params.map(SessionState::new))
-    }
-
-    async fn store(&self, _: &str, _: &SessionState) -> Result<(), SessionStoreError> {
-        Ok(()) // sessions rmcp opened itself are in the table already
-    }
-
-    async fn delete(&self, _: &str) -> Result<(), SessionStoreError> {
-        Ok(()) // the table entry goes with `close_session`
-    }
-}
-
-impl SessionManager for TrackedSessions {
-    type Error = LocalSessionManagerError;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
-
-    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.inner.create_session().await
-    }
-
-    async fn initialize_session(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        // A light session taken over by rmcp (its `initialize` replayed) keeps what it
-        // holds; a session rmcp opens itself gets a record.
-        let taken_over = self
-            .read()
-            .get(id)
-            .map(|old| (old.client.clone(), old.version.load(Ordering::Relaxed)));
-        let (client, version) = match (taken_over, initialize_params(&message)) {
-            (Some(light), _) => light,
-            (None, Some(params)) => {
-                let revision = params.protocol_version.to_string();
-                let record =
-                    SessionRecord::opened(id.to_string(), self.endpoint.clone(), revision, params);
-                let client = self.recorded_client(&record);
-                (client, self.store.save(record))
-            }
-            (None, None) => (
-                Arc::new(ClientSession::new(ClientCapabilities::default())),
-                0,
-            ),
-        };
-        let info = Arc::new(SessionInfo {
-            light: false,
-            client,
-            last_active: AtomicU64::new(self.now()),
-            noted_active: AtomicU64::new(self.now()),
-            version: AtomicU64::new(version),
-        });
-        let response = self.inner.initialize_session(id, message).await;
-        self.taking_over().remove(id);
-        let response = response?;
-        self.write().insert(id.clone(), info);
-        Ok(response)
-    }
-
-    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        if self.taking_over().contains(id) {
-            return Ok(false);
-        }
-        // Ended, perhaps by another gateway sharing the store: close the copy here.
-        if self.store.version(id).is_none() {
-            self.write().remove(id);
-            let _ = self.inner.close_session(id).await;
-            return Ok(false);
-        }
-        self.inner.has_session(id).await
-    }
-
-    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.write().remove(id);
-        self.store.remove(id);
-        self.taking_over().remove(id);
-        self.inner.close_session(id).await
-    }
-
-    async fn create_stream(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.create_stream(id, message).await
-    }
-
-    async fn accept_message(
-        &self,
-        id: &SessionId,
-        message: ClientJsonRpcMessage,
-    ) -> Result<(), Self::Error> {
-        self.touch(id);
-        self.inner.accept_message(id, message).await
-    }
-
-    async fn create_standalone_stream(
-        &self,
-        id: &SessionId,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.create_standalone_stream(id).await
-    }
-
-    async fn resume(
-        &self,
-        id: &SessionId,
-        last_event_id: String,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.resume(id, last_event_id).await
-    }
-
-    async fn restore_session(
-        &self,
-        id: SessionId,
-    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        self.taking_over().insert(id.clone());
-        let outcome = self.inner.restore_session(id.clone()).await;
-        if !matches!(outcome, Ok(RestoreOutcome::Restored(_))) {
-            self.taking_over().remove(&id);
-        }
-        outcome
     }
 }

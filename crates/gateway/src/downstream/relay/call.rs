@@ -1,7 +1,5 @@
 //! One client request as the relay serves it, whichever front end took it in.
 
-use std::sync::Arc;
-
 use rmcp::{
     RoleServer,
     model::{ClientCapabilities, RequestId, RequestMetaObject},
@@ -9,7 +7,7 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{client_peer::ClientPeer, protocol::header};
+use crate::client_peer::ClientPeer;
 
 /// A request being relayed: who sent it, how to reach them while it runs, and its
 /// protocol metadata.
@@ -27,19 +25,11 @@ pub struct Call {
     pub capabilities: ClientCapabilities,
     /// A request of the stateless 2026-07-28 revision: no session.
     pub stateless: bool,
-    /// The client's MCP session id, when it has one.
-    pub session: Option<Arc<str>>,
 }
 
 impl Call {
     /// A request rmcp's server took in.
     pub fn from_rmcp(context: &RequestContext<RoleServer>) -> Self {
-        let session = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(header::SESSION_ID))
-            .and_then(|id| id.to_str().ok())
-            .map(Arc::from);
         Self {
             id: context.id.clone(),
             peer: context.peer.clone().into(),
@@ -49,7 +39,6 @@ impl Call {
             stateless: context
                 .protocol_version()
                 .is_some_and(|v| !v.has_initialize()),
-            session,
         }
     }
 }

@@ -5,8 +5,6 @@
 // protocol revision the gateway relays.
 #![allow(deprecated)]
 
-use std::sync::Arc;
-
 use rmcp::{
     ErrorData as McpError,
     model::{RequestId, SubscribeRequestParams, UnsubscribeRequestParams},
@@ -66,9 +64,10 @@ impl Relay {
             let (_call, _) = self.begin(&entry.runtime.calls, call, None);
             Self::relay(&entry, peer.subscribe(request)).await?;
         }
+        // Updates come after the request: to the session, not the request's stream.
         let client = Client {
             session: self.session,
-            peer: call.peer.clone(),
+            peer: call.peer.session(),
             request: None,
         };
         entry.runtime.calls.subscribe(&uri, client);
@@ -101,7 +100,6 @@ impl Relay {
         client: &ClientSession,
         followed: Vec<String>,
         peer: ClientPeer,
-        session: Option<Arc<str>>,
     ) {
         for (n, uri) in followed.into_iter().enumerate() {
             let call = Call {
@@ -111,7 +109,6 @@ impl Relay {
                 meta: Default::default(),
                 cancelled: Default::default(),
                 stateless: false,
-                session: session.clone(),
             };
             let params = SubscribeRequestParams::new(uri.clone());
             if let Err(e) = self.subscribe_upstream(params, &call).await {

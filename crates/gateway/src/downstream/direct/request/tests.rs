@@ -70,6 +70,32 @@ fn unusual_headers_are_left_to_rmcp() {
     assert!(!plain_post(&h));
     h.insert("accept", HeaderValue::from_static("*/*"));
     assert!(!plain_post(&h));
+    h.insert(
+        "accept",
+        HeaderValue::from_static("application/json;q=0, text/event-stream"),
+    );
+    assert!(!plain_post(&h));
+}
+
+#[test]
+fn media_types_are_read_as_the_transport_reads_them() {
+    let mut h = with(&[("mcp-session-id", "a"), ("origin", "http://localhost:1")]);
+    assert!(
+        acceptable_media(&h) && !plain_post(&h),
+        "a browser's request"
+    );
+    h.insert(
+        "accept",
+        HeaderValue::from_static("application/json;q=0.9, text/event-stream;q=0.5"),
+    );
+    assert!(acceptable_media(&h));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    assert!(acceptable_media(&h));
+    h.insert("content-type", HeaderValue::from_static("text/plain"));
+    assert!(!acceptable_media(&h));
 }
 
 fn session_call(body: &str) -> Option<LaneCall<'_>> {

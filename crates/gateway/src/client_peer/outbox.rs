@@ -1,0 +1,275 @@
+//! The streams of a session the gateway serves itself (streamable HTTP, session era): the
+//! session's own stream (its `GET`), each request's response stream, the questions asked
+//! on them until the client answers, and the requests in flight until they end.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use rmcp::{
+    ErrorData as McpError,
+    model::{
+        ClientCapabilities, ClientResult, RequestId, ServerJsonRpcMessage, ServerNotification,
+        ServerRequest,
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::ClientGone;
+
+/// Messages a slow client has not read yet, per stream, before senders wait.
+const STREAM_BUFFER: usize = 16;
+
+/// A client's answer to a question the gateway relayed.
+type Answer = Result<ClientResult, McpError>;
+
+/// One session's ways to its client.
+#[derive(Debug)]
+pub struct Outbox {
+    /// What the client declared in its `initialize`.
+    capabilities: ClientCapabilities,
+    /// The session's own stream, while the client holds one open.
+    stream: Mutex<Option<mpsc::Sender<ServerJsonRpcMessage>>>,
+    /// Questions asked and not answered yet, by the gateway's id for them.
+    asks: Mutex<HashMap<RequestId, oneshot::Sender<Answer>>>,
+    next_ask: AtomicU64,
+    /// The session's requests in flight, by their id as sent (JSON text).
+    in_flight: Mutex<HashMap<String, CancellationToken>>,
+    /// Cancelled when the session ends.
+    ended: CancellationToken,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is one map or slot operation: a poisoned lock is intact.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Outbox {
+    pub fn new(capabilities: ClientCapabilities) -> Arc<Self> {
+        Arc::new(Self {
+            capabilities,
+            stream: Mutex::default(),
+            asks: Mutex::default(),
+            next_ask: AtomicU64::new(0),
+            in_flight: Mutex::default(),
+            ended: CancellationToken::new(),
+        })
+    }
+
+    /// What the client declared.
+    pub fn capabilities(&self) -> &ClientCapabilities {
+        &self.capabilities
+    }
+
+    /// The session's own stream, opened by the client's `GET`: what reaches the session
+    /// outside its requests goes there from now on. While one is open, another `GET`
+    /// gets a stream that carries nothing (two would each miss half the messages) and
+    /// ends with the session.
+    pub fn open_stream(&self) -> mpsc::Receiver<ServerJsonRpcMessage> {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let mut slot = lock(&self.stream);
+        if slot.as_ref().is_some_and(|open| !open.is_closed()) {
+            let ended = self.ended.clone();
+            tokio::spawn(async move {
+                // Holding the sender keeps the idle stream open until the session ends.
+                tokio::select! {
+                    () = ended.cancelled() => {}
+                    () = sender.closed() => {}
+                }
+            });
+        } else {
+            *slot = Some(sender);
+        }
+        receiver
+    }
+
+    /// The response stream of one request: what belongs to the request goes there.
+    pub fn request_stream(
+        self: &Arc<Self>,
+    ) -> (RequestStream, mpsc::Receiver<ServerJsonRpcMessage>) {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let stream = RequestStream {
+            sender,
+            session: self.clone(),
+        };
+        (stream, receiver)
+    }
+
+    /// Ends the session: its streams close and unanswered questions fail.
+    pub fn end(&self) {
+        self.ended.cancel();
+        lock(&self.stream).take();
+        lock(&self.asks).clear();
+        for (_, request) in lock(&self.in_flight).drain() {
+            request.cancel();
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_cancelled()
+    }
+
+    /// Registers a request in flight (`id` as sent), cancelled by the client's
+    /// `notifications/cancelled` or when the session ends; forgotten when the returned
+    /// guard drops.
+    pub fn begin(self: &Arc<Self>, id: String) -> InFlight {
+        let cancelled = self.ended.child_token();
+        lock(&self.in_flight).insert(id.clone(), cancelled.clone());
+        InFlight {
+            outbox: self.clone(),
+            id,
+            cancelled,
+        }
+    }
+
+    /// Cancels the request `id` (as sent); false if none is in flight.
+    pub fn cancel(&self, id: &str) -> bool {
+        match lock(&self.in_flight).remove(id) {
+            Some(request) => {
+                request.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands the client's answer to the question it answers; false if none waits for it.
+    pub fn answer(&self, id: &RequestId, answer: Answer) -> bool {
+        match lock(&self.asks).remove(id) {
+            Some(waiting) => {
+                let _ = waiting.send(answer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn notify_session(&self, notification: ServerNotification) -> Result<(), ClientGone> {
+        let sender = lock(&self.stream).clone();
+        match sender {
+            Some(sender) => sender
+                .send(ServerJsonRpcMessage::notification(notification))
+                .await
+                .map_err(|_| ClientGone),
+            // Nobody listens: dropped, as a server without the stream would.
+            None if !self.is_ended() => Ok(()),
+            None => Err(ClientGone),
+        }
+    }
+
+    /// Asks the client on `stream` (or the session's own stream) and waits for its answer
+    /// (or the end of the session).
+    async fn ask(
+        &self,
+        stream: Option<&mpsc::Sender<ServerJsonRpcMessage>>,
+        request: ServerRequest,
+    ) -> Answer {
+        let no_stream = || {
+            McpError::internal_error(
+                "mcp-gateway: the client has no stream open to be asked on",
+                None,
+            )
+        };
+        let session_stream;
+        let stream = match stream {
+            Some(stream) => stream,
+            None => {
+                session_stream = lock(&self.stream).clone().ok_or_else(no_stream)?;
+                &session_stream
+            }
+        };
+        let n = self.next_ask.fetch_add(1, Ordering::Relaxed);
+        // Its own prefix: the direct lane numbers the questions it relays as `gw-ask-…`.
+        let id = RequestId::String(format!("gw-session-ask-{n}").into());
+        let (waiting, answer) = oneshot::channel();
+        lock(&self.asks).insert(id.clone(), waiting);
+        let forget = || lock(&self.asks).remove(&id);
+        let message = ServerJsonRpcMessage::request(request, id.clone());
+        if stream.send(message).await.is_err() {
+            forget();
+            return Err(no_stream());
+        }
+        let gone = || McpError::internal_error("mcp-gateway: the client's session ended", None);
+        tokio::select! {
+            answer = answer => answer.unwrap_or_else(|_| Err(gone())),
+            () = self.ended.cancelled() => {
+                forget();
+                Err(gone())
+            }
+        }
+    }
+}
+
+/// One request of a session, in flight.
+#[derive(Debug)]
+pub struct InFlight {
+    outbox: Arc<Outbox>,
+    id: String,
+    cancelled: CancellationToken,
+}
+
+impl InFlight {
+    /// Cancelled when the client cancels the request or its session ends.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.cancelled
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.outbox.in_flight).remove(&self.id);
+    }
+}
+
+/// The response stream of one request.
+#[derive(Debug)]
+pub struct RequestStream {
+    sender: mpsc::Sender<ServerJsonRpcMessage>,
+    session: Arc<Outbox>,
+}
+
+impl RequestStream {
+    /// Sends the request's final message (its answer).
+    pub async fn finish(&self, message: ServerJsonRpcMessage) {
+        let _ = self.sender.send(message).await;
+    }
+
+    /// Resolves when the client stopped reading the stream.
+    pub async fn closed(&self) {
+        self.sender.closed().await
+    }
+
+    pub(super) fn session(&self) -> &Arc<Outbox> {
+        &self.session
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    pub(super) async fn notify(&self, notification: ServerNotification) -> Result<(), ClientGone> {
+        self.sender
+            .send(ServerJsonRpcMessage::notification(notification))
+            .await
+            .map_err(|_| ClientGone)
+    }
+
+    pub(super) async fn ask(&self, request: ServerRequest) -> Answer {
+        self.session.ask(Some(&self.sender), request).await
+    }
+}
+
+impl Outbox {
+    pub(super) async fn notify(&self, notification: ServerNotification) -> Result<(), ClientGone> {
+        self.notify_session(notification).await
+    }
+
+    pub(super) async fn ask_session(&self, request: ServerRequest) -> Answer {
+        self.ask(None, request).await
+    }
+}
