@@ -149,13 +149,12 @@ impl Outbox {
         }
     }
 
-    async fn notify_session(&self, notification: ServerNotification) -> Result<(), ClientGone> {
+    /// Sends a message on the session's own stream (a transport with one stream for
+    /// everything, like the legacy SSE one, answers requests there too).
+    pub async fn deliver(&self, message: ServerJsonRpcMessage) -> Result<(), ClientGone> {
         let sender = lock(&self.stream).clone();
         match sender {
-            Some(sender) => sender
-                .send(ServerJsonRpcMessage::notification(notification))
-                .await
-                .map_err(|_| ClientGone),
+            Some(sender) => sender.send(message).await.map_err(|_| ClientGone),
             // Nobody listens: dropped, as a server without the stream would.
             None if !self.is_ended() => Ok(()),
             None => Err(ClientGone),
@@ -266,7 +265,8 @@ impl RequestStream {
 
 impl Outbox {
     pub(super) async fn notify(&self, notification: ServerNotification) -> Result<(), ClientGone> {
-        self.notify_session(notification).await
+        self.deliver(ServerJsonRpcMessage::notification(notification))
+            .await
     }
 
     pub(super) async fn ask_session(&self, request: ServerRequest) -> Answer {

@@ -319,6 +319,28 @@ impl Relay {
         }
     }
 
+    /// A notification from the client of a session the gateway serves itself, whose
+    /// streams are `outbox`.
+    pub(crate) async fn notified(
+        &self,
+        notification: rmcp::model::ClientNotification,
+        outbox: &Arc<crate::client_peer::Outbox>,
+    ) {
+        use rmcp::model::ClientNotification;
+        let peer = ClientPeer::Session(outbox.clone());
+        match notification {
+            ClientNotification::InitializedNotification(_) => self.initialized(peer),
+            ClientNotification::CancelledNotification(cancelled) => {
+                if let Ok(request) = serde_json::to_string(&cancelled.params.request_id) {
+                    outbox.cancel(&request);
+                }
+            }
+            ClientNotification::RootsListChangedNotification(_) => self.roots_changed(&peer).await,
+            // Progress of the client's own work, or nothing the gateway acts on.
+            _ => {}
+        }
+    }
+
     /// The client's roots changed: only its own upstream sessions know them.
     pub(crate) async fn roots_changed(&self, peer: &ClientPeer) {
         let client = self.client_of(peer);

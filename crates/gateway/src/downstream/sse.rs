@@ -6,11 +6,12 @@
 //! * every server message (responses, notifications, server→client requests) comes back on
 //!   the stream as a `message` event.
 //!
-//! Each stream is one rmcp session of [`GatewayServer`] (scope: every server) running over a
-//! pair of channels ([`session`]). It ends when the client drops the stream, when it sends
+//! Each stream is one session of the relay (scope: every server) over a pair of channels
+//! ([`session`], [`serve`]). It ends when the client drops the stream, when it sends
 //! no `initialize` in time or stays idle, and at gateway shutdown. The Host and Origin
 //! rule and the master key are the front door's, as for every route (`crate::front`).
 
+mod serve;
 mod session;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,17 @@
 //! One client request as the relay serves it, whichever front end took it in.
 
+use std::sync::Arc;
+
 use rmcp::{
     RoleServer,
-    model::{ClientCapabilities, RequestId, RequestMetaObject},
+    model::{
+        ClientCapabilities, ClientRequest, GetMeta, JsonRpcRequest, RequestId, RequestMetaObject,
+    },
     service::RequestContext,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::client_peer::ClientPeer;
+use crate::client_peer::{ClientPeer, InFlight, Outbox};
 
 /// A request being relayed: who sent it, how to reach them while it runs, and its
 /// protocol metadata.
@@ -28,6 +32,26 @@ pub struct Call {
 }
 
 impl Call {
+    /// A request of a session the gateway serves itself, reaching the client through
+    /// `peer` while it runs; registered in flight with the session (cancellable by the
+    /// client) until the returned guard drops.
+    pub fn in_session(
+        outbox: &Arc<Outbox>,
+        request: &JsonRpcRequest<ClientRequest>,
+        peer: ClientPeer,
+    ) -> (Self, InFlight) {
+        let in_flight = outbox.begin(serde_json::to_string(&request.id).unwrap_or_default());
+        let call = Self {
+            id: request.id.clone(),
+            peer,
+            meta: request.request.get_meta().clone(),
+            cancelled: in_flight.cancelled().clone(),
+            capabilities: outbox.capabilities().clone(),
+            stateless: false,
+        };
+        (call, in_flight)
+    }
+
     /// A request rmcp's server took in.
     pub fn from_rmcp(context: &RequestContext<RoleServer>) -> Self {
         Self {

@@ -1,5 +1,6 @@
-//! SSE sessions: the table of open sessions, and for each one an rmcp server running over
-//! two bounded channels — posted messages in, serialized server messages out to the stream.
+//! SSE sessions: the table of open sessions, and for each one the relay serving it over two
+//! bounded channels — posted messages in, serialized server messages out to the stream
+//! (see [`super::serve`]).
 
 use std::{
     collections::HashMap,
@@ -10,20 +11,12 @@ use std::{
     time::Duration,
 };
 
-use rmcp::{
-    RoleServer, ServiceExt,
-    model::ClientJsonRpcMessage,
-    service::{RxJsonRpcMessage, TxJsonRpcMessage},
-    transport::Transport,
-};
+use rmcp::model::ClientJsonRpcMessage;
 use tokio::{sync::mpsc, time::Instant};
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
 
-use super::Limits;
-use crate::{
-    downstream::{GatewayServer, Scope},
-    gateway::Gateway,
-};
+use super::{Limits, serve::Served};
+use crate::gateway::Gateway;
 
 /// The open sessions by id. A `std` mutex: it is never held across an `.await`.
 #[derive(Default)]
@@ -34,7 +27,7 @@ pub(super) struct Sessions {
 /// What a `POST` needs of a session.
 pub(super) struct Session {
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    activity: Activity,
+    pub(super) activity: Activity,
 }
 
 /// Why a posted message was not taken.
@@ -73,7 +66,7 @@ impl Sessions {
         self.lock().get(id).cloned()
     }
 
-    /// Opens a session and starts its rmcp server; `None` when the table is full. The
+    /// Opens a session and starts serving it; `None` when the table is full. The
     /// returned stream side ends the session when dropped.
     pub fn open(self: &Arc<Self>, gateway: &Arc<Gateway>, limits: &Limits) -> Option<Outbound> {
         // 122 random bits from the OS generator: unguessable, since the id is all a POST
@@ -93,18 +86,16 @@ impl Sessions {
             map.insert(id.clone(), session.clone());
         }
         let ct = gateway.shutdown_token().child_token();
-        let transport = ChannelTransport {
+        let served = Served {
+            gateway: gateway.clone(),
+            id: id.clone(),
+            session: session.clone(),
             inbound: inbound_rx,
             outbound,
-            stall_timeout: limits.stall_timeout,
-            session: id.clone(),
+            limits: *limits,
             ct: ct.clone(),
         };
-        let server = GatewayServer::new(gateway.clone(), Scope::All);
-        tokio::spawn(
-            self.clone()
-                .run(id.clone(), session.clone(), server, transport, *limits),
-        );
+        tokio::spawn(self.clone().run(id.clone(), served));
         tracing::debug!(session = %id, "legacy SSE session opened");
         Some(Outbound {
             id,
@@ -115,33 +106,9 @@ impl Sessions {
     }
 
     /// Serves one session until it ends, then forgets it.
-    async fn run(
-        self: Arc<Self>,
-        id: String,
-        session: Arc<Session>,
-        server: GatewayServer,
-        transport: ChannelTransport,
-        limits: Limits,
-    ) {
-        let ct = transport.ct.clone();
-        let serve = server.serve_with_ct(transport, ct.clone());
-        match tokio::time::timeout(limits.init_timeout, serve).await {
-            Err(_) => {
-                tracing::info!(session = %id, timeout = ?limits.init_timeout, "closing a legacy SSE session that sent no initialize");
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(session = %id, error = %e, "legacy SSE session ended before initialize");
-            }
-            Ok(Ok(running)) => {
-                // Dropping `running` on idleness cancels the service (its drop guard).
-                tokio::select! {
-                    _ = running.waiting() => {}
-                    () = session.activity.idle(limits.idle_timeout) => {
-                        tracing::info!(session = %id, timeout = ?limits.idle_timeout, "closing an idle legacy SSE session");
-                    }
-                }
-            }
-        }
+    async fn run(self: Arc<Self>, id: String, served: Served) {
+        let ct = served.ct.clone();
+        served.run().await;
         ct.cancel();
         self.lock().remove(&id);
         tracing::debug!(session = %id, "legacy SSE session closed");
@@ -183,7 +150,7 @@ impl Outbound {
 }
 
 /// When a session last carried a message, for the idle limit.
-struct Activity {
+pub(super) struct Activity {
     since: Instant,
     /// Milliseconds after `since`.
     last: AtomicU64,
@@ -203,7 +170,7 @@ impl Activity {
     }
 
     /// Resolves once no message has passed for `limit`.
-    async fn idle(&self, limit: Duration) {
+    pub(super) async fn idle(&self, limit: Duration) {
         loop {
             let last = self.since + Duration::from_millis(self.last.load(Ordering::Relaxed));
             let deadline = last + limit;
@@ -212,61 +179,5 @@ impl Activity {
             }
             tokio::time::sleep_until(deadline).await;
         }
-    }
-}
-
-/// The rmcp transport of one session.
-struct ChannelTransport {
-    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
-    outbound: mpsc::Sender<String>,
-    stall_timeout: Duration,
-    session: String,
-    ct: CancellationToken,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum StreamError {
-    #[error("the SSE stream is closed")]
-    Closed,
-    #[error("the SSE stream took no message for {0:?}")]
-    Stalled(Duration),
-    #[error("cannot encode a server message: {0}")]
-    Encode(#[from] serde_json::Error),
-}
-
-impl Transport<RoleServer> for ChannelTransport {
-    type Error = StreamError;
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleServer>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let outbound = self.outbound.clone();
-        let stall = self.stall_timeout;
-        let ct = self.ct.clone();
-        let session = self.session.clone();
-        async move {
-            let json = serde_json::to_string(&item)?;
-            match tokio::time::timeout(stall, outbound.send(json)).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(StreamError::Closed),
-                Err(_) => {
-                    // rmcp sends from spawned tasks, so a client that stopped reading would
-                    // otherwise let them pile up.
-                    tracing::warn!(session = %session, timeout = ?stall, "closing a legacy SSE session whose client stopped reading");
-                    ct.cancel();
-                    Err(StreamError::Stalled(stall))
-                }
-            }
-        }
-    }
-
-    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
-        self.inbound.recv().await
-    }
-
-    async fn close(&mut self) -> Result<(), Self::Error> {
-        self.inbound.close();
-        Ok(())
     }
 }

@@ -12,10 +12,7 @@ use std::{
 
 use futures::Stream;
 use rmcp::{
-    model::{
-        ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta, JsonRpcRequest,
-        RequestId, ServerJsonRpcMessage,
-    },
+    model::{ClientJsonRpcMessage, ClientRequest, JsonRpcRequest, RequestId, ServerJsonRpcMessage},
     transport::streamable_http_server::session::{
         ServerSseMessage, SessionId, SessionManager, never::NeverTransport,
     },
@@ -89,7 +86,9 @@ impl SessionManager for TrackedSessions {
         let info = self.session(id)?;
         match message {
             ClientJsonRpcMessage::Notification(notification) => {
-                notified(&info, notification.notification).await;
+                info.relay()
+                    .notified(notification.notification, info.outbox())
+                    .await;
             }
             ClientJsonRpcMessage::Response(response) => {
                 info.outbox().answer(&response.id, Ok(response.result));
@@ -125,25 +124,6 @@ impl SessionManager for TrackedSessions {
     }
 }
 
-/// What a client's notification does.
-async fn notified(info: &SessionInfo, notification: ClientNotification) {
-    match notification {
-        ClientNotification::InitializedNotification(_) => {
-            info.relay().initialized(info.peer());
-        }
-        ClientNotification::CancelledNotification(cancelled) => {
-            if let Ok(request) = serde_json::to_string(&cancelled.params.request_id) {
-                info.outbox().cancel(&request);
-            }
-        }
-        ClientNotification::RootsListChangedNotification(_) => {
-            info.relay().roots_changed(&info.peer()).await;
-        }
-        // Progress of a client's own work, or something the gateway does not act on.
-        _ => {}
-    }
-}
-
 /// Serves one request of a session in a task of its own; its response stream carries
 /// what the relay sends the client while serving it, then the answer. The request is
 /// cancelled by the client's `notifications/cancelled`, by the end of the session, or
@@ -151,18 +131,9 @@ async fn notified(info: &SessionInfo, notification: ClientNotification) {
 fn serve(info: Arc<SessionInfo>, request: JsonRpcRequest<ClientRequest>) -> Messages {
     let (stream, receiver) = info.outbox().request_stream();
     let stream = Arc::new(stream);
+    let peer = ClientPeer::Request(stream.clone());
+    let (call, in_flight) = Call::in_session(info.outbox(), &request, peer);
     let id = request.id;
-    let in_flight = info
-        .outbox()
-        .begin(serde_json::to_string(&id).unwrap_or_default());
-    let call = Call {
-        id: id.clone(),
-        peer: ClientPeer::Request(stream.clone()),
-        meta: request.request.get_meta().clone(),
-        cancelled: in_flight.cancelled().clone(),
-        capabilities: info.outbox().capabilities().clone(),
-        stateless: false,
-    };
     let answered = id.clone();
     tokio::spawn(async move {
         let _in_flight = in_flight;
