@@ -2,9 +2,10 @@
 //! * `/mcp` — every registered server, names prefixed `<server_id>__`;
 //! * `/mcp/servers/{server_id}/mcp` — one server, names unprefixed.
 //!
-//! Both speak streamable HTTP in both protocol eras through rmcp's server transport
-//! (sessions with `Mcp-Session-Id` for 2024-11-05 … 2025-11-25, stateless requests for
-//! 2026-07-28); [`server::GatewayServer`] answers every request from the registry.
+//! Both speak streamable HTTP in both protocol eras: sessions with `Mcp-Session-Id` for
+//! 2024-11-05 … 2025-11-25, which the gateway opens and serves itself (rmcp's transport
+//! only frames their messages), and stateless requests for 2026-07-28. Every request goes
+//! through the session's [`relay::Relay`] (docs/ARCHITECTURE.md, "One relay").
 
 mod bridge;
 mod changes;

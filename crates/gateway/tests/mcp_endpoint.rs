@@ -312,6 +312,105 @@ async fn mcp_endpoint_security() {
     running.shutdown().await.unwrap();
 }
 
+/// A browser's session (an allowed `Origin`, weighted `Accept` values) takes the general
+/// path for everything: the gateway opens it, its requests go through rmcp's framing to
+/// the session's relay, its GET stream carries list changes, and DELETE ends it — stream
+/// included.
+#[tokio::test]
+async fn a_browser_session_is_opened_served_and_ended_by_the_gateway() {
+    let running = started(Settings::default()).await;
+    let url = format!("http://{}/mcp", running.addr);
+    let http = reqwest::Client::new();
+    let browser = |request: reqwest::RequestBuilder| {
+        request
+            .header("origin", "http://localhost:3000")
+            .header("accept", "application/json;q=0.9, text/event-stream;q=0.8")
+    };
+    let opened = browser(http.post(&url))
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer: serde_json::Value = opened.json().await.unwrap();
+    assert_eq!(answer["result"]["protocolVersion"], "2025-06-18");
+    let on_session = |request: reqwest::RequestBuilder| {
+        browser(request)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+    };
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let res = on_session(http.post(&url))
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+
+    let mut stream = on_session(http.get(&url)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let res = on_session(http.post(&url))
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    let data = body
+        .lines()
+        .find_map(|line| line.strip_prefix("data: ").filter(|d| !d.trim().is_empty()))
+        .unwrap_or_else(|| panic!("an answer event: {body:?}"));
+    let answer: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(answer["id"], 2);
+    assert_eq!(answer["result"]["tools"], json!([]), "{answer}");
+
+    // A change of what the endpoint exposes reaches the session's own stream.
+    let fixture = spawn_http(FixtureOptions::default()).await;
+    running
+        .gateway
+        .register(record(json!({"server_id": "fx", "url": fixture.url()})))
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen.contains("notifications/tools/list_changed") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("list_changed on the GET stream in time")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    // Ending the session ends its stream, and the session is gone.
+    let ended = on_session(http.delete(&url)).send().await.unwrap();
+    assert_eq!(ended.status(), 200);
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the GET stream ends with its session");
+    let res = on_session(http.post(&url))
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    running.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn sessions_beyond_the_maximum_get_503() {
     let running = started(Settings {

@@ -1,7 +1,8 @@
-//! The direct lane of an MCP endpoint: `tools/call`, `prompts/get` and `resources/read`
-//! requests for streamable HTTP upstreams (and plain ones for stdio upstreams) are
-//! relayed as raw JSON (see [`crate::upstream::lane`]), bypassing rmcp's server and client
-//! machinery, which costs several times what the relay itself does.
+//! The direct lane of an MCP endpoint, the relay's fast path: `tools/call`, `prompts/get`
+//! and `resources/read` requests for streamable HTTP upstreams (and plain ones for stdio
+//! upstreams) are relayed as raw JSON (see [`crate::upstream::lane`]), without rmcp's
+//! typed framing and client machinery, which cost several times what the relay itself
+//! does. The endpoint also opens every session here (`initialize`).
 //!
 //! A request qualifies when its headers and body are plain (see [`request`]) and the
 //! server it is routed to (as the relay routes it) is healthy and reachable through its
@@ -11,8 +12,9 @@
 //! requests on the request's stream are relayed to it there ([`asks`]). Progress and log
 //! messages the upstream sends on the request's stream are relayed as they come: the
 //! answer turns into an event stream at the first of them. Everything else — and every
-//! request the lane cannot take after all — goes to rmcp unchanged, before anything has
-//! been sent upstream.
+//! request the lane cannot take after all — takes the general path unchanged (rmcp's
+//! framing, then the session's [`Relay`](super::relay::Relay)), before anything has been
+//! sent upstream.
 
 mod answer;
 mod asks;
@@ -62,7 +64,7 @@ use crate::{
 pub enum Handled {
     /// Answered here.
     Answered(Response),
-    /// Not for the lane: rmcp's service takes it (body intact).
+    /// Not for the lane: the general path takes it (body intact).
     Pass(Request),
 }
 
@@ -73,7 +75,7 @@ const NOTIFICATION_BUFFER: usize = 16;
 pub struct DirectLane {
     gateway: Arc<Gateway>,
     scope: Scope,
-    /// Answers `initialize` for light sessions, as each session's server would.
+    /// Answers `initialize` (its relay's server information).
     prototype: GatewayServer,
     sessions: Arc<TrackedSessions>,
     /// Upstream requests relayed to clients during their calls, until answered.
@@ -91,7 +93,7 @@ impl DirectLane {
         }
     }
 
-    /// Answers a POST on the direct lane, or gives it back for rmcp.
+    /// Answers a POST on the direct lane, or gives it back for the general path.
     pub async fn try_answer(self: &Arc<Self>, request: Request) -> Handled {
         // rmcp's framing answers what the transport refuses (406, 415).
         if !request::acceptable_media(request.headers()) {
@@ -110,7 +112,7 @@ impl DirectLane {
             Err(e) => return Handled::Answered(unreadable(e, limit)),
         };
         let rebuilt = |body: Bytes| Request::from_parts(parts.clone(), Body::from(body));
-        // For rmcp, unless the body is no JSON-RPC message at all (answered here).
+        // For the general path, unless the body is no JSON-RPC message at all (answered here).
         let to_rmcp = |body: Bytes| match rejection(&body) {
             None => Handled::Pass(rebuilt(body)),
             Some(answer) => Handled::Answered(answer),
@@ -207,7 +209,7 @@ impl DirectLane {
         let eras = Eras {
             client_stateless: stateless,
             upstream_stateless: session.stateless(),
-            // A client's own session is a session-era one (else rmcp serves the request).
+            // A client's own session is a session-era one (else the general path serves it).
             relay_stateless: route.relay_stateless && !session.is_own(),
             method: call.method,
         };
@@ -405,8 +407,8 @@ impl DirectLane {
     /// The upstream session of a client's own with `entry`'s server, for the lane: a
     /// streamable HTTP one (the lane sends on the session rmcp opened for the client, so
     /// the upstream sees one session whichever path a request takes). `None` leaves the
-    /// call to rmcp: another transport, an upstream without sessions, or one that could
-    /// not be opened (rmcp then reports why).
+    /// call to the general path: another transport, an upstream without sessions, or one
+    /// that could not be opened (the relay then reports why).
     async fn own_session(
         self: &Arc<Self>,
         entry: &ServerEntry,

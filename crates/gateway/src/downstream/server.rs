@@ -178,8 +178,6 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        // rmcp serves the session from now on (also when it took a light one over: the
-        // handshake is replayed with the request's headers).
         self.relay.initialized(context.peer.into());
     }
 

@@ -1,7 +1,7 @@
 //! Downstream sessions as data. A session is a small serialisable [`SessionRecord`]:
 //! what the client declared at `initialize`, its log level, its resource subscriptions and
 //! the upstream sessions it owns. Everything else a gateway process holds for a session
-//! (connections to upstreams, its rmcp server, streams) is rebuilt from the record on
+//! (connections to upstreams, its relay, streams) is rebuilt from the record on
 //! demand, so a process that finds the record in a [`SessionStore`] it shares with others
 //! can serve the session: upstream sessions of the client's own are opened again there,
 //! declaring the same capabilities and told the same level.
@@ -66,17 +66,6 @@ impl SessionRecord {
             subscriptions: Vec::new(),
             owned: Vec::new(),
         }
-    }
-
-    /// The `initialize` parameters that open this session again (rmcp replays them to
-    /// take a session over).
-    pub fn initialize_params(&self) -> Option<InitializeRequestParams> {
-        let params = serde_json::json!({
-            "protocolVersion": self.protocol_version,
-            "capabilities": self.capabilities,
-            "clientInfo": self.client_info,
-        });
-        serde_json::from_value(params).ok()
     }
 }
 
@@ -229,15 +218,6 @@ mod tests {
         assert!(json.len() < 512, "{} bytes: {json}", json.len());
         let back: SessionRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, record);
-    }
-
-    #[test]
-    fn a_record_gives_back_its_initialize_parameters() {
-        let params = record().initialize_params().unwrap();
-        assert_eq!(params.protocol_version.as_str(), "2025-06-18");
-        assert!(params.capabilities.sampling.is_some());
-        assert!(params.capabilities.roots.is_some());
-        assert_eq!(params.client_info.name, "ide");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Which POSTs the direct lane may take: a single, plain `tools/call`, `prompts/get` or
 //! `resources/read` whose headers and body need none of rmcp's checks to be answered
 //! correctly. Anything unusual — other methods, batches, `Origin`, odd `Accept` values,
-//! MRTR retries, protocol metadata or `Mcp-*` headers that do not match — is left to rmcp,
-//! which validates it and answers with the right error.
+//! MRTR retries, protocol metadata or `Mcp-*` headers that do not match — takes the
+//! general path, whose framing (rmcp's) validates it and answers with the right error.
 
 use std::borrow::Cow;
 
