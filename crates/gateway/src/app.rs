@@ -186,26 +186,19 @@ pub async fn serve_stdio(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
-    use rmcp::ServiceExt;
     announce_settings(&settings);
+    let max_line = settings.max_body_bytes;
     let gateway = Gateway::start(settings).await?;
-    let server =
-        crate::downstream::GatewayServer::new(gateway.clone(), crate::downstream::Scope::All);
-    let result = match server.serve(rmcp::transport::stdio()).await {
-        Ok(running) => {
-            let cancel = running.cancellation_token();
-            tokio::select! {
-                _ = running.waiting() => Ok(()),
-                () = shutdown => {
-                    cancel.cancel();
-                    Ok(())
-                }
-            }
-        }
-        Err(e) => Err(AppError::Serve(std::io::Error::other(e))),
-    };
+    let served = crate::downstream::stream_session::serve_lines(
+        gateway.clone(),
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        max_line,
+        shutdown,
+    )
+    .await;
     gateway.shutdown().await;
-    result
+    served.map_err(AppError::Serve)
 }
 
 /// Without a master key the admin API is open, so the gateway only listens on loopback.

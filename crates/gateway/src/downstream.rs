@@ -16,6 +16,7 @@ mod relay;
 mod server;
 pub mod session_store;
 mod sse;
+pub(crate) mod stream_session;
 mod view;
 
 use std::{

@@ -7,11 +7,10 @@
 //!   the stream as a `message` event.
 //!
 //! Each stream is one session of the relay (scope: every server) over a pair of channels
-//! ([`session`], [`serve`]). It ends when the client drops the stream, when it sends
+//! ([`session`], [`super::stream_session`]). It ends when the client drops the stream, when it sends
 //! no `initialize` in time or stays idle, and at gateway shutdown. The Host and Origin
 //! rule and the master key are the front door's, as for every route (`crate::front`).
 
-mod serve;
 mod session;
 #[cfg(test)]
 mod tests;

@@ -1,22 +1,21 @@
 //! SSE sessions: the table of open sessions, and for each one the relay serving it over two
 //! bounded channels — posted messages in, serialized server messages out to the stream
-//! (see [`super::serve`]).
+//! (see [`crate::downstream::stream_session`]).
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use rmcp::model::ClientJsonRpcMessage;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::sync::mpsc;
 use tokio_util::sync::DropGuard;
 
-use super::{Limits, serve::Served};
-use crate::gateway::Gateway;
+use super::Limits;
+use crate::{
+    downstream::stream_session::{Activity, StreamLimits, StreamSession},
+    gateway::Gateway,
+};
 
 /// The open sessions by id. A `std` mutex: it is never held across an `.await`.
 #[derive(Default)]
@@ -27,7 +26,7 @@ pub(super) struct Sessions {
 /// What a `POST` needs of a session.
 pub(super) struct Session {
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    pub(super) activity: Activity,
+    activity: Arc<Activity>,
 }
 
 /// Why a posted message was not taken.
@@ -56,7 +55,7 @@ impl Sessions {
         let (inbound, rx) = mpsc::channel(queue);
         let session = Session {
             inbound,
-            activity: Activity::new(),
+            activity: Arc::new(Activity::new()),
         };
         self.lock().insert(id.to_owned(), Arc::new(session));
         rx
@@ -76,7 +75,7 @@ impl Sessions {
         let (outbound, outbound_rx) = mpsc::channel(limits.outbound_queue);
         let session = Arc::new(Session {
             inbound,
-            activity: Activity::new(),
+            activity: Arc::new(Activity::new()),
         });
         {
             let mut map = self.lock();
@@ -86,13 +85,16 @@ impl Sessions {
             map.insert(id.clone(), session.clone());
         }
         let ct = gateway.shutdown_token().child_token();
-        let served = Served {
+        let served = StreamSession {
             gateway: gateway.clone(),
             id: id.clone(),
-            session: session.clone(),
             inbound: inbound_rx,
             outbound,
-            limits: *limits,
+            limits: StreamLimits {
+                init_timeout: limits.init_timeout,
+                stall_timeout: limits.stall_timeout,
+                idle: Some((session.activity.clone(), limits.idle_timeout)),
+            },
             ct: ct.clone(),
         };
         tokio::spawn(self.clone().run(id.clone(), served));
@@ -106,7 +108,7 @@ impl Sessions {
     }
 
     /// Serves one session until it ends, then forgets it.
-    async fn run(self: Arc<Self>, id: String, served: Served) {
+    async fn run(self: Arc<Self>, id: String, served: StreamSession) {
         let ct = served.ct.clone();
         served.run().await;
         ct.cancel();
@@ -146,38 +148,5 @@ impl Outbound {
         let message = self.messages.recv().await?;
         self.session.activity.touch();
         Some(message)
-    }
-}
-
-/// When a session last carried a message, for the idle limit.
-pub(super) struct Activity {
-    since: Instant,
-    /// Milliseconds after `since`.
-    last: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            since: Instant::now(),
-            last: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.fetch_max(now, Ordering::Relaxed);
-    }
-
-    /// Resolves once no message has passed for `limit`.
-    pub(super) async fn idle(&self, limit: Duration) {
-        loop {
-            let last = self.since + Duration::from_millis(self.last.load(Ordering::Relaxed));
-            let deadline = last + limit;
-            if Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
     }
 }
