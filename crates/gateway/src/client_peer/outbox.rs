@@ -187,20 +187,33 @@ impl Outbox {
         let id = RequestId::String(format!("gw-session-ask-{n}").into());
         let (waiting, answer) = oneshot::channel();
         lock(&self.asks).insert(id.clone(), waiting);
-        let forget = || lock(&self.asks).remove(&id);
+        // However this ends (answered, refused, the asking call dropped), the question is
+        // forgotten.
+        let _asked = Asked {
+            outbox: self,
+            id: &id,
+        };
         let message = ServerJsonRpcMessage::request(request, id.clone());
         if stream.send(message).await.is_err() {
-            forget();
             return Err(no_stream());
         }
         let gone = || McpError::internal_error("mcp-gateway: the client's session ended", None);
         tokio::select! {
             answer = answer => answer.unwrap_or_else(|_| Err(gone())),
-            () = self.ended.cancelled() => {
-                forget();
-                Err(gone())
-            }
+            () = self.ended.cancelled() => Err(gone()),
         }
+    }
+}
+
+/// A question waiting for the client's answer; forgotten when dropped.
+struct Asked<'a> {
+    outbox: &'a Outbox,
+    id: &'a RequestId,
+}
+
+impl Drop for Asked<'_> {
+    fn drop(&mut self) {
+        lock(&self.outbox.asks).remove(self.id);
     }
 }
 
@@ -236,6 +249,12 @@ impl RequestStream {
     /// Sends the request's final message (its answer).
     pub async fn finish(&self, message: ServerJsonRpcMessage) {
         let _ = self.sender.send(message).await;
+    }
+
+    /// [`Self::finish`] without waiting (from a `Drop`): lost if the client's buffer is
+    /// full.
+    pub fn try_finish(&self, message: ServerJsonRpcMessage) {
+        let _ = self.sender.try_send(message);
     }
 
     /// Resolves when the client stopped reading the stream.

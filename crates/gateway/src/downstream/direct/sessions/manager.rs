@@ -20,7 +20,10 @@ use rmcp::{
 use tokio::sync::mpsc;
 
 use super::{SessionInfo, TrackedSessions};
-use crate::{client_peer::ClientPeer, downstream::relay::Call};
+use crate::{
+    client_peer::{ClientPeer, RequestStream},
+    downstream::relay::Call,
+};
 
 /// Why the session table could not take a message.
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +140,18 @@ fn serve(info: Arc<SessionInfo>, request: JsonRpcRequest<ClientRequest>) -> Mess
     let answered = id.clone();
     tokio::spawn(async move {
         let _in_flight = in_flight;
+        // A request that ends without its answer (a bug: a panic) still gets one.
+        let mut unanswered = Unanswered(Some((stream.clone(), id.clone())));
         let relay = info.relay();
         let served = relay.serve(request.request, &call, info.revision());
         let result = tokio::select! {
             result = served => result,
-            () = stream.closed() => return,
+            () = stream.closed() => {
+                unanswered.0 = None;
+                return;
+            }
         };
+        unanswered.0 = None;
         let message = match result {
             Ok(result) => ServerJsonRpcMessage::response(result, id),
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
@@ -153,6 +162,18 @@ fn serve(info: Arc<SessionInfo>, request: JsonRpcRequest<ClientRequest>) -> Mess
         receiver,
         last: Some(answered),
         done: false,
+    }
+}
+
+/// The answer a request owes its client until it is given.
+struct Unanswered(Option<(Arc<RequestStream>, RequestId)>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some((stream, id)) = self.0.take() {
+            let error = rmcp::ErrorData::internal_error("mcp-gateway: the request failed", None);
+            stream.try_finish(ServerJsonRpcMessage::error(error, Some(id)));
+        }
     }
 }
 
