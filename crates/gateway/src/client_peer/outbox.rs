@@ -8,6 +8,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use rmcp::{
@@ -24,6 +25,9 @@ use super::ClientGone;
 
 /// Messages a slow client has not read yet, per stream, before senders wait.
 const STREAM_BUFFER: usize = 16;
+/// How long a sender waits for a client that reads none of its stream: then the message
+/// is dropped, and a session's own stream is closed (the client opens another).
+const STREAM_STALL: Duration = Duration::from_secs(30);
 
 /// A client's answer to a question the gateway relayed.
 type Answer = Result<ClientResult, McpError>;
@@ -154,7 +158,17 @@ impl Outbox {
     pub async fn deliver(&self, message: ServerJsonRpcMessage) -> Result<(), ClientGone> {
         let sender = lock(&self.stream).clone();
         match sender {
-            Some(sender) => sender.send(message).await.map_err(|_| ClientGone),
+            Some(sender) => {
+                let sent = send_within(&sender, message).await;
+                if sent.is_err() {
+                    // A stalled stream is closed: the client reconnects with a new `GET`.
+                    let mut slot = lock(&self.stream);
+                    if slot.as_ref().is_some_and(|open| open.same_channel(&sender)) {
+                        slot.take();
+                    }
+                }
+                sent
+            }
             // Nobody listens: dropped, as a server without the stream would.
             None if !self.is_ended() => Ok(()),
             None => Err(ClientGone),
@@ -194,13 +208,28 @@ impl Outbox {
             id: &id,
         };
         let message = ServerJsonRpcMessage::request(request, id.clone());
-        if stream.send(message).await.is_err() {
+        if send_within(stream, message).await.is_err() {
             return Err(no_stream());
         }
         let gone = || McpError::internal_error("mcp-gateway: the client's session ended", None);
         tokio::select! {
             answer = answer => answer.unwrap_or_else(|_| Err(gone())),
             () = self.ended.cancelled() => Err(gone()),
+        }
+    }
+}
+
+/// Sends on a stream, giving up on a client that reads nothing for [`STREAM_STALL`].
+async fn send_within(
+    stream: &mpsc::Sender<ServerJsonRpcMessage>,
+    message: ServerJsonRpcMessage,
+) -> Result<(), ClientGone> {
+    match tokio::time::timeout(STREAM_STALL, stream.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(ClientGone),
+        Err(_) => {
+            tracing::info!(timeout = ?STREAM_STALL, "a client read nothing of its stream: message dropped");
+            Err(ClientGone)
         }
     }
 }
@@ -271,10 +300,8 @@ impl RequestStream {
     }
 
     pub(super) async fn notify(&self, notification: ServerNotification) -> Result<(), ClientGone> {
-        self.sender
-            .send(ServerJsonRpcMessage::notification(notification))
-            .await
-            .map_err(|_| ClientGone)
+        let notification = ServerJsonRpcMessage::notification(notification);
+        send_within(&self.sender, notification).await
     }
 
     pub(super) async fn ask(&self, request: ServerRequest) -> Answer {
@@ -290,5 +317,65 @@ impl Outbox {
 
     pub(super) async fn ask_session(&self, request: ServerRequest) -> Answer {
         self.ask(None, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{ListRootsRequest, ToolListChangedNotification};
+
+    use super::*;
+
+    fn changed() -> ServerJsonRpcMessage {
+        ServerJsonRpcMessage::notification(ServerNotification::ToolListChangedNotification(
+            ToolListChangedNotification::default(),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_nobody_reads_is_closed_and_its_messages_dropped() {
+        let outbox = Outbox::new(ClientCapabilities::default());
+        let stream = outbox.open_stream();
+        for _ in 0..STREAM_BUFFER {
+            outbox.deliver(changed()).await.unwrap();
+        }
+        // The client reads nothing: the next message waits its limit, then gives up.
+        assert!(outbox.deliver(changed()).await.is_err());
+        // The stream is closed; what comes next reaches nobody until another GET.
+        assert!(lock(&outbox.stream).is_none());
+        outbox.deliver(changed()).await.unwrap();
+        drop(stream);
+        let mut again = outbox.open_stream();
+        outbox.deliver(changed()).await.unwrap();
+        assert!(again.recv().await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn questions_are_forgotten_however_they_end() {
+        let outbox = Outbox::new(ClientCapabilities::default());
+        let mut stream = outbox.open_stream();
+        let roots = || ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        // Answered.
+        let asking = outbox.ask_session(roots());
+        let answering = async {
+            let Some(ServerJsonRpcMessage::Request(asked)) = stream.recv().await else {
+                panic!("a question on the session's stream");
+            };
+            assert!(outbox.answer(&asked.id, Ok(ClientResult::empty(()))));
+        };
+        let (answer, ()) = tokio::join!(asking, answering);
+        assert!(answer.is_ok());
+        // Dropped by its asker before the answer (the upstream cancelled it).
+        {
+            let asking = outbox.ask_session(roots());
+            let _ = tokio::time::timeout(Duration::from_millis(10), asking).await;
+        }
+        assert!(lock(&outbox.asks).is_empty());
+        // The session ended.
+        let asking = outbox.ask_session(roots());
+        let ending = async { outbox.end() };
+        let (answer, ()) = tokio::join!(asking, ending);
+        assert!(answer.is_err());
+        assert!(lock(&outbox.asks).is_empty());
     }
 }
