@@ -46,8 +46,9 @@ use self::{
     sessions::TrackedSessions,
 };
 use super::{
-    GatewayServer, error,
+    error,
     owned::{ClientSession, OwnedUpstream},
+    relay::Relay,
     view::Scope,
 };
 use crate::{
@@ -75,8 +76,9 @@ const NOTIFICATION_BUFFER: usize = 16;
 pub struct DirectLane {
     gateway: Arc<Gateway>,
     scope: Scope,
-    /// Answers `initialize` (its relay's server information).
-    prototype: GatewayServer,
+    /// The endpoint's relay: its server information and its routing (a session's own
+    /// relay routes the same way).
+    relay: Relay,
     sessions: Arc<TrackedSessions>,
     /// Upstream requests relayed to clients during their calls, until answered.
     asks: Arc<PendingAsks>,
@@ -85,7 +87,7 @@ pub struct DirectLane {
 impl DirectLane {
     pub fn new(gateway: Arc<Gateway>, scope: Scope, sessions: Arc<TrackedSessions>) -> Self {
         Self {
-            prototype: GatewayServer::new(gateway.clone(), scope.clone()),
+            relay: Relay::new(gateway.clone(), scope.clone()),
             gateway,
             scope,
             sessions,
@@ -305,7 +307,7 @@ impl DirectLane {
                 }
             }
         }
-        let answer = match self.prototype.relay().negotiate(params) {
+        let answer = match self.relay.negotiate(params) {
             Ok(result) => {
                 let session = self.sessions.open(params, &result.protocol_version);
                 let message =
@@ -374,23 +376,12 @@ impl DirectLane {
     /// be asked something, which decides the tools it may call).
     fn route(&self, method: Method, target: &str, asks: bool) -> Option<Route> {
         let snapshot = self.gateway.registry.snapshot();
+        let relay = &self.relay;
         let (entry, upstream_target) = match method {
-            Method::CallTool => {
-                let route = self.scope.tool(&snapshot, target, asks)?;
-                let entry = snapshot.servers.get(&*route.server_id)?.clone();
-                (entry, route.upstream_name)
-            }
-            Method::GetPrompt => self
-                .prototype
-                .relay()
-                .prompt_owner(&snapshot, target)
-                .ok()?,
+            Method::CallTool => relay.tool_owner(&snapshot, target, asks).ok()?,
+            Method::GetPrompt => relay.prompt_owner(&snapshot, target).ok()?,
             Method::ReadResource => {
-                let entry = self
-                    .prototype
-                    .relay()
-                    .resource_owner(&snapshot, target)
-                    .ok()?;
+                let entry = relay.resource_owner(&snapshot, target).ok()?;
                 (entry, Arc::from(target))
             }
         };

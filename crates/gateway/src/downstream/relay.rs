@@ -263,6 +263,27 @@ impl Relay {
             .ok_or_else(|| error::upstream(server_id, UpstreamError::Unavailable))
     }
 
+    // Routing: every path to an upstream (the relay's operations, the direct lane) asks
+    // these three, so what a caller may reach is decided here.
+
+    /// The server that answers for a tool name in this scope, and its name there (`asks`:
+    /// whether the caller can be asked something, which decides the tools it is shown).
+    pub(crate) fn tool_owner(
+        &self,
+        snapshot: &Snapshot,
+        name: &str,
+        asks: bool,
+    ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
+        let route = self
+            .scope
+            .tool(snapshot, name, asks)
+            .ok_or_else(|| error::unknown("tool", name))?;
+        Ok((
+            Self::entry(snapshot, &route.server_id)?,
+            route.upstream_name,
+        ))
+    }
+
     /// The server that should answer for a resource URI in this scope (the URI goes to
     /// it unchanged).
     pub(crate) fn resource_owner(

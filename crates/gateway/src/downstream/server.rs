@@ -25,7 +25,8 @@ use super::{
     relay::{Call, Relay},
 };
 
-/// One downstream session as rmcp's server serves it (rmcp builds one per session).
+/// The relay as rmcp's server serves it: for the 2026-07-28 requests rmcp frames (it builds
+/// one per request).
 /// Each operation's future is boxed: rmcp's dispatch would otherwise hold all of their
 /// states inline, which overflows a thread's stack in unoptimised builds.
 #[derive(Clone)]
@@ -38,11 +39,6 @@ impl GatewayServer {
         Self {
             relay: Relay::new(gateway, scope),
         }
-    }
-
-    /// The session's relay.
-    pub(super) fn relay(&self) -> &Relay {
-        &self.relay
     }
 }
 

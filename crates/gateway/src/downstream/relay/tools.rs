@@ -91,14 +91,10 @@ impl Relay {
             self.discover_asking_tools().await;
             snapshot = self.snapshot();
         }
-        let route = self
-            .scope
-            .tool(&snapshot, &request.name, asks)
-            .ok_or_else(|| error::unknown("tool", &request.name))?;
-        let entry = Self::entry(&snapshot, &route.server_id)?;
+        let (entry, upstream_name) = self.tool_owner(&snapshot, &request.name, asks)?;
         let modern = context.stateless;
         let mut params = request.clone();
-        params.name = route.upstream_name.to_string().into();
+        params.name = upstream_name.to_string().into();
 
         if modern {
             let limit = self.gateway.settings.max_client_processes_per_server;
