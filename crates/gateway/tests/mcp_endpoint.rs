@@ -492,6 +492,85 @@ async fn a_client_cancel_reaches_the_upstream_in_both_eras() {
     running.shutdown().await.unwrap();
 }
 
+/// A request on the general path (here: a browser's, with `Origin`) is cancelled by the
+/// client's `notifications/cancelled` — whichever path that takes — and by the end of its
+/// session; the upstream sees both.
+#[tokio::test]
+async fn general_path_requests_end_with_a_cancel_or_their_session() {
+    let (fixture, running) = with_fixture("fx", FixtureOptions::default()).await;
+    let url = format!("http://{}/mcp", running.addr);
+    let http = reqwest::Client::new();
+    let opened = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let post = |body: serde_json::Value, browser: bool| {
+        let mut request = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if browser {
+            request = request.header("origin", "http://localhost:3000");
+        }
+        request.send()
+    };
+    let slow = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "fx__slow", "arguments": {"ms": 20_000}}})
+    };
+    let cancel = |id: u64| json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}});
+    for (n, browser_cancel) in [(1u64, true), (2, false)] {
+        let call = tokio::spawn(post(slow(n), true));
+        eventually(
+            Duration::from_secs(10),
+            "the call reached the upstream",
+            || async { fixture.server().calls() == n },
+        )
+        .await;
+        let res = post(cancel(n), browser_cancel).await.unwrap();
+        assert_eq!(res.status(), 202);
+        eventually(
+            Duration::from_secs(10),
+            "the upstream saw the cancel",
+            || async { fixture.server().cancellations() == n },
+        )
+        .await;
+        call.abort();
+    }
+    let call = tokio::spawn(post(slow(3), true));
+    eventually(
+        Duration::from_secs(10),
+        "the call reached the upstream",
+        || async { fixture.server().calls() == 3 },
+    )
+    .await;
+    let ended = http
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    eventually(
+        Duration::from_secs(10),
+        "the session's end cancelled its call",
+        || async { fixture.server().cancellations() == 3 },
+    )
+    .await;
+    call.abort();
+    running.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_per_call_timeout_cancels_the_upstream_request() {
     let fixture = spawn_http(FixtureOptions::default()).await;
