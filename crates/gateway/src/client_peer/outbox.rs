@@ -122,8 +122,13 @@ impl Outbox {
     /// `notifications/cancelled` or when the session ends; forgotten when the returned
     /// guard drops.
     pub fn begin(self: &Arc<Self>, id: String) -> InFlight {
-        let cancelled = self.ended.child_token();
+        // A token of its own (`end` cancels every request in flight): no link to the
+        // session's token to set up and take down on every request.
+        let cancelled = CancellationToken::new();
         lock(&self.in_flight).insert(id.clone(), cancelled.clone());
+        if self.is_ended() {
+            cancelled.cancel(); // the session ended meanwhile
+        }
         InFlight {
             outbox: self.clone(),
             id,
