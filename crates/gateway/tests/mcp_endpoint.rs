@@ -62,6 +62,17 @@ fn initialize_request() -> serde_json::Value {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
 }
 
+/// A client's `DELETE` of its session: the status it got.
+async fn end_session(http: &reqwest::Client, url: &str, session: &str) -> reqwest::StatusCode {
+    http.delete(url)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 fn text(result: &rmcp::model::CallToolResult) -> String {
     serde_json::to_value(result).unwrap()["content"][0]["text"]
         .as_str()
@@ -452,14 +463,7 @@ async fn sessions_beyond_the_maximum_get_503() {
     c.cancel().await.unwrap();
 
     // Ending a session frees a place.
-    let ended = http
-        .delete(&url)
-        .header("mcp-session-id", &first_id)
-        .header("mcp-protocol-version", "2025-06-18")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 200);
+    assert_eq!(end_session(&http, &url, &first_id).await, 200);
     eventually(Duration::from_secs(5), "a place is free again", || async {
         open().await.unwrap().status() == 200
     })
@@ -553,14 +557,7 @@ async fn general_path_requests_end_with_a_cancel_or_their_session() {
         || async { fixture.server().calls() == 3 },
     )
     .await;
-    let ended = http
-        .delete(&url)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-06-18")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 200);
+    assert_eq!(end_session(&http, &url, &session).await, 200);
     eventually(
         Duration::from_secs(10),
         "the session's end cancelled its call",
