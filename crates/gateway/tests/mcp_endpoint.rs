@@ -515,32 +515,46 @@ async fn general_path_requests_end_with_a_cancel_or_their_session() {
         .to_str()
         .unwrap()
         .to_owned();
-    let post = |body: serde_json::Value, browser: bool| {
+    let post = |body: String, browser: bool| {
         let mut request = http
             .post(&url)
             .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
             .header("mcp-session-id", &session)
             .header("mcp-protocol-version", "2025-06-18")
-            .json(&body);
+            .body(body);
         if browser {
             request = request.header("origin", "http://localhost:3000");
         }
         request.send()
     };
-    let slow = |id: u64| {
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "fx__slow", "arguments": {"ms": 20_000}}})
+    // Ids as written: one id may be spelt two ways.
+    let slow = |id: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"fx__slow","arguments":{{"ms":20000}}}}}}"#
+        )
     };
-    let cancel = |id: u64| json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}});
-    for (n, browser_cancel) in [(1u64, true), (2, false)] {
-        let call = tokio::spawn(post(slow(n), true));
+    let cancel = |id: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{id}}}}}"#
+        )
+    };
+    // (the call's id, its path, the cancel's id, its path): browsers' requests take the
+    // general path, plain ones the lane.
+    let cases = [
+        ("1", true, "1", true),
+        ("2", true, "2", false),
+        (r#""x\/3""#, false, r#""x/3""#, true),
+    ];
+    for (n, (id, browser_call, spelt, browser_cancel)) in (1u64..).zip(cases) {
+        let call = tokio::spawn(post(slow(id), browser_call));
         eventually(
             Duration::from_secs(10),
             "the call reached the upstream",
             || async { fixture.server().calls() == n },
         )
         .await;
-        let res = post(cancel(n), browser_cancel).await.unwrap();
+        let res = post(cancel(spelt), browser_cancel).await.unwrap();
         assert_eq!(res.status(), 202);
         eventually(
             Duration::from_secs(10),
@@ -550,18 +564,18 @@ async fn general_path_requests_end_with_a_cancel_or_their_session() {
         .await;
         call.abort();
     }
-    let call = tokio::spawn(post(slow(3), true));
+    let call = tokio::spawn(post(slow("4"), true));
     eventually(
         Duration::from_secs(10),
         "the call reached the upstream",
-        || async { fixture.server().calls() == 3 },
+        || async { fixture.server().calls() == 4 },
     )
     .await;
     assert_eq!(end_session(&http, &url, &session).await, 200);
     eventually(
         Duration::from_secs(10),
         "the session's end cancelled its call",
-        || async { fixture.server().cancellations() == 3 },
+        || async { fixture.server().cancellations() == 4 },
     )
     .await;
     call.abort();

@@ -42,8 +42,8 @@ pub struct Outbox {
     /// Questions asked and not answered yet, by the gateway's id for them.
     asks: Mutex<HashMap<RequestId, oneshot::Sender<Answer>>>,
     next_ask: AtomicU64,
-    /// The session's requests in flight, by their id as sent (JSON text).
-    in_flight: Mutex<HashMap<String, CancellationToken>>,
+    /// The session's requests in flight, by id.
+    in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
     /// Cancelled when the session ends.
     ended: CancellationToken,
 }
@@ -118,10 +118,9 @@ impl Outbox {
         self.ended.is_cancelled()
     }
 
-    /// Registers a request in flight (`id` as sent), cancelled by the client's
-    /// `notifications/cancelled` or when the session ends; forgotten when the returned
-    /// guard drops.
-    pub fn begin(self: &Arc<Self>, id: String) -> InFlight {
+    /// Registers a request in flight, cancelled by the client's `notifications/cancelled`
+    /// or when the session ends; forgotten when the returned guard drops.
+    pub fn begin(self: &Arc<Self>, id: RequestId) -> InFlight {
         // A token of its own (`end` cancels every request in flight): no link to the
         // session's token to set up and take down on every request.
         let cancelled = CancellationToken::new();
@@ -136,8 +135,8 @@ impl Outbox {
         }
     }
 
-    /// Cancels the request `id` (as sent); false if none is in flight.
-    pub fn cancel(&self, id: &str) -> bool {
+    /// Cancels the request `id`; false if none is in flight.
+    pub fn cancel(&self, id: &RequestId) -> bool {
         match lock(&self.in_flight).remove(id) {
             Some(request) => {
                 request.cancel();
@@ -255,7 +254,7 @@ impl Drop for Asked<'_> {
 #[derive(Debug)]
 pub struct InFlight {
     outbox: Arc<Outbox>,
-    id: String,
+    id: RequestId,
     cancelled: CancellationToken,
 }
 

@@ -151,7 +151,8 @@ impl DirectLane {
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
             if let Some(id) = request::cancelled_request(&envelope)
-                && info.outbox().cancel(id.get())
+                && let Ok(id) = serde_json::from_str::<rmcp::model::RequestId>(id.get())
+                && info.outbox().cancel(&id)
             {
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
@@ -176,7 +177,12 @@ impl DirectLane {
         let stateless = caller == Caller::Stateless;
         // A session's request is cancelled by its `notifications/cancelled`, or when the
         // session ends.
-        let in_flight = session_info.map(|info| info.outbox().begin(call.id.get().to_owned()));
+        // By the id's value, whichever path a cancel for it takes (the same string
+        // escaped two ways is one id).
+        let in_flight = session_info.and_then(|info| {
+            let id = serde_json::from_str(call.id.get()).ok()?;
+            Some(info.outbox().begin(id))
+        });
         let cancel = match &in_flight {
             Some(in_flight) => in_flight.cancelled().clone(),
             None => CancellationToken::new(),

@@ -352,8 +352,8 @@ impl Relay {
         match notification {
             ClientNotification::InitializedNotification(_) => self.initialized(peer),
             ClientNotification::CancelledNotification(cancelled) => {
-                if let Ok(request) = serde_json::to_string(&cancelled.params.request_id) {
-                    outbox.cancel(&request);
+                if let Some(request) = &cancelled.params.request_id {
+                    outbox.cancel(request);
                 }
             }
             ClientNotification::RootsListChangedNotification(_) => self.roots_changed(&peer).await,

@@ -40,7 +40,7 @@ impl Call {
         request: &JsonRpcRequest<ClientRequest>,
         peer: ClientPeer,
     ) -> (Self, InFlight) {
-        let in_flight = outbox.begin(serde_json::to_string(&request.id).unwrap_or_default());
+        let in_flight = outbox.begin(request.id.clone());
         let call = Self {
             id: request.id.clone(),
             peer,
