@@ -28,7 +28,7 @@ use rmcp::{
     service::OriginatingRequestId,
 };
 
-pub use self::outbox::{InFlight, Outbox, RequestStream};
+pub use self::outbox::{InFlight, Message, Outbox, RequestStream};
 
 /// A downstream client, as the gateway reaches it.
 #[derive(Debug, Clone)]

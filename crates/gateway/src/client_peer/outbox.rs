@@ -32,13 +32,17 @@ const STREAM_STALL: Duration = Duration::from_secs(30);
 /// A client's answer to a question the gateway relayed.
 type Answer = Result<ClientResult, McpError>;
 
+/// A message on a stream, shared: a channel's slots stay small (a message is ~500 bytes
+/// and a channel allocates its slots up front), and rmcp's framing takes it as it is.
+pub type Message = Arc<ServerJsonRpcMessage>;
+
 /// One session's ways to its client.
 #[derive(Debug)]
 pub struct Outbox {
     /// What the client declared in its `initialize`.
     capabilities: ClientCapabilities,
     /// The session's own stream, while the client holds one open.
-    stream: Mutex<Option<mpsc::Sender<ServerJsonRpcMessage>>>,
+    stream: Mutex<Option<mpsc::Sender<Message>>>,
     /// Questions asked and not answered yet, by the gateway's id for them.
     asks: Mutex<HashMap<RequestId, oneshot::Sender<Answer>>>,
     next_ask: AtomicU64,
@@ -74,7 +78,7 @@ impl Outbox {
     /// outside its requests goes there from now on. While one is open, another `GET`
     /// gets a stream that carries nothing (two would each miss half the messages) and
     /// ends with the session.
-    pub fn open_stream(&self) -> mpsc::Receiver<ServerJsonRpcMessage> {
+    pub fn open_stream(&self) -> mpsc::Receiver<Message> {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let mut slot = lock(&self.stream);
         if slot.as_ref().is_some_and(|open| !open.is_closed()) {
@@ -93,9 +97,7 @@ impl Outbox {
     }
 
     /// The response stream of one request: what belongs to the request goes there.
-    pub fn request_stream(
-        self: &Arc<Self>,
-    ) -> (RequestStream, mpsc::Receiver<ServerJsonRpcMessage>) {
+    pub fn request_stream(self: &Arc<Self>) -> (RequestStream, mpsc::Receiver<Message>) {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let stream = RequestStream {
             sender,
@@ -181,11 +183,7 @@ impl Outbox {
 
     /// Asks the client on `stream` (or the session's own stream) and waits for its answer
     /// (or the end of the session).
-    async fn ask(
-        &self,
-        stream: Option<&mpsc::Sender<ServerJsonRpcMessage>>,
-        request: ServerRequest,
-    ) -> Answer {
+    async fn ask(&self, stream: Option<&mpsc::Sender<Message>>, request: ServerRequest) -> Answer {
         let no_stream = || {
             McpError::internal_error(
                 "mcp-gateway: the client has no stream open to be asked on",
@@ -225,10 +223,10 @@ impl Outbox {
 
 /// Sends on a stream, giving up on a client that reads nothing for [`STREAM_STALL`].
 async fn send_within(
-    stream: &mpsc::Sender<ServerJsonRpcMessage>,
+    stream: &mpsc::Sender<Message>,
     message: ServerJsonRpcMessage,
 ) -> Result<(), ClientGone> {
-    match tokio::time::timeout(STREAM_STALL, stream.send(message)).await {
+    match tokio::time::timeout(STREAM_STALL, stream.send(Arc::new(message))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(ClientGone),
         Err(_) => {
@@ -274,20 +272,20 @@ impl Drop for InFlight {
 /// The response stream of one request.
 #[derive(Debug)]
 pub struct RequestStream {
-    sender: mpsc::Sender<ServerJsonRpcMessage>,
+    sender: mpsc::Sender<Message>,
     session: Arc<Outbox>,
 }
 
 impl RequestStream {
     /// Sends the request's final message (its answer).
     pub async fn finish(&self, message: ServerJsonRpcMessage) {
-        let _ = self.sender.send(message).await;
+        let _ = self.sender.send(Arc::new(message)).await;
     }
 
     /// [`Self::finish`] without waiting (from a `Drop`): lost if the client's buffer is
     /// full.
     pub fn try_finish(&self, message: ServerJsonRpcMessage) {
-        let _ = self.sender.try_send(message);
+        let _ = self.sender.try_send(Arc::new(message));
     }
 
     /// Resolves when the client stopped reading the stream.
@@ -362,7 +360,11 @@ mod tests {
         // Answered.
         let asking = outbox.ask_session(roots());
         let answering = async {
-            let Some(ServerJsonRpcMessage::Request(asked)) = stream.recv().await else {
+            let asked = stream
+                .recv()
+                .await
+                .expect("a question on the session's stream");
+            let ServerJsonRpcMessage::Request(asked) = &*asked else {
                 panic!("a question on the session's stream");
             };
             assert!(outbox.answer(&asked.id, Ok(ClientResult::empty(()))));

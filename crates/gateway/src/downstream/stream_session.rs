@@ -20,7 +20,7 @@ use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    client_peer::{ClientPeer, Outbox},
+    client_peer::{ClientPeer, Message, Outbox},
     downstream::{
         owned::ClientSession,
         relay::{Call, Relay},
@@ -30,12 +30,7 @@ use crate::{
 };
 
 /// A session after its `initialize`: its relay, its streams, the negotiated revision.
-type Opened = (
-    Relay,
-    Arc<Outbox>,
-    mpsc::Receiver<ServerJsonRpcMessage>,
-    ProtocolVersion,
-);
+type Opened = (Relay, Arc<Outbox>, mpsc::Receiver<Message>, ProtocolVersion);
 
 /// One session over a stream each way, and what it needs while it runs.
 pub(crate) struct StreamSession {

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::{SessionInfo, TrackedSessions};
 use crate::{
-    client_peer::{ClientPeer, RequestStream},
+    client_peer::{ClientPeer, Message, RequestStream},
     downstream::relay::Call,
 };
 
@@ -181,7 +181,7 @@ impl Drop for Unanswered {
 /// with its answer (what else holds its sender — a call lingering for late
 /// notifications — cannot keep it open).
 pub struct Messages {
-    receiver: mpsc::Receiver<ServerJsonRpcMessage>,
+    receiver: mpsc::Receiver<Message>,
     /// The request whose answer ends the stream.
     last: Option<RequestId>,
     /// The answer went out.
@@ -200,7 +200,7 @@ impl Stream for Messages {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
-        let answers = match (&message, &self.last) {
+        let answers = match (&*message, &self.last) {
             (ServerJsonRpcMessage::Response(response), Some(last)) => response.id == *last,
             (ServerJsonRpcMessage::Error(error), Some(last)) => error.id.as_ref() == Some(last),
             _ => false,
@@ -210,6 +210,8 @@ impl Stream for Messages {
             self.receiver.close();
             self.done = true;
         }
-        Poll::Ready(Some(ServerSseMessage::from_message(message)))
+        let mut event = ServerSseMessage::default();
+        event.message = Some(message);
+        Poll::Ready(Some(event))
     }
 }
