@@ -90,3 +90,50 @@ async fn serves_the_aggregate_over_stdio() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// A client that stops the gateway with a signal but keeps its stdin open (as desktop
+/// clients do when they quit) does not have to wait for stdin to close.
+#[tokio::test]
+async fn a_signal_stops_it_while_stdin_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "mcp_servers: {}\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["stdio", "--config"])
+        .arg(&config)
+        .env_remove("MCP_GATEWAY_MASTER_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Serving: a ping is answered.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n")
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("an answer within 10 s")
+        .unwrap()
+        .expect("stdout stays open");
+    assert_eq!(
+        serde_json::from_str::<Value>(&pong).unwrap(),
+        json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+    );
+    let pid = child.id().expect("running");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits on the signal, stdin still open")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    drop(stdin);
+}

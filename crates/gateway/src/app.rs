@@ -191,7 +191,7 @@ pub async fn serve_stdio(
     let gateway = Gateway::start(settings).await?;
     let served = crate::downstream::stream_session::serve_lines(
         gateway.clone(),
-        tokio::io::stdin(),
+        stdin()?,
         tokio::io::stdout(),
         max_line,
         shutdown,
@@ -199,6 +199,35 @@ pub async fn serve_stdio(
     .await;
     gateway.shutdown().await;
     served.map_err(AppError::Serve)
+}
+
+/// stdin, read on a thread of its own: a blocking read cannot be interrupted, and on
+/// tokio's blocking pool it would hold up the runtime's shutdown (a signal while the
+/// client keeps stdin open) until the next line. A plain thread does not; it ends with
+/// the process, or at EOF.
+fn stdin() -> Result<tokio::io::DuplexStream, AppError> {
+    use std::io::Read;
+    use tokio::io::AsyncWriteExt;
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buffer = vec![0; 16 * 1024];
+            loop {
+                match stdin.read(&mut buffer) {
+                    Ok(0) | Err(_) => return, // EOF for the reader: the writer drops
+                    Ok(n) => {
+                        if runtime.block_on(writer.write_all(&buffer[..n])).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .map_err(AppError::Serve)?;
+    Ok(reader)
 }
 
 /// Without a master key the admin API is open, so the gateway only listens on loopback.
