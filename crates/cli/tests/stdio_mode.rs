@@ -9,6 +9,20 @@ use tokio::{
     process::Command,
 };
 
+/// `mcp-gateway stdio --config FILE`, its stdin and stdout piped.
+fn stdio_gateway(config: &std::path::Path) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["stdio", "--config"])
+        .arg(config)
+        .env_remove("MCP_GATEWAY_MASTER_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn serves_the_aggregate_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,16 +36,7 @@ async fn serves_the_aggregate_over_stdio() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["stdio", "--config"])
-        .arg(&config)
-        .env_remove("MCP_GATEWAY_MASTER_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = stdio_gateway(&config);
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut next_id = 0;
@@ -98,16 +103,7 @@ async fn a_signal_stops_it_while_stdin_stays_open() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, "mcp_servers: {}\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["stdio", "--config"])
-        .arg(&config)
-        .env_remove("MCP_GATEWAY_MASTER_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = stdio_gateway(&config);
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Serving: a ping is answered.

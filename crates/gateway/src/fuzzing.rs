@@ -22,7 +22,7 @@ pub fn mcp_post_body(data: &[u8]) {
     for caller in [request::Caller::Session("s"), request::Caller::Stateless] {
         let Some(envelope) = &envelope else { break };
         let _ = request::tools_list(envelope, &caller, &HeaderMap::new());
-        let _ = request::is_initialized(envelope);
+        let _ = request::is_notification(envelope);
         if let Some(call) = request::lane_call(envelope, &caller, &headers) {
             // What the lane would send upstream must itself be valid JSON text (checked as
             // text: numbers such as 1e760283310 are valid JSON that no f64 can hold).
@@ -32,9 +32,8 @@ pub fn mcp_post_body(data: &[u8]) {
             }
         }
     }
-    if let Some(envelope) = &envelope {
-        let _ = request::cancelled_request(envelope);
-    }
+    // What the lane hands the relay as a notification.
+    let _ = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(data);
     let _ = request::invalid_message(data);
 }
 

@@ -62,6 +62,22 @@ fn initialize_request() -> serde_json::Value {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
 }
 
+/// A session opened with a raw `initialize`: its id.
+async fn open_session(http: &reqwest::Client, url: &str) -> String {
+    let opened = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize_request())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A client's `DELETE` of its session: the status it got.
 async fn end_session(http: &reqwest::Client, url: &str, session: &str) -> reqwest::StatusCode {
     http.delete(url)
@@ -504,17 +520,7 @@ async fn general_path_requests_end_with_a_cancel_or_their_session() {
     let (fixture, running) = with_fixture("fx", FixtureOptions::default()).await;
     let url = format!("http://{}/mcp", running.addr);
     let http = reqwest::Client::new();
-    let opened = http
-        .post(&url)
-        .header("accept", "application/json, text/event-stream")
-        .json(&initialize_request())
-        .send()
-        .await
-        .unwrap();
-    let session = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let session = open_session(&http, &url).await;
     let post = |body: String, browser: bool| {
         let mut request = http
             .post(&url)
@@ -627,18 +633,7 @@ async fn shutdown_closes_open_streams_promptly() {
     // A legacy SSE stream and a session-era GET stream, both left open.
     let sse = http.get(format!("{base}/sse")).send().await.unwrap();
     assert_eq!(sse.status(), 200);
-    let init = initialize_request();
-    let opened = http
-        .post(format!("{base}/mcp"))
-        .header("accept", "application/json, text/event-stream")
-        .json(&init)
-        .send()
-        .await
-        .unwrap();
-    let session = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let session = open_session(&http, &format!("{base}/mcp")).await;
     let stream = http
         .get(format!("{base}/mcp"))
         .header("accept", "text/event-stream")

@@ -146,14 +146,19 @@ impl DirectLane {
             let Some(info) = self.sessions.touch(session) else {
                 return to_rmcp(body);
             };
-            if request::is_initialized(&envelope) {
-                info.relay().initialized(info.peer());
-                return Handled::Answered(StatusCode::ACCEPTED.into_response());
-            }
-            if let Some(id) = request::cancelled_request(&envelope)
-                && let Ok(id) = serde_json::from_str::<rmcp::model::RequestId>(id.get())
-                && info.outbox().cancel(&id)
-            {
+            // A notification (initialized, cancelled, roots changed) is the relay's, as
+            // on the general path.
+            if request::is_notification(&envelope) {
+                use rmcp::model::ClientJsonRpcMessage;
+                let Ok(ClientJsonRpcMessage::Notification(notification)) =
+                    serde_json::from_slice(&body)
+                else {
+                    return to_rmcp(body);
+                };
+                let relay = info.relay();
+                relay
+                    .notified(notification.notification, info.outbox())
+                    .await;
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
             if info.client().asks() {

@@ -13,8 +13,8 @@ use std::{
 };
 
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ErrorData as McpError, JsonRpcRequest, ProtocolVersion,
-    ServerJsonRpcMessage, ServerResult,
+    ClientJsonRpcMessage, ClientRequest, ErrorCode, ErrorData as McpError, JsonRpcRequest,
+    ProtocolVersion, ServerJsonRpcMessage, ServerResult,
 };
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     client_peer::{ClientPeer, Message, Outbox},
     downstream::{
+        direct::request::{invalid_message, unreadable_message},
         owned::ClientSession,
         relay::{Call, Relay},
         view::Scope,
@@ -282,18 +283,23 @@ pub(crate) async fn serve_lines(
         loop {
             let refusal = match read_line(&mut input, max_line).await {
                 Ok(Line::End) | Err(_) => return,
-                Ok(Line::TooLong) => {
-                    unreadable(-32600, format!("message longer than {max_line} bytes"))
-                }
+                Ok(Line::TooLong) => unreadable_message(
+                    ErrorCode::INVALID_REQUEST,
+                    &format!("message longer than {max_line} bytes"),
+                ),
                 Ok(Line::Text(line)) if line.trim().is_empty() => continue,
-                Ok(Line::Text(line)) => match serde_json::from_str::<ClientJsonRpcMessage>(&line) {
+                Ok(Line::Text(line)) => match serde_json::from_str(&line) {
                     Ok(message) => {
                         if inbound.send(message).await.is_err() {
                             return;
                         }
                         continue;
                     }
-                    Err(e) => unreadable(-32700, format!("not a JSON-RPC message: {e}")),
+                    // Why not, in the lane's words: a parse error or an invalid request.
+                    Err(_) => match invalid_message(line.as_bytes()) {
+                        Some((code, reason)) => unreadable_message(code, &reason),
+                        None => continue,
+                    },
                 },
             };
             if refusals.send(refusal).await.is_err() {
@@ -378,12 +384,6 @@ async fn read_line(
             });
         }
     }
-}
-
-/// A JSON-RPC error for a line that could not be taken, with no id (none could be read).
-fn unreadable(code: i32, message: String) -> String {
-    serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})
-        .to_string()
 }
 
 #[cfg(test)]

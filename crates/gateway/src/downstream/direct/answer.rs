@@ -187,8 +187,7 @@ pub(super) fn unreadable(error: axum::Error, limit: usize) -> Response {
 /// streamable HTTP transport expects (rmcp would answer 415). `None` for a good body.
 pub(super) fn rejection(body: &[u8]) -> Option<Response> {
     let (code, reason) = request::invalid_message(body)?;
-    let error = serde_json::json!({"jsonrpc": "2.0", "id": null,
-        "error": {"code": code, "message": reason}});
+    let error = request::unreadable_message(code, &reason);
     let content_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-    Some((StatusCode::BAD_REQUEST, content_type, error.to_string()).into_response())
+    Some((StatusCode::BAD_REQUEST, content_type, error).into_response())
 }

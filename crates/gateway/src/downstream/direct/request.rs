@@ -372,6 +372,14 @@ pub fn invalid_message(body: &[u8]) -> Option<(ErrorCode, String)> {
     )
 }
 
+/// The JSON-RPC error that answers a message which could not be read (so its id is
+/// unknown: null).
+pub fn unreadable_message(code: ErrorCode, reason: &str) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": code, "message": reason}})
+    .to_string()
+}
+
 /// A client's answer to a request relayed to it: its id and its `result` or `error`
 /// member (name and value, as sent).
 #[derive(Debug)]
@@ -410,23 +418,9 @@ pub fn reply(body: &[u8]) -> Option<Reply<'_>> {
     })
 }
 
-/// Whether the message is the client's `notifications/initialized`.
-pub fn is_initialized(envelope: &Envelope<'_>) -> bool {
-    envelope.method == "notifications/initialized" && envelope.id.is_none()
-}
-
-/// The id of the request a `notifications/cancelled` message cancels, as sent.
-pub fn cancelled_request<'a>(envelope: &Envelope<'a>) -> Option<&'a RawValue> {
-    #[derive(Deserialize)]
-    struct Params<'a> {
-        #[serde(borrow, rename = "requestId")]
-        request_id: &'a RawValue,
-    }
-    if envelope.method != "notifications/cancelled" || envelope.id.is_some() {
-        return None;
-    }
-    let params: Params = serde_json::from_str(envelope.params?.get()).ok()?;
-    Some(params.request_id)
+/// Whether the message is a notification (it has no id).
+pub fn is_notification(envelope: &Envelope<'_>) -> bool {
+    envelope.id.is_none()
 }
 
 #[cfg(test)]

@@ -171,7 +171,8 @@ impl TrackedSessions {
     /// brought up to date.
     pub fn touch(&self, id: &str) -> Option<Arc<SessionInfo>> {
         let Some(version) = self.store.version(id) else {
-            self.forget(id);
+            // Ended by another process: its copy here goes.
+            self.drop_copy(id);
             return None;
         };
         let listed = self.read().get(id).cloned();
@@ -219,11 +220,6 @@ impl TrackedSessions {
         if let Some(info) = self.write().remove(id) {
             info.outbox.end();
         }
-    }
-
-    /// Drops the copy of a session whose record is gone (ended by another process).
-    fn forget(&self, id: &str) {
-        self.drop_copy(id);
     }
 
     /// Ends a session (the client's `DELETE`, or idle too long): its record goes too.

@@ -296,18 +296,13 @@ fn replies_are_told_from_requests() {
 }
 
 #[test]
-fn cancellations_name_their_request() {
+fn notifications_are_told_from_requests() {
     let body = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r1","reason":"x"}}"#;
-    assert_eq!(
-        cancelled_request(&envelope(body.as_bytes()).unwrap())
-            .unwrap()
-            .get(),
-        r#""r1""#
-    );
-    assert!(
-        cancelled_request(
-            &envelope(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap()
-        )
-        .is_none()
-    );
+    assert!(is_notification(&envelope(body.as_bytes()).unwrap()));
+    assert!(is_notification(
+        &envelope(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap()
+    ));
+    assert!(!is_notification(
+        &envelope(br#"{"jsonrpc":"2.0","id":"r1","method":"ping"}"#).unwrap()
+    ));
 }
