@@ -1,5 +1,5 @@
 //! Admin subcommands that talk to a running gateway's REST API: `servers`, `tools`,
-//! `resources` and `prompts`.
+//! `resources`, `prompts` and `health`.
 //!
 //! Every command takes `--url` (`MCP_GATEWAY_URL`), `--key` (`MCP_GATEWAY_MASTER_KEY`),
 //! `--json` and `--timeout`, before or after the leaf subcommand. Exit codes: 0 success;
@@ -38,6 +38,10 @@ pub enum AdminCommand {
     Resources(ResourcesArgs),
     /// List the prompts a running gateway exposes.
     Prompts(PromptsArgs),
+    /// Check that a running gateway is alive (`GET /health/liveliness`), or with `--ready`
+    /// ready to serve (`GET /health/readiness`: its store answers); exit 0 if so, 1 if not,
+    /// 69 if it cannot be reached. For container health checks.
+    Health(HealthArgs),
 }
 
 /// How to reach the gateway, and how to print its answers. Global: accepted before or
@@ -128,8 +132,35 @@ pub struct PromptsArgs {
     command: catalog::PromptsCommand,
 }
 
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    conn: Connection,
+    /// Check readiness (the store answers) instead of liveness.
+    #[arg(long)]
+    ready: bool,
+}
+
+async fn health(args: &HealthArgs) -> Outcome {
+    let client = client::Client::new(&args.conn, DEFAULT_TIMEOUT)?;
+    let route = if args.ready {
+        "readiness"
+    } else {
+        "liveliness"
+    };
+    let answer = client.get(&["health", route]).await?;
+    if args.conn.json {
+        render::json(&answer);
+    } else {
+        let status = answer.get("status").and_then(serde_json::Value::as_str);
+        render::out(status.unwrap_or("ok"));
+    }
+    Ok(())
+}
+
 pub async fn run(command: AdminCommand) -> ExitCode {
     let result = match command {
+        AdminCommand::Health(args) => health(&args).await,
         AdminCommand::Servers(args) => servers::run(&args.conn, args.command).await,
         AdminCommand::Tools(args) => catalog::run_tools(&args.conn, args.command).await,
         AdminCommand::Resources(args) => catalog::run_resources(&args.conn, args.command).await,

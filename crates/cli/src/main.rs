@@ -140,13 +140,25 @@ async fn shutdown_signal() {
     }
 }
 
+/// The default log filter. rmcp's own log lines are off: the gateway reports every upstream
+/// failure itself, with its cause, once per change, where rmcp would add an ERROR line to
+/// each retry (`MCP_GATEWAY_LOG=info,rmcp=debug` shows them).
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=off";
+
 /// Logs go to stderr (stdout is for command output and, in stdio mode, the protocol).
 fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_env("MCP_GATEWAY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Colours only for a person at a terminal: never in a file, a pipe or a log collector,
+    // and not with NO_COLOR set (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     if std::env::var("MCP_GATEWAY_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

@@ -32,6 +32,11 @@ pub const DEFAULT_MAX_SSE_SESSIONS: usize = 10_000;
 pub const DEFAULT_MAX_CLIENT_PROCESSES_PER_SERVER: usize = 32;
 /// The default time a client has to send a whole request body.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `gateway.upstream_handshake_timeout_secs`: `npx` fetching a package on a first start
+/// takes tens of seconds.
+pub const DEFAULT_UPSTREAM_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `gateway.startup_wait_secs`.
+pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(30);
 
 /// A configuration problem. The binary reports it on one line and exits with code 64.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +101,12 @@ pub struct Settings {
     pub max_sse_sessions: usize,
     /// How often each upstream's catalog is re-fetched even without `list_changed`.
     pub discovery_refresh: Duration,
+    /// How long an upstream's handshake may take (a stdio server started through `npx`
+    /// or `uvx` may first download its package).
+    pub upstream_handshake_timeout: Duration,
+    /// How long requests that list or use the catalog wait, at start-up, for the servers of
+    /// the config file to connect (or fail) once; `ZERO`: they do not wait.
+    pub startup_wait: Duration,
     /// `MCP_GATEWAY_SECRET_KEY`: encrypts secrets stored in the database.
     pub secret_key: Option<SecretKey>,
     /// API-registered upstream URLs must resolve into one of these ranges (empty: any).
@@ -126,6 +137,8 @@ impl Default for Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             name_separator: "__".into(),
             discovery_refresh: Duration::from_secs(300),
+            upstream_handshake_timeout: DEFAULT_UPSTREAM_HANDSHAKE_TIMEOUT,
+            startup_wait: DEFAULT_STARTUP_WAIT,
             name_policy: crate::registry::NamePolicy::default(),
             max_sessions: 10_000,
             session_ttl: Duration::from_secs(300),

@@ -2,6 +2,7 @@
 //! the operations the REST API (and later the MCP front end) perform on them.
 
 mod error;
+mod startup;
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,6 +23,7 @@ use crate::{
 };
 
 pub use error::GatewayError;
+pub use startup::StartupWait;
 
 /// How long shutdown waits for supervisors to close sessions and reap child processes.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -41,6 +43,8 @@ pub struct Gateway {
     pub(crate) session_watch: crate::downstream::SessionWatch,
     /// Every MCP session of every endpoint, as data.
     pub(crate) sessions: Arc<dyn SessionStore>,
+    /// Settles once the config file's servers have connected or failed once.
+    pub(crate) startup: Arc<StartupWait>,
 }
 
 impl Gateway {
@@ -55,6 +59,7 @@ impl Gateway {
     pub fn supervisor_config(settings: &Settings) -> SupervisorConfig {
         SupervisorConfig {
             refresh: settings.discovery_refresh,
+            handshake_timeout: settings.upstream_handshake_timeout,
             ..SupervisorConfig::default()
         }
     }
@@ -89,8 +94,15 @@ impl Gateway {
             shutdown: tokio_util::sync::CancellationToken::new(),
             session_watch: Default::default(),
             sessions,
+            startup: Arc::default(),
         });
         gateway.load_servers().await?;
+        let configured = gateway.settings.servers.iter();
+        gateway.startup.watch(
+            gateway.registry.clone(),
+            configured.map(|s| s.server_id.clone()).collect(),
+            gateway.settings.startup_wait,
+        );
         Ok(gateway)
     }
 
@@ -232,6 +244,7 @@ impl Gateway {
         exposed: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, GatewayError> {
+        self.startup.settled().await;
         let snapshot = self.registry.snapshot();
         // A REST caller cannot be asked anything: it is shown, and may call, only what
         // the upstream lists to such clients.
@@ -239,6 +252,13 @@ impl Gateway {
             .route_tool(exposed)
             .filter(|(_, route)| !snapshot.asking_only(route))
         else {
+            // Listed from the allowlist while its server is down: the server is the news.
+            if let Some(entry) = snapshot.allowlisted_tool_owner(exposed)
+                && entry.runtime.peer().is_none()
+            {
+                let id = entry.record.server_id.clone();
+                return Err(GatewayError::Upstream(id, UpstreamError::Unavailable));
+            }
             return Err(GatewayError::ToolNotFound(exposed.to_owned()));
         };
         let peer = entry.runtime.peer().ok_or_else(|| {

@@ -8,10 +8,12 @@
 
 mod body;
 mod calls;
+pub(crate) mod diagnose;
 mod discovery;
 mod handler;
 mod headers;
 pub mod lane;
+mod plan;
 mod request;
 pub(crate) mod seen_session;
 pub mod sse;
@@ -36,11 +38,9 @@ pub use calls::{CallGuard, CallRouter, CallTarget, Client, InputAsk, Requester};
 pub use discovery::{Catalog, discover, discover_asking_tools};
 pub use handler::{ClientLink, Owner, UpstreamEvent, UpstreamHandler, may_ask};
 pub use headers::upstream_headers;
+pub use plan::HandshakePlan;
 pub use request::Pending;
 pub use stdio::StdioChild;
-
-/// How long connecting and the MCP handshake may take before the attempt counts as failed.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why an upstream could not be reached or used.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -162,33 +162,39 @@ impl Connection {
     }
 }
 
-/// Connects to the upstream a record describes and runs the MCP handshake.
+/// Connects to an upstream and completes the MCP handshake, within the server's handshake
+/// time ([`HandshakePlan`]). Streamable HTTP and stdio servers are asked `server/discover`
+/// (2026-07-28) first; one that answers it as a session-era server does is connected again
+/// with `initialize`, and remembered as one, so that its reconnections go straight there.
+///
+/// Not rmcp's `Auto` lifecycle: its probe gives up after a fixed 10 s and sends
+/// `initialize` on the same pipe, where a slow first start (`npx` downloading the package)
+/// then answers the probe late and breaks the handshake ("uncorrelated error response").
 pub async fn connect(
     record: &ServerRecord,
     handler: UpstreamHandler,
+    plan: &HandshakePlan,
 ) -> Result<Connection, UpstreamError> {
     let attempt = async {
-        if record.transport_kind() == TransportKind::Sse {
+        if record.transport_kind() == TransportKind::Sse || plan.session_era() {
             // The legacy transport only knows the `initialize` handshake.
-            return connect_with(record, handler, ClientLifecycleMode::Initialize)
-                .await
-                .map_err(UpstreamError::from);
+            return connect_with(record, handler, ClientLifecycleMode::Initialize).await;
         }
-        match connect_with(record, handler.clone(), auto_lifecycle()).await {
-            // A server that answers `server/discover` but supports no 2026-07-28 version
-            // (`ErrorCode::UNSUPPORTED_PROTOCOL_VERSION` with older versions only) is not
-            // treated as legacy by rmcp's probe; it is one, so connect again with the
-            // `initialize` handshake.
-            Err(Handshake::NoCommonVersion(_)) => {
+        match connect_with(record, handler.clone(), discover_lifecycle()).await {
+            // A session-era server, or one that answers `server/discover` but supports no
+            // 2026-07-28 version (`UNSUPPORTED_PROTOCOL_VERSION` with older versions only).
+            Err(Handshake::SessionEra(why) | Handshake::NoCommonVersion(why)) => {
+                tracing::debug!(upstream = %record.server_id, %why, "session-era server; connecting with initialize");
+                plan.learn_session_era();
                 connect_with(record, handler, ClientLifecycleMode::Initialize).await
             }
             other => other,
         }
-        .map_err(UpstreamError::from)
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
-        .await
-        .map_err(|_| UpstreamError::Timeout(CONNECT_TIMEOUT))?
+    within_handshake_time(record, plan, async {
+        attempt.await.map_err(UpstreamError::from)
+    })
+    .await
 }
 
 /// Connects as [`connect`] does, preferring the session-era handshake: a session-era
@@ -199,36 +205,71 @@ pub async fn connect(
 pub async fn connect_session(
     record: &ServerRecord,
     handler: UpstreamHandler,
+    plan: &HandshakePlan,
 ) -> Result<Connection, UpstreamError> {
     if record.transport_kind() == TransportKind::Sse {
-        return connect(record, handler).await; // session-era only
+        return connect(record, handler, plan).await; // session-era only
     }
-    let attempt = connect_with(record, handler.clone(), ClientLifecycleMode::Initialize);
-    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(Ok(connection)) => Ok(connection),
-        Ok(Err(e)) => {
-            let e = UpstreamError::from(e);
-            if e.is_connection_failure() {
-                return Err(e);
-            }
+    let attempt = async {
+        connect_with(record, handler.clone(), ClientLifecycleMode::Initialize)
+            .await
+            .map_err(UpstreamError::from)
+    };
+    match within_handshake_time(record, plan, attempt).await {
+        Ok(connection) => Ok(connection),
+        Err(e) if e.is_connection_failure() || matches!(e, UpstreamError::Timeout(_)) => Err(e),
+        Err(e) => {
             tracing::debug!(upstream = %record.server_id, error = %e, "initialize refused; trying the 2026-07-28 handshake");
-            connect(record, handler).await
+            connect(record, handler, plan).await
         }
-        Err(_) => Err(UpstreamError::Timeout(CONNECT_TIMEOUT)),
     }
+}
+
+/// How long an upstream may take over its handshake before the wait is logged (once).
+const SLOW_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// `attempt` within the plan's handshake time; a slow one is said once in the log, so
+/// that a first start that downloads packages reads as slow, not as broken.
+async fn within_handshake_time<T>(
+    record: &ServerRecord,
+    plan: &HandshakePlan,
+    attempt: impl Future<Output = Result<T, UpstreamError>>,
+) -> Result<T, UpstreamError> {
+    let limit = plan.timeout();
+    // On the heap: a handshake's future is large, and unoptimised builds copy it through
+    // each layer of the callers' frames (test threads' stacks overflowed).
+    let mut attempt = Box::pin(tokio::time::timeout(limit, attempt));
+    let outcome = tokio::select! {
+        outcome = &mut attempt => outcome,
+        () = tokio::time::sleep(SLOW_HANDSHAKE.min(limit)) => {
+            tracing::info!(
+                upstream = %record.server_id,
+                limit_secs = limit.as_secs(),
+                "the upstream has not completed its handshake after {}s; still waiting \
+                 (a first start may be downloading its package; gateway.upstream_handshake_timeout_secs)",
+                SLOW_HANDSHAKE.as_secs(),
+            );
+            attempt.await
+        }
+    };
+    outcome.map_err(|_| UpstreamError::Timeout(limit))?
 }
 
 /// A failed connection attempt, keeping apart the one outcome that is worth retrying
 /// with the other handshake.
 enum Handshake {
     NoCommonVersion(String),
+    /// `server/discover` answered with an error a session-era server gives.
+    SessionEra(String),
     Failed(UpstreamError),
 }
 
 impl From<Handshake> for UpstreamError {
     fn from(e: Handshake) -> Self {
         match e {
-            Handshake::NoCommonVersion(message) => UpstreamError::connect(message),
+            Handshake::NoCommonVersion(message) | Handshake::SessionEra(message) => {
+                UpstreamError::connect(message)
+            }
             Handshake::Failed(e) => e,
         }
     }
@@ -241,9 +282,20 @@ impl From<UpstreamError> for Handshake {
 }
 
 fn handshake_error(e: rmcp::service::ClientInitializeError) -> Handshake {
+    use rmcp::{model::ErrorCode, service::ClientInitializeError};
     match e {
-        rmcp::service::ClientInitializeError::NoCompatibleProtocolVersion { .. } => {
+        ClientInitializeError::NoCompatibleProtocolVersion { .. } => {
             Handshake::NoCommonVersion(e.to_string())
+        }
+        // A correlated JSON-RPC error that is not one of the 2026-07-28 revision's own
+        // refusals: what a session-era server answers to `server/discover` (rmcp's rule).
+        ClientInitializeError::JsonRpcError(ref error)
+            if !matches!(
+                error.code,
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY | ErrorCode::HEADER_MISMATCH
+            ) =>
+        {
+            Handshake::SessionEra(e.to_string())
         }
         other => Handshake::Failed(UpstreamError::connect(other)),
     }
@@ -337,11 +389,10 @@ async fn handshake(
     }
 }
 
-/// Probe with `server/discover` (2026-07-28) and fall back to `initialize` for legacy servers.
-fn auto_lifecycle() -> ClientLifecycleMode {
-    ClientLifecycleMode::Auto {
+/// The 2026-07-28 handshake, `server/discover`.
+fn discover_lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        legacy_version: None,
     }
 }
 

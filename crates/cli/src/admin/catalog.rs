@@ -21,7 +21,7 @@ pub enum ToolsCommand {
     /// Call a tool by its exposed name and print its text content.
     #[command(
         after_help = "Examples:\n  mcp-gateway tools call everything__echo --args '{\"message\": \"hi\"}'\n  \
-                            echo '{\"a\": 1, \"b\": 2}' | mcp-gateway tools call everything__add --args -\n\n\
+                            echo '{\"a\": 1, \"b\": 2}' | mcp-gateway tools call everything__get-sum --args -\n\n\
                             Exit code 1 when the tool reports an error (isError); its content goes to stderr."
     )]
     Call(CallArgs),

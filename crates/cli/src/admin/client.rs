@@ -63,6 +63,10 @@ impl Client {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    pub async fn put(&self, path: &[&str], body: &Value) -> Result<Value, Failure> {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &[&str]) -> Result<Value, Failure> {
         self.send(Method::DELETE, path, None).await
     }

@@ -1,4 +1,4 @@
-//! `mcp-gateway servers list | get | add | rm`.
+//! `mcp-gateway servers list | get | add | update | rm`.
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value, json};
@@ -23,6 +23,10 @@ pub enum ServersCommand {
     /// Register a server, from flags or from a JSON record (`--file`).
     #[command(after_help = ADD_EXAMPLES)]
     Add(Box<AddArgs>),
+    /// Replace a server's registration (`PUT`) and reconnect it: the whole record, from
+    /// flags or `--file`, as for `add` (fields not given take their defaults).
+    #[command(after_help = UPDATE_EXAMPLES)]
+    Update(Box<AddArgs>),
     /// Unregister a server added through the API (servers from the config file stay).
     #[command(visible_alias = "remove")]
     Rm {
@@ -41,6 +45,13 @@ Examples:
   mcp-gateway servers add --file server.json      (or --file - to read standard input)
 
 --url is the gateway's own address; the upstream's address is --server-url.";
+
+const UPDATE_EXAMPLES: &str = "\
+Examples:
+  mcp-gateway servers update --id everything --server-url http://127.0.0.1:3002/mcp --tool echo
+  mcp-gateway servers get everything --json | jq '.tools += [\"get-sum\"]' | mcp-gateway servers update --file -
+
+Servers from the gateway's config file cannot be changed through the API (409).";
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -155,6 +166,10 @@ pub async fn run(conn: &Connection, command: ServersCommand) -> Outcome {
             let record = args.to_record()?;
             add(conn, &client()?, record).await
         }
+        ServersCommand::Update(args) => {
+            let record = args.to_record()?;
+            update(conn, &client()?, record).await
+        }
         ServersCommand::Rm { id } => {
             check_id(&id)?;
             rm(conn, &client()?, &id).await
@@ -182,7 +197,7 @@ async fn list(conn: &Connection, client: &Client) -> Outcome {
                 str_at(s, "transport").to_owned(),
                 str_at(s, "source").to_owned(),
                 scalar(s.pointer("/health/state")),
-                scalar(s.pointer("/discovered/tools")),
+                tool_count(s),
                 target(s),
             ]
         })
@@ -200,6 +215,19 @@ async fn list(conn: &Connection, client: &Client) -> Outcome {
         rows,
     ));
     Ok(())
+}
+
+/// The tools a server exposes, and how many it offers when the allowlist hides some.
+fn tool_count(server: &Value) -> String {
+    let exposed = server.pointer("/exposed/tools").and_then(Value::as_u64);
+    let discovered = server.pointer("/discovered/tools").and_then(Value::as_u64);
+    match (exposed, discovered) {
+        (Some(exposed), Some(discovered)) if exposed != discovered => {
+            format!("{exposed} of {discovered}")
+        }
+        (Some(count), _) | (None, Some(count)) => count.to_string(),
+        (None, None) => "-".into(),
+    }
 }
 
 /// The URL of an HTTP server, or the command line of a stdio one.
@@ -256,9 +284,11 @@ fn describe(server: &Value) -> String {
             push("health.last_error", scalar(health.get("last_error")));
         }
     }
-    if let Some(Value::Object(discovered)) = at("discovered") {
-        let counts: Vec<String> = discovered.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        push("discovered", counts.join(" "));
+    for key in ["discovered", "exposed"] {
+        if let Some(Value::Object(counts)) = at(key) {
+            let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            push(key, counts.join(" "));
+        }
     }
     let allowlist = |key: &str| match at(key).and_then(Value::as_array) {
         Some(names) if !names.is_empty() => scalar(at(key)),
@@ -295,6 +325,7 @@ fn describe(server: &Value) -> String {
         "env_names",
         "health",
         "discovered",
+        "exposed",
         "tools",
         "resources",
         "auth_type",
@@ -328,6 +359,28 @@ async fn add(conn: &Connection, client: &Client, record: Map<String, Value>) -> 
         render::clean(&scalar(server.pointer("/health/state"))),
         render::clean(str_at(server, "server_id")),
     ));
+    Ok(())
+}
+
+async fn update(conn: &Connection, client: &Client, record: Map<String, Value>) -> Outcome {
+    let id = record
+        .get("server_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    check_id(&id)?;
+    let answer = client
+        .put(&["mcp", "servers", &id], &Value::Object(record))
+        .await?;
+    if conn.json {
+        render::json(&answer);
+    } else {
+        render::out(&format!(
+            "updated server {}; see it with `mcp-gateway servers get {}`",
+            render::clean(&id),
+            render::clean(&id),
+        ));
+    }
     Ok(())
 }
 
@@ -602,13 +655,26 @@ mod tests {
             "server_id": "s1", "name": "s1", "url": "http://h/", "transport": "sse", "tools": [],
             "resources": [], "auth_type": "none", "auth_configured": false, "metadata": {},
             "source": "api", "health": {"state": "unhealthy", "last_error": "refused", "since": "t"},
-            "discovered": {"prompts": 0, "tools": 2}, "extra": 5
+            "discovered": {"prompts": 0, "tools": 2}, "exposed": {"prompts": 0, "tools": 1},
+            "extra": 5
         }));
         assert!(text.starts_with("server_id:"), "{text}");
         assert!(text.contains("health.last_error: refused"), "{text}");
         assert!(
             text.contains("discovered:        prompts=0 tools=2"),
             "{text}"
+        );
+        assert!(
+            text.contains("exposed:           prompts=0 tools=1"),
+            "{text}"
+        );
+        assert_eq!(
+            tool_count(&json!({"discovered": {"tools": 9}, "exposed": {"tools": 3}})),
+            "3 of 9"
+        );
+        assert_eq!(
+            tool_count(&json!({"discovered": {"tools": 4}, "exposed": {"tools": 4}})),
+            "4"
         );
         assert!(
             text.contains("tools:             (all discovered)"),

@@ -48,6 +48,8 @@ struct GatewaySection {
     max_body_bytes: Option<usize>,
     tool_name_separator: Option<String>,
     discovery_refresh_secs: Option<u64>,
+    upstream_handshake_timeout_secs: Option<u64>,
+    startup_wait_secs: Option<u64>,
     allowed_origins: Option<Vec<String>>,
     allowed_hosts: Option<Vec<String>>,
     tool_name_policy: Option<crate::registry::NamePolicy>,
@@ -114,6 +116,19 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             ));
         }
         settings.discovery_refresh = Duration::from_secs(secs);
+    }
+    match g.upstream_handshake_timeout_secs {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "gateway.upstream_handshake_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        Some(secs) => settings.upstream_handshake_timeout = Duration::from_secs(secs),
+        None => {}
+    }
+    if let Some(secs) = g.startup_wait_secs {
+        settings.startup_wait = Duration::from_secs(secs);
     }
     settings.name_policy = g.tool_name_policy.unwrap_or_default();
     match g.max_sessions {

@@ -166,6 +166,9 @@ impl DirectLane {
             }
             session_info = Some(info);
         }
+        // Lists and calls see the catalog once the start-up servers have settled, as the
+        // relay's do.
+        self.gateway.startup.settled().await;
         // A list page comes from the snapshot, for a client that cannot be asked anything.
         if asking.is_none()
             && let Some(list) = request::tools_list(&envelope, &caller, &parts.headers)

@@ -89,9 +89,9 @@ impl OwnedUpstream {
         let handler = UpstreamHandler::owned(id.clone(), calls.clone(), owner);
         let connect = |handler| async {
             if session_era {
-                upstream::connect_session(&entry.record, handler).await
+                upstream::connect_session(&entry.record, handler, &entry.runtime.handshake).await
             } else {
-                upstream::connect(&entry.record, handler).await
+                upstream::connect(&entry.record, handler, &entry.runtime.handshake).await
             }
         };
         // A new session's first request may meet a pooled connection the upstream has just

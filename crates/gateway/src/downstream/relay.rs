@@ -230,6 +230,13 @@ impl Relay {
         self.gateway.registry.snapshot()
     }
 
+    /// The catalog for a request that lists or uses it: at start-up, once the config
+    /// file's servers have connected or failed (see [`crate::gateway::StartupWait`]).
+    async fn catalog(&self) -> Arc<Snapshot> {
+        self.gateway.startup.settled().await;
+        self.snapshot()
+    }
+
     /// The connected upstream of a server, or the error a client should see.
     pub(crate) fn peer_of(entry: &ServerEntry) -> Result<Arc<UpstreamPeer>, McpError> {
         entry

@@ -76,6 +76,8 @@ pub struct ServerView {
     pub health: HealthView,
     /// How many tools, resources, resource templates and prompts were discovered.
     pub discovered: BTreeMap<&'static str, usize>,
+    /// How many of them clients are shown (after the `tools` / `resources` allowlists).
+    pub exposed: BTreeMap<&'static str, usize>,
 }
 
 impl ServerView {
@@ -84,6 +86,7 @@ impl ServerView {
         source: Source,
         health: HealthView,
         discovered: BTreeMap<&'static str, usize>,
+        exposed: BTreeMap<&'static str, usize>,
     ) -> Self {
         Self {
             server_id: record.server_id.clone(),
@@ -105,6 +108,7 @@ impl ServerView {
             source,
             health,
             discovered,
+            exposed,
         }
     }
 }

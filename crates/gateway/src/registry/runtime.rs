@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     model::{HealthState, HealthView, ServerRecord},
     upstream::{
-        CallRouter, UpstreamError, UpstreamPeer,
+        CallRouter, HandshakePlan, UpstreamError, UpstreamPeer,
         lane::{HttpLane, Lane, StdioLane},
     },
 };
@@ -41,6 +41,8 @@ pub struct ServerRuntime {
     /// looks for those listed only to such clients (see `Catalog::asking_only`).
     asking_wanted: std::sync::atomic::AtomicBool,
     asking_requested: Notify,
+    /// How connections to this server make their handshake.
+    pub handshake: HandshakePlan,
 }
 
 /// Connection failures in a row after which the server is probed at once.
@@ -88,6 +90,7 @@ impl Default for ServerRuntime {
             client_sessions: ClientSessionCount::default(),
             asking_wanted: Default::default(),
             asking_requested: Notify::new(),
+            handshake: HandshakePlan::default(),
         }
     }
 }

@@ -172,6 +172,12 @@ impl ServerEntry {
             self.source,
             self.runtime.health(),
             self.catalog.counts(),
+            BTreeMap::from([
+                ("tools", self.allowed_tools().count()),
+                ("resources", self.allowed_resources().count()),
+                ("resource_templates", self.catalog.resource_templates.len()),
+                ("prompts", self.prompts().count()),
+            ]),
         )
     }
 
@@ -349,7 +355,6 @@ impl Snapshot {
         self.naming.expose(&self.prompt_owners, server_id, name)
     }
 
-    /// Resolves an exposed tool name.
     /// Whether a tool is listed only to clients that can be asked something (see
     /// [`crate::upstream::Catalog::asking_only`]).
     pub fn asking_only(&self, route: &Route<Tool>) -> bool {
@@ -365,9 +370,21 @@ impl Snapshot {
             .any(|e| !e.catalog.asking_only.is_empty())
     }
 
+    /// Resolves an exposed tool name.
     pub fn route_tool(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &Route<Tool>)> {
         let route = self.tools.get(exposed)?;
         Some((self.servers.get(&*route.server_id)?, route))
+    }
+
+    /// The server of an allowlisted tool that is listed (as not available) under
+    /// `exposed` but not in the catalog: its server is down, or does not offer it.
+    pub fn allowlisted_tool_owner(&self, exposed: &str) -> Option<&Arc<ServerEntry>> {
+        self.servers.values().find(|entry| {
+            let id = &entry.record.server_id;
+            entry
+                .missing_tools()
+                .any(|name| self.exposed_tool_name(id, name).as_deref() == Some(exposed))
+        })
     }
 
     /// Resolves an exposed prompt name.

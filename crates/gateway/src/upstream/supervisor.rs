@@ -24,6 +24,8 @@ pub struct SupervisorConfig {
     pub probe_timeout: Duration,
     /// How long fetching the whole catalog may take.
     pub discovery_timeout: Duration,
+    /// How long connecting and the MCP handshake may take.
+    pub handshake_timeout: Duration,
     /// First and longest wait between reconnection attempts.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -36,6 +38,7 @@ impl Default for SupervisorConfig {
             health_interval: Duration::from_secs(15),
             probe_timeout: Duration::from_secs(10),
             discovery_timeout: Duration::from_secs(30),
+            handshake_timeout: crate::config::DEFAULT_UPSTREAM_HANDSHAKE_TIMEOUT,
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
         }
@@ -49,6 +52,10 @@ pub fn spawn(
     config: SupervisorConfig,
     tracker: &TaskTracker,
 ) {
+    entry
+        .runtime
+        .handshake
+        .set_timeout(config.handshake_timeout);
     let supervisor = Supervisor {
         registry,
         record: entry.record.clone(),
@@ -75,13 +82,16 @@ impl Supervisor {
     async fn run(self) {
         let id = self.record.server_id.clone();
         let mut failures: u32 = 0;
+        // The last failure logged: a server that stays down for the same reason is logged
+        // once, not on every retry.
+        let mut logged: Option<String> = None;
         loop {
             self.runtime.mark_connecting();
             let (events_tx, events_rx) = mpsc::channel(1);
             let handler =
                 UpstreamHandler::new(id.clone(), events_tx.clone(), self.runtime.calls.clone());
             let attempt = tokio::select! {
-                attempt = connect(&self.record, handler) => attempt,
+                attempt = connect(&self.record, handler, &self.runtime.handshake) => attempt,
                 () = self.runtime.stop.cancelled() => return,
             };
             let error = match attempt {
@@ -89,13 +99,21 @@ impl Supervisor {
                     Ok(Ended::Stopped) => return,
                     Ok(Ended::Lost(error)) => {
                         failures = 0; // it was up: retry promptly
+                        logged = None;
                         error
                     }
                     Err(error) => error.to_string(),
                 },
-                Err(error) => error.to_string(),
+                Err(error) => super::diagnose::with_cause(&self.record, error)
+                    .await
+                    .to_string(),
             };
-            tracing::warn!(upstream = %id, %error, "upstream unavailable");
+            if logged.as_deref() == Some(error.as_str()) {
+                tracing::debug!(upstream = %id, %error, "upstream still unavailable");
+            } else {
+                tracing::warn!(upstream = %id, %error, "upstream unavailable");
+                logged = Some(error.clone());
+            }
             self.runtime.mark_unhealthy(error);
             self.registry
                 .set_catalog(&id, &self.runtime, Catalog::default());
@@ -227,7 +245,7 @@ impl Supervisor {
         let id = self.record.server_id.clone();
         let handler =
             UpstreamHandler::owned(id, super::CallRouter::owned(), super::Owner::Discovery);
-        let connection = connect(&self.record, handler).await?;
+        let connection = connect(&self.record, handler, &self.runtime.handshake).await?;
         let tools = super::discover_asking_tools(connection.service.peer()).await;
         connection.shutdown().await;
         tools

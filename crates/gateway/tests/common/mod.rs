@@ -23,6 +23,7 @@ pub fn fast() -> SupervisorConfig {
         health_interval: Duration::from_millis(300),
         probe_timeout: Duration::from_secs(2),
         discovery_timeout: Duration::from_secs(10),
+        handshake_timeout: Duration::from_secs(30),
         backoff_min: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
     }

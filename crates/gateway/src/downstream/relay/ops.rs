@@ -77,7 +77,7 @@ impl Relay {
         if asks {
             self.discover_asking_tools().await;
         }
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
         let shown =
             |r: &crate::registry::Route<rmcp::model::Tool>| asks || !snapshot.asking_only(r);
@@ -95,7 +95,7 @@ impl Relay {
         request: Option<PaginatedRequestParams>,
         _call: &Call,
     ) -> Result<ListPromptsResult, McpError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
         let (prompts, next) = page(&view.prompts, Self::cursor(&request), |r| (*r.item).clone())
             .map_err(error::bad_cursor)?;
@@ -109,7 +109,7 @@ impl Relay {
         request: GetPromptRequestParams,
         call: &Call,
     ) -> Result<GetPromptResponse, McpError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let (entry, upstream_name) = self.prompt_owner(&snapshot, &request.name)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
@@ -132,7 +132,7 @@ impl Relay {
         request: Option<PaginatedRequestParams>,
         _call: &Call,
     ) -> Result<ListResourcesResult, McpError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
         let (resources, next) = page(&view.resources, Self::cursor(&request), |r| {
             (*r.item).clone()
@@ -148,7 +148,7 @@ impl Relay {
         request: Option<PaginatedRequestParams>,
         _call: &Call,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
         let (templates, next) = page(&view.templates, Self::cursor(&request), template_item)
             .map_err(error::bad_cursor)?;
@@ -162,7 +162,7 @@ impl Relay {
         request: ReadResourceRequestParams,
         call: &Call,
     ) -> Result<ReadResourceResponse, McpError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let entry = self.resource_owner(&snapshot, &request.uri)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
@@ -184,7 +184,7 @@ impl Relay {
         request: CompleteRequestParams,
         call: &Call,
     ) -> Result<CompleteResult, McpError> {
-        let snapshot = self.snapshot();
+        let snapshot = self.catalog().await;
         let mut upstream = request.clone();
         let entry = match &request.r#ref {
             Reference::Prompt(prompt) => {

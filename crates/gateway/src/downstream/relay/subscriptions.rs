@@ -80,7 +80,8 @@ impl Relay {
     /// `resources/subscribe` (the client's own session is a session-era one where the
     /// upstream offers one, as it would be directly).
     async fn subscription_upstream(&self, uri: &str, call: &Call) -> Result<Upstream, McpError> {
-        let entry = self.resource_owner(&self.snapshot(), uri)?;
+        let snapshot = self.catalog().await;
+        let entry = self.resource_owner(&snapshot, uri)?;
         let upstream = self.upstream(entry.clone(), call).await?;
         let session_era = !crate::upstream::is_stateless(&upstream.peer);
         if upstream.is_owned() || session_era || call.stateless {

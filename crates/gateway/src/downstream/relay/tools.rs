@@ -85,7 +85,7 @@ impl Relay {
                 .map(completed);
         }
         let asks = self.asks(context);
-        let mut snapshot = self.snapshot();
+        let mut snapshot = self.catalog().await;
         if asks && self.scope.tool(&snapshot, &request.name, asks).is_none() {
             // Perhaps a tool listed only to clients that can be asked, not looked for yet.
             self.discover_asking_tools().await;

@@ -1,0 +1,123 @@
+//! What a newcomer meets in the first hour with a server that is down: its health says why
+//! (cause first), the log says it once rather than on every retry and carries no colour
+//! codes in a file, and calling its allowlisted tool says the server is unavailable rather
+//! than that the tool does not exist.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A GET's JSON answer; `None` while nothing answers.
+fn get(url: &str) -> Option<Value> {
+    runtime().block_on(async { reqwest::get(url).await.ok()?.json().await.ok() })
+}
+
+fn post_json(url: &str, body: &str) -> (u16, Value) {
+    runtime().block_on(async {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    })
+}
+
+#[test]
+fn a_server_that_is_down_is_explained_once_and_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = mcp_gateway_testkit::free_port();
+    let port = mcp_gateway_testkit::free_port();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "gateway:\n  startup_wait_secs: 0\nmcp_servers:\n  down:\n    url: http://127.0.0.1:{closed}/mcp\n    tools: [search]\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("gateway.log");
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(&config)
+        .env_remove("MCP_GATEWAY_MASTER_KEY")
+        .env_remove("MCP_GATEWAY_LOG")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/db", dir.path().display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    // Several retries (backoff 0.25 s, 0.5 s, 1 s, 2 s …) within a bounded wait.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Some(server) = get(&format!("{base}/mcp/servers/down"))
+            && server["health"]["last_error"].is_string()
+        {
+            break server["health"].clone();
+        }
+        assert!(Instant::now() < deadline, "no health report");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let last_error = health["last_error"].as_str().unwrap();
+    assert!(
+        last_error.starts_with(&format!(
+            "connection failed: connection refused by 127.0.0.1:{closed}"
+        )),
+        "{last_error}"
+    );
+    std::thread::sleep(Duration::from_secs(3)); // more retries, same cause
+
+    // The allowlisted tool is listed (not available), and calling it names the server.
+    let tools = get(&format!("{base}/mcp/tools")).unwrap();
+    assert_eq!(tools["tools"][0]["name"], "down__search");
+    assert_eq!(tools["tools"][0]["available"], false);
+    let (status, error) = post_json(
+        &format!("{base}/mcp/tools/call"),
+        r#"{"name": "down__search", "arguments": {}}"#,
+    );
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "upstream_unavailable");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("down"),
+        "{error}"
+    );
+    let (status, _) = post_json(
+        &format!("{base}/mcp/tools/call"),
+        r#"{"name": "down__nothing", "arguments": {}}"#,
+    );
+    assert_eq!(status, 404);
+
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file:\n{log}"
+    );
+    let said = log.matches("upstream unavailable").count();
+    assert_eq!(said, 1, "the same failure logged {said} times:\n{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}

@@ -1,0 +1,167 @@
+"""The REST routes of the gateway, each as a request to make and a way to read its answer.
+
+One table for the sync and the async client (they only differ in how they send), and the
+list a test checks against the gateway's router, so that a route added there gets its call
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+from urllib.parse import quote
+
+from .errors import InvalidField, MCPGatewayError
+from .models import (
+    MCPServer,
+    PromptInfo,
+    ResourceInfo,
+    ResourceTemplateInfo,
+    ServerInfo,
+    ToolInfo,
+)
+
+T = TypeVar("T")
+
+ROUTES: dict[tuple[str, str], str] = {
+    ("POST", "/mcp/servers"): "register_server",
+    ("GET", "/mcp/servers"): "list_servers",
+    ("GET", "/mcp/servers/{server_id}"): "get_server",
+    ("PUT", "/mcp/servers/{server_id}"): "update_server",
+    ("DELETE", "/mcp/servers/{server_id}"): "unregister_server",
+    ("GET", "/mcp/tools"): "list_tools",
+    ("GET", "/mcp/resources"): "list_resources",
+    ("GET", "/mcp/prompts"): "list_prompts",
+    ("POST", "/mcp/tools/call"): "call_tool",
+    ("GET", "/health/readiness"): "health",
+    ("GET", "/health/liveliness"): "liveliness",
+    ("GET", "/health/liveness"): "liveliness",
+}
+"""Every REST route of the gateway and the client method that calls it."""
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One REST request and how to read its answer's JSON body."""
+
+    method: str
+    path: str
+    read: Callable[[Any], T]
+    body: Any = None
+    # Health routes answer their body with 503 too: it is information, not a failure.
+    body_on_error: bool = False
+
+
+def register_server(server: MCPServer | Mapping[str, Any]) -> Call[dict[str, Any]]:
+    return Call("POST", "/mcp/servers", _object, body=_registration(server))
+
+
+def update_server(
+    server: MCPServer | Mapping[str, Any], server_id: str | None = None
+) -> Call[dict[str, Any]]:
+    body = _registration(server)
+    target = server_id or body.get("server_id")
+    if not isinstance(target, str) or not target:
+        raise InvalidField("server_id: is required", field="server_id")
+    return Call("PUT", _server_path(target), _object, body=body)
+
+
+def unregister_server(server_id: str) -> Call[dict[str, Any]]:
+    return Call("DELETE", _server_path(server_id), _object)
+
+
+def get_server(server_id: str) -> Call[ServerInfo]:
+    return Call("GET", _server_path(server_id), lambda body: cast(ServerInfo, _object(body)))
+
+
+def list_servers() -> Call[list[ServerInfo]]:
+    return Call("GET", "/mcp/servers", lambda body: cast(list[ServerInfo], _items(body, "servers")))
+
+
+def list_tools() -> Call[list[ToolInfo]]:
+    return Call("GET", "/mcp/tools", lambda body: cast(list[ToolInfo], _items(body, "tools")))
+
+
+def list_resources() -> Call[list[ResourceInfo]]:
+    return Call(
+        "GET", "/mcp/resources", lambda body: cast(list[ResourceInfo], _items(body, "resources"))
+    )
+
+
+def list_resource_templates() -> Call[list[ResourceTemplateInfo]]:
+    return Call(
+        "GET",
+        "/mcp/resources",
+        lambda body: cast(list[ResourceTemplateInfo], _items(body, "resource_templates")),
+    )
+
+
+def list_prompts() -> Call[list[PromptInfo]]:
+    return Call("GET", "/mcp/prompts", lambda body: cast(list[PromptInfo], _items(body, "prompts")))
+
+
+def call_tool(
+    name: str | None,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    server_id: str | None = None,
+    tool: str | None = None,
+) -> Call[dict[str, Any]]:
+    body: dict[str, Any]
+    if name is not None and server_id is None and tool is None:
+        body = {"name": name}
+    elif name is None and server_id is not None and tool is not None:
+        body = {"server_id": server_id, "tool": tool}
+    else:
+        raise InvalidField(
+            'name: give either name (the exposed tool name) or both server_id and tool',
+            field="name",
+        )
+    if arguments is not None:
+        if not isinstance(arguments, Mapping):
+            raise InvalidField("arguments: must be a mapping", field="arguments")
+        body["arguments"] = dict(arguments)
+    return Call("POST", "/mcp/tools/call", _object, body=body)
+
+
+def health() -> Call[dict[str, Any]]:
+    return Call("GET", "/health/readiness", _object, body_on_error=True)
+
+
+def liveliness() -> Call[dict[str, Any]]:
+    return Call("GET", "/health/liveliness", _object, body_on_error=True)
+
+
+def _registration(server: MCPServer | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(server, MCPServer):
+        return server.to_dict()
+    if isinstance(server, Mapping):
+        # Built (and so checked) as a record; unknown keys are the gateway's to refuse.
+        known = set(MCPServer.__dataclass_fields__)
+        unknown = [key for key in server if key not in known]
+        if unknown:
+            raise InvalidField(f"{unknown[0]}: is not a field of a server record", field=unknown[0])
+        return MCPServer(**dict(server)).to_dict()
+    raise InvalidField("server: must be an MCPServer or a mapping of its fields", field="server")
+
+
+def _server_path(server_id: str) -> str:
+    if not isinstance(server_id, str) or not server_id:
+        raise InvalidField("server_id: is required", field="server_id")
+    return "/mcp/servers/" + quote(server_id, safe="")
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MCPGatewayError(
+            f"the gateway answered {type(body).__name__}, not a JSON object", code="bad_answer"
+        )
+    return body
+
+
+def _items(body: Any, key: str) -> list[Any]:
+    items = _object(body).get(key)
+    if not isinstance(items, list):
+        raise MCPGatewayError(f"the gateway's answer has no {key!r} list", code="bad_answer")
+    return items
