@@ -448,6 +448,35 @@ fn admin_commands_against_a_running_gateway() {
     let out = run(&["tools", "list", "--url", &gw.url], &[], None).api_error("unauthorized");
     assert!(out.stderr.contains("MCP_GATEWAY_MASTER_KEY"), "{out:?}");
 
+    // update (PUT) replaces the whole record; the config file's servers are refused.
+    let out = gw
+        .cli(&[
+            "servers",
+            "update",
+            "--id",
+            "filed",
+            "--name",
+            "Renamed",
+            "--server-url",
+            CLOSED_UPSTREAM,
+            "--tool",
+            "search",
+        ])
+        .ok();
+    assert!(out.stdout.starts_with("updated server filed"), "{out:?}");
+    let filed = gw.cli(&["servers", "get", "filed", "--json"]).ok().json();
+    assert_eq!(filed["name"], "Renamed");
+    assert_eq!(filed["tools"], serde_json::json!(["search"]));
+    gw.cli(&[
+        "servers",
+        "update",
+        "--id",
+        "nope",
+        "--server-url",
+        CLOSED_UPSTREAM,
+    ])
+    .api_error("server_not_found");
+
     // rm, then it is gone.
     let out = gw.cli(&["servers", "rm", "flagged"]).ok();
     assert_eq!(out.stdout.trim(), "unregistered server flagged");
@@ -626,6 +655,7 @@ fn every_command_has_help() {
         &["servers", "list"],
         &["servers", "get"],
         &["servers", "add"],
+        &["servers", "update"],
         &["servers", "rm"],
         &["tools"],
         &["tools", "list"],
@@ -634,6 +664,7 @@ fn every_command_has_help() {
         &["resources", "list"],
         &["prompts"],
         &["prompts", "list"],
+        &["health"],
     ] {
         let out = run(&[command, &["--help"]].concat(), &env, None).ok();
         let usage = format!("Usage: mcp-gateway {}", command.join(" "));
@@ -643,7 +674,7 @@ fn every_command_has_help() {
         }
     }
     let out = run(&["--help"], &[], None).ok();
-    for command in ["servers", "tools", "resources", "prompts"] {
+    for command in ["servers", "tools", "resources", "prompts", "health"] {
         assert!(out.stdout.contains(command), "{out:?}");
     }
 }

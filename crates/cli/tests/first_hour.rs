@@ -121,3 +121,80 @@ fn a_server_that_is_down_is_explained_once_and_plainly() {
     assert_eq!(said, 1, "the same failure logged {said} times:\n{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+/// A stdio server whose first start takes longer than rmcp's 10 s `server/discover` probe
+/// (`npx` downloading its package) connects — the late answer to the probe no longer breaks
+/// the handshake — and the wait is said once in the log; one that takes longer than
+/// `gateway.upstream_handshake_timeout_secs` is reported as timed out.
+#[test]
+fn a_slow_first_start_is_just_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = mcp_gateway_testkit::free_port();
+    let fixture = mcp_gateway_testkit::fixture_bin().display().to_string();
+    let server = |delay: u32| {
+        let script = format!("sleep {delay}; exec \"$0\" --legacy-only stdio");
+        format!("    command: sh\n    args: [\"-c\", {script:?}, {fixture:?}]\n")
+    };
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "gateway:\n  upstream_handshake_timeout_secs: 14\n  startup_wait_secs: 0\nmcp_servers:\n  slow:\n{}  hung:\n{}",
+            server(11),
+            server(120)
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("gateway.log");
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(&config)
+        .env_remove("MCP_GATEWAY_MASTER_KEY")
+        .env_remove("MCP_GATEWAY_LOG")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/db", dir.path().display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let health = |id: &str| get(&format!("{base}/mcp/servers/{id}")).map(|s| s["health"].clone());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (slow, hung) = (health("slow"), health("hung"));
+        if let (Some(slow), Some(hung)) = (&slow, &hung)
+            && slow["state"] == "healthy"
+            && hung["state"] == "unhealthy"
+        {
+            let error = hung["last_error"].as_str().unwrap();
+            assert_eq!(error, "timed out after 14s", "{hung}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "slow: {slow:?}, hung: {hung:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let tools = get(&format!("{base}/mcp/tools")).unwrap();
+    assert!(
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "slow__echo"),
+        "{tools}"
+    );
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("uncorrelated"), "{log}");
+    let waits = log
+        .matches("has not completed its handshake after 10s")
+        .count();
+    assert!((1..=2).contains(&waits), "said {waits} times:\n{log}");
+}

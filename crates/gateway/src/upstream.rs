@@ -163,29 +163,27 @@ impl Connection {
 }
 
 /// Connects to an upstream and completes the MCP handshake, within the server's handshake
-/// time ([`HandshakePlan`]). Streamable HTTP and stdio servers are asked `server/discover`
-/// (2026-07-28) first; one that answers it as a session-era server does is connected again
-/// with `initialize`, and remembered as one, so that its reconnections go straight there.
-///
-/// Not rmcp's `Auto` lifecycle: its probe gives up after a fixed 10 s and sends
-/// `initialize` on the same pipe, where a slow first start (`npx` downloading the package)
-/// then answers the probe late and breaks the handshake ("uncorrelated error response").
+/// time ([`HandshakePlan`]): `server/discover` (2026-07-28) first, falling back to
+/// `initialize` when the server answers it as a session-era server does, or does not answer
+/// within rmcp's 10 s probe. A slow first start (`npx` downloading its package) then gets
+/// `initialize` on the same pipe while the probe is still unread; the stdio transport drops
+/// the probe's late answer (see `stdio::transport`), so the handshake just takes longer.
 pub async fn connect(
     record: &ServerRecord,
     handler: UpstreamHandler,
     plan: &HandshakePlan,
 ) -> Result<Connection, UpstreamError> {
     let attempt = async {
-        if record.transport_kind() == TransportKind::Sse || plan.session_era() {
+        if record.transport_kind() == TransportKind::Sse {
             // The legacy transport only knows the `initialize` handshake.
             return connect_with(record, handler, ClientLifecycleMode::Initialize).await;
         }
-        match connect_with(record, handler.clone(), discover_lifecycle()).await {
-            // A session-era server, or one that answers `server/discover` but supports no
-            // 2026-07-28 version (`UNSUPPORTED_PROTOCOL_VERSION` with older versions only).
-            Err(Handshake::SessionEra(why) | Handshake::NoCommonVersion(why)) => {
-                tracing::debug!(upstream = %record.server_id, %why, "session-era server; connecting with initialize");
-                plan.learn_session_era();
+        match connect_with(record, handler.clone(), auto_lifecycle()).await {
+            // A server that answers `server/discover` but supports no 2026-07-28 version
+            // (`ErrorCode::UNSUPPORTED_PROTOCOL_VERSION` with older versions only) is not
+            // treated as legacy by rmcp's probe; it is one, so connect again with the
+            // `initialize` handshake.
+            Err(Handshake::NoCommonVersion(_)) => {
                 connect_with(record, handler, ClientLifecycleMode::Initialize).await
             }
             other => other,
@@ -259,17 +257,13 @@ async fn within_handshake_time<T>(
 /// with the other handshake.
 enum Handshake {
     NoCommonVersion(String),
-    /// `server/discover` answered with an error a session-era server gives.
-    SessionEra(String),
     Failed(UpstreamError),
 }
 
 impl From<Handshake> for UpstreamError {
     fn from(e: Handshake) -> Self {
         match e {
-            Handshake::NoCommonVersion(message) | Handshake::SessionEra(message) => {
-                UpstreamError::connect(message)
-            }
+            Handshake::NoCommonVersion(message) => UpstreamError::connect(message),
             Handshake::Failed(e) => e,
         }
     }
@@ -282,20 +276,9 @@ impl From<UpstreamError> for Handshake {
 }
 
 fn handshake_error(e: rmcp::service::ClientInitializeError) -> Handshake {
-    use rmcp::{model::ErrorCode, service::ClientInitializeError};
     match e {
-        ClientInitializeError::NoCompatibleProtocolVersion { .. } => {
+        rmcp::service::ClientInitializeError::NoCompatibleProtocolVersion { .. } => {
             Handshake::NoCommonVersion(e.to_string())
-        }
-        // A correlated JSON-RPC error that is not one of the 2026-07-28 revision's own
-        // refusals: what a session-era server answers to `server/discover` (rmcp's rule).
-        ClientInitializeError::JsonRpcError(ref error)
-            if !matches!(
-                error.code,
-                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY | ErrorCode::HEADER_MISMATCH
-            ) =>
-        {
-            Handshake::SessionEra(e.to_string())
         }
         other => Handshake::Failed(UpstreamError::connect(other)),
     }
@@ -389,10 +372,11 @@ async fn handshake(
     }
 }
 
-/// The 2026-07-28 handshake, `server/discover`.
-fn discover_lifecycle() -> ClientLifecycleMode {
-    ClientLifecycleMode::Discover {
+/// Probe with `server/discover` (2026-07-28) and fall back to `initialize` for legacy servers.
+fn auto_lifecycle() -> ClientLifecycleMode {
+    ClientLifecycleMode::Auto {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
     }
 }
 

@@ -54,6 +54,11 @@ class _Base:
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self._timeout = timeout
+        self._open()
+
+    def _open(self) -> None:
+        """Makes the HTTP client (each kind of client its own)."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r})"
@@ -89,16 +94,8 @@ class MCPGateway(_Base):
     to ``MCP_GATEWAY_MASTER_KEY``. Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        master_key: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(url, master_key, timeout=timeout, headers=headers)
-        self._http = httpx2.Client(headers=self._headers, timeout=timeout)
+    def _open(self) -> None:
+        self._http = httpx2.Client(headers=self._headers, timeout=self._timeout)
 
     def _send(self, call: Call[T]) -> T:
         try:
@@ -189,16 +186,8 @@ class AsyncMCPGateway(_Base):
     """A running gateway, through its REST API (asyncio); the same calls as
     :class:`MCPGateway`, awaited. Use it with ``async with``, or call :meth:`aclose`."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        master_key: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(url, master_key, timeout=timeout, headers=headers)
-        self._http = httpx2.AsyncClient(headers=self._headers, timeout=timeout)
+    def _open(self) -> None:
+        self._http = httpx2.AsyncClient(headers=self._headers, timeout=self._timeout)
 
     async def _send(self, call: Call[T]) -> T:
         try:

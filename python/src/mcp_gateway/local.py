@@ -51,8 +51,11 @@ class GatewayProcess:
         self._config = config
         self._env = dict(env or {})
         # The key the process will have: given, or inherited with the environment.
-        self.master_key = master_key or self._env.get(
-            "MCP_GATEWAY_MASTER_KEY", os.environ.get("MCP_GATEWAY_MASTER_KEY")
+        # ("" means none, even where the environment has one.)
+        self.master_key = (
+            master_key
+            if master_key is not None
+            else self._env.get("MCP_GATEWAY_MASTER_KEY", os.environ.get("MCP_GATEWAY_MASTER_KEY"))
         )
         self._binary = Path(binary) if binary is not None else None
         self._startup_timeout = startup_timeout
