@@ -219,3 +219,16 @@ def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, gat
         assert any(s["server_id"] == "everything" for s in gw.list_servers())
     monkeypatch.delenv("MCP_GATEWAY_URL")
     assert get_mcp_gateway().url == "http://127.0.0.1:4000"
+
+
+def test_a_gateway_that_does_not_answer_in_time_is_a_client_timeout() -> None:
+    # A listener that accepts and never answers.
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        with MCPGateway(url, "k", timeout=0.5) as gw, pytest.raises(errors.ClientTimeout) as raised:
+            gw.list_servers()
+    assert url in str(raised.value)

@@ -30,6 +30,7 @@ from .client import (
     get_mcp_gateway,
 )
 from .errors import (
+    ClientTimeout,
     ConnectionFailed,
     Forbidden,
     InvalidField,
@@ -63,6 +64,7 @@ __all__ = [
     "DEFAULT_URL",
     "AsyncMCPGateway",
     "AuthType",
+    "ClientTimeout",
     "ConnectionFailed",
     "Forbidden",
     "GatewayProcess",

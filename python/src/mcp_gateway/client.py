@@ -15,7 +15,7 @@ import httpx2
 
 from . import _routes
 from ._routes import Call
-from .errors import ConnectionFailed, MCPGatewayError, from_response
+from .errors import ClientTimeout, ConnectionFailed, MCPGatewayError, from_response
 from .models import (
     MCPServer,
     PromptInfo,
@@ -78,7 +78,12 @@ class _Base:
             return call.read(body)
         raise from_response(response.status_code, body, response.headers.get("retry-after"))
 
-    def _unreachable(self, error: httpx2.TransportError) -> ConnectionFailed:
+    def _unreachable(self, error: httpx2.TransportError) -> MCPGatewayError:
+        # Connected, then no answer in time: not a connection failure.
+        if isinstance(error, httpx2.TimeoutException) and not isinstance(
+            error, httpx2.ConnectTimeout
+        ):
+            return ClientTimeout(self.url, _reason(error))
         return ConnectionFailed(self.url, _reason(error))
 
     def _mcp_url(self, server_id: str | None) -> str:

@@ -65,6 +65,17 @@ class ConnectionFailed(MCPGatewayError):
         self.url = url
 
 
+class ClientTimeout(MCPGatewayError):
+    """The gateway took longer to answer than this client's ``timeout`` (the request may
+    still complete there)."""
+
+    code = "client_timeout"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"no answer from the gateway at {url} in time: {reason}")
+        self.url = url
+
+
 class BadRequest(MCPGatewayError):
     """400: the body was empty, not JSON, or not an object."""
 
