@@ -22,6 +22,38 @@ fn get(url: &str) -> Option<Value> {
     runtime().block_on(async { reqwest::get(url).await.ok()?.json().await.ok() })
 }
 
+/// A session on `/mcp`, then one `tools/call` on it: the JSON-RPC answer.
+fn mcp_tool_call(base: &str, name: &str) -> Value {
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let post = |body: Value, session: Option<String>| {
+            let mut request = client
+                .post(format!("{base}/mcp"))
+                .header("accept", "application/json, text/event-stream")
+                .json(&body);
+            if let Some(session) = session {
+                request = request.header("mcp-session-id", session);
+            }
+            request.send()
+        };
+        let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        let opened = post(init, None).await.unwrap();
+        let session = opened.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        post(initialized, Some(session.clone())).await.unwrap();
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": name, "arguments": {}}});
+        let text = post(call, Some(session)).await.unwrap().text().await.unwrap();
+        // JSON, or an event stream whose data line carries the answer.
+        let json = text
+            .lines()
+            .find_map(|line| line.strip_prefix("data:"))
+            .unwrap_or(&text);
+        serde_json::from_str(json.trim()).unwrap_or_else(|_| panic!("{text}"))
+    })
+}
+
 fn post_json(url: &str, body: &str) -> (u16, Value) {
     runtime().block_on(async {
         let response = reqwest::Client::new()
@@ -109,6 +141,15 @@ fn a_server_that_is_down_is_explained_once_and_plainly() {
         r#"{"name": "down__nothing", "arguments": {}}"#,
     );
     assert_eq!(status, 404);
+    // The same on the MCP endpoint.
+    let answer = mcp_tool_call(&base, "down__search");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("\"down\" is not connected"), "{answer}");
+    let answer = mcp_tool_call(&base, "down__nothing");
+    assert_eq!(
+        answer["error"]["message"], "unknown tool: down__nothing",
+        "{answer}"
+    );
 
     gateway.kill().unwrap();
     gateway.wait().unwrap();

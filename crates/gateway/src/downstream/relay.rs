@@ -281,10 +281,21 @@ impl Relay {
         name: &str,
         asks: bool,
     ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
-        let route = self
-            .scope
-            .tool(snapshot, name, asks)
-            .ok_or_else(|| error::unknown("tool", name))?;
+        let Some(route) = self.scope.tool(snapshot, name, asks) else {
+            // Listed from a registration's allowlist while its server is down: the server
+            // is the news, as on the REST API.
+            if let Some(entry) = snapshot.allowlisted_tool_owner(name)
+                && matches!(self.scope, Scope::All)
+                && entry.runtime.peer().is_none()
+            {
+                let id = &entry.record.server_id;
+                return Err(error::upstream(
+                    id,
+                    crate::upstream::UpstreamError::Unavailable,
+                ));
+            }
+            return Err(error::unknown("tool", name));
+        };
         Ok((
             Self::entry(snapshot, &route.server_id)?,
             route.upstream_name,
