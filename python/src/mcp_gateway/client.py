@@ -178,6 +178,7 @@ class MCPGateway(_Base):
         return _mcp_client(self._mcp_url(server_id), self._headers, **client_options)
 
     def close(self) -> None:
+        """Closes the client's connections (the gateway keeps running)."""
         self._http.close()
 
     def __enter__(self) -> MCPGateway:
@@ -263,6 +264,7 @@ class AsyncMCPGateway(_Base):
         return _mcp_client(self._mcp_url(server_id), self._headers, **client_options)
 
     async def aclose(self) -> None:
+        """Closes the client's connections (the gateway keeps running)."""
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncMCPGateway:

@@ -66,10 +66,12 @@ class GatewayProcess:
 
     @property
     def log_path(self) -> Path | None:
+        """Where the running gateway's log is (in its temporary directory)."""
         return Path(self._log.name) if self._log is not None else None
 
     @property
     def pid(self) -> int | None:
+        """The running gateway's process id."""
         return self._process.pid if self._process is not None else None
 
     def start(self) -> str:
