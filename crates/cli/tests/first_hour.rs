@@ -67,41 +67,42 @@ fn post_json(url: &str, body: &str) -> (u16, Value) {
     })
 }
 
-#[test]
-fn a_server_that_is_down_is_explained_once_and_plainly() {
-    let dir = tempfile::tempdir().unwrap();
-    let closed = mcp_gateway_testkit::free_port();
+/// `mcp-gateway serve` on a free port with `config` (YAML) in `dir`, its log (default
+/// filter, no colour settings from the caller's environment) in `dir/gateway.log`: the
+/// process, its base URL and the log's path.
+fn serve(dir: &std::path::Path, config: &str) -> (std::process::Child, String, std::path::PathBuf) {
     let port = mcp_gateway_testkit::free_port();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "gateway:\n  startup_wait_secs: 0\nmcp_servers:\n  down:\n    url: http://127.0.0.1:{closed}/mcp\n    tools: [search]\n"
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("gateway.log");
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
+    let log = dir.join("gateway.log");
+    let gateway = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
         .args([
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--config",
         ])
-        .arg(&config)
+        .arg(&path)
         .env_remove("MCP_GATEWAY_MASTER_KEY")
         .env_remove("MCP_GATEWAY_LOG")
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/db", dir.path().display()),
-        )
+        .env("DATABASE_URL", format!("sqlite://{}/db", dir.display()))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    (gateway, format!("http://127.0.0.1:{port}"), log)
+}
+
+#[test]
+fn a_server_that_is_down_is_explained_once_and_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = mcp_gateway_testkit::free_port();
+    let config = format!(
+        "gateway:\n  startup_wait_secs: 0\nmcp_servers:\n  down:\n    url: http://127.0.0.1:{closed}/mcp\n    tools: [search]\n"
+    );
+    let (mut gateway, base, log) = serve(dir.path(), &config);
     // Several retries (backoff 0.25 s, 0.5 s, 1 s, 2 s …) within a bounded wait.
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = loop {
@@ -170,42 +171,17 @@ fn a_server_that_is_down_is_explained_once_and_plainly() {
 #[test]
 fn a_slow_first_start_is_just_slow() {
     let dir = tempfile::tempdir().unwrap();
-    let port = mcp_gateway_testkit::free_port();
     let fixture = mcp_gateway_testkit::fixture_bin().display().to_string();
     let server = |delay: u32| {
         let script = format!("sleep {delay}; exec \"$0\" --legacy-only stdio");
         format!("    command: sh\n    args: [\"-c\", {script:?}, {fixture:?}]\n")
     };
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "gateway:\n  upstream_handshake_timeout_secs: 14\n  startup_wait_secs: 0\nmcp_servers:\n  slow:\n{}  hung:\n{}",
-            server(11),
-            server(120)
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("gateway.log");
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&config)
-        .env_remove("MCP_GATEWAY_MASTER_KEY")
-        .env_remove("MCP_GATEWAY_LOG")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/db", dir.path().display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let config = format!(
+        "gateway:\n  upstream_handshake_timeout_secs: 14\n  startup_wait_secs: 0\nmcp_servers:\n  slow:\n{}  hung:\n{}",
+        server(11),
+        server(120)
+    );
+    let (mut gateway, base, log) = serve(dir.path(), &config);
     let health = |id: &str| get(&format!("{base}/mcp/servers/{id}")).map(|s| s["health"].clone());
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
