@@ -10,6 +10,10 @@
 # a container cannot be reached on: set MCP_GATEWAY_MASTER_KEY.
 
 FROM rust:1.95-slim-bookworm AS build
+# make for jemalloc's build (the slim image has gcc and libc6-dev, not make).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # The release build CI runs (.ci/run, "release build"): the gateway binary only.
