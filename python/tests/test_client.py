@@ -232,3 +232,11 @@ def test_a_gateway_that_does_not_answer_in_time_is_a_client_timeout() -> None:
         with MCPGateway(url, "k", timeout=0.5) as gw, pytest.raises(errors.ClientTimeout) as raised:
             gw.list_servers()
     assert url in str(raised.value)
+
+
+def test_a_servers_view_is_not_taken_for_a_registration(gateway: MCPGateway) -> None:
+    view = dict(gateway.get_server("everything"))
+    with pytest.raises(errors.InvalidField) as raised:
+        gateway.update_server(view)
+    assert raised.value.field in {"auth_configured", "source", "health", "discovered", "exposed", "env_names"}
+    assert "secrets are write-only" in raised.value.message

@@ -133,13 +133,26 @@ def liveliness() -> Call[dict[str, Any]]:
     return Call("GET", "/health/liveliness", _object, body_on_error=True)
 
 
+# Keys of a server as the gateway shows it that a registration does not take.
+_VIEW_ONLY = frozenset(
+    {"auth_configured", "header_names", "env_names", "source", "health", "discovered", "exposed"}
+)
+
+
 def _registration(server: MCPServer | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(server, MCPServer):
         return server.to_dict()
     if isinstance(server, Mapping):
-        # Built (and so checked) as a record; unknown keys are the gateway's to refuse.
+        # Built (and so checked) as a record.
         known = set(MCPServer.__dataclass_fields__)
         unknown = [key for key in server if key not in known]
+        if unknown and unknown[0] in _VIEW_ONLY:
+            raise InvalidField(
+                f"{unknown[0]}: is shown by get_server, not part of a registration; build the "
+                "record again (an update replaces it whole, and secrets are write-only, so "
+                "they must be given again)",
+                field=unknown[0],
+            )
         if unknown:
             raise InvalidField(f"{unknown[0]}: is not a field of a server record", field=unknown[0])
         return MCPServer(**dict(server)).to_dict()

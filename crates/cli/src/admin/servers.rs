@@ -49,9 +49,11 @@ Examples:
 const UPDATE_EXAMPLES: &str = "\
 Examples:
   mcp-gateway servers update --id everything --server-url http://127.0.0.1:3002/mcp --tool echo
-  mcp-gateway servers get everything --json | jq '.tools += [\"get-sum\"]' | mcp-gateway servers update --file -
+  mcp-gateway servers update --file server.json      (the whole record, as for add)
 
-Servers from the gateway's config file cannot be changed through the API (409).";
+The record replaces the old one: give every field again, secrets included (they are
+write-only, so `servers get` cannot return them). Servers from the gateway's config file
+cannot be changed through the API (409).";
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
