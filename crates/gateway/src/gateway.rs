@@ -253,9 +253,7 @@ impl Gateway {
             .filter(|(_, route)| !snapshot.asking_only(route))
         else {
             // Listed from the allowlist while its server is down: the server is the news.
-            if let Some(entry) = snapshot.allowlisted_tool_owner(exposed)
-                && entry.runtime.peer().is_none()
-            {
+            if let Some(entry) = snapshot.down_server_of_listed_tool(exposed) {
                 let id = entry.record.server_id.clone();
                 return Err(GatewayError::Upstream(id, UpstreamError::Unavailable));
             }

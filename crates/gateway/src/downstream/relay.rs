@@ -284,9 +284,8 @@ impl Relay {
         let Some(route) = self.scope.tool(snapshot, name, asks) else {
             // Listed from a registration's allowlist while its server is down: the server
             // is the news, as on the REST API.
-            if let Some(entry) = snapshot.allowlisted_tool_owner(name)
-                && matches!(self.scope, Scope::All)
-                && entry.runtime.peer().is_none()
+            if matches!(self.scope, Scope::All)
+                && let Some(entry) = snapshot.down_server_of_listed_tool(name)
             {
                 let id = &entry.record.server_id;
                 return Err(error::upstream(

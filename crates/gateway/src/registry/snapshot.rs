@@ -376,14 +376,16 @@ impl Snapshot {
         Some((self.servers.get(&*route.server_id)?, route))
     }
 
-    /// The server of an allowlisted tool that is listed (as not available) under
-    /// `exposed` but not in the catalog: its server is down, or does not offer it.
-    pub fn allowlisted_tool_owner(&self, exposed: &str) -> Option<&Arc<ServerEntry>> {
+    /// The server of an allowlisted tool listed (as not available) under `exposed` because
+    /// that server is down: a call to it is told the server is unavailable, not that the
+    /// tool does not exist (REST and MCP faces alike).
+    pub fn down_server_of_listed_tool(&self, exposed: &str) -> Option<&Arc<ServerEntry>> {
         self.servers.values().find(|entry| {
             let id = &entry.record.server_id;
-            entry
-                .missing_tools()
-                .any(|name| self.exposed_tool_name(id, name).as_deref() == Some(exposed))
+            entry.runtime.peer().is_none()
+                && entry
+                    .missing_tools()
+                    .any(|name| self.exposed_tool_name(id, name).as_deref() == Some(exposed))
         })
     }
 
