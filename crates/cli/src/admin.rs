@@ -1,5 +1,5 @@
-//! Admin subcommands that talk to a running gateway's REST API: `servers`, `tools`,
-//! `resources`, `prompts` and `health`.
+//! Admin subcommands that talk to a running gateway's REST API: `servers`, `keys`,
+//! `tools`, `resources`, `prompts` and `health`.
 //!
 //! Every command takes `--url` (`MCP_GATEWAY_URL`), `--key` (`MCP_GATEWAY_MASTER_KEY`),
 //! `--json` and `--timeout`, before or after the leaf subcommand. Exit codes: 0 success;
@@ -9,6 +9,7 @@
 
 mod catalog;
 mod client;
+mod keys;
 mod render;
 mod servers;
 
@@ -32,6 +33,8 @@ const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum AdminCommand {
     /// Register, list, inspect and remove upstream MCP servers of a running gateway.
     Servers(ServersArgs),
+    /// Create, list and delete API keys (scoped credentials for MCP clients).
+    Keys(KeysArgs),
     /// List the tools a running gateway exposes, or call one.
     Tools(ToolsArgs),
     /// List the resources and resource templates a running gateway exposes.
@@ -109,6 +112,14 @@ pub struct ServersArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: keys::KeysCommand,
+}
+
+#[derive(Debug, Args)]
 pub struct ToolsArgs {
     #[command(flatten)]
     conn: Connection,
@@ -162,6 +173,7 @@ pub async fn run(command: AdminCommand) -> ExitCode {
     let result = match command {
         AdminCommand::Health(args) => health(&args).await,
         AdminCommand::Servers(args) => servers::run(&args.conn, args.command).await,
+        AdminCommand::Keys(args) => keys::run(&args.conn, args.command).await,
         AdminCommand::Tools(args) => catalog::run_tools(&args.conn, args.command).await,
         AdminCommand::Resources(args) => catalog::run_resources(&args.conn, args.command).await,
         AdminCommand::Prompts(args) => catalog::run_prompts(&args.conn, args.command).await,

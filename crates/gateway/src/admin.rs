@@ -6,6 +6,7 @@ pub mod audit;
 mod body;
 pub(crate) mod catalog;
 pub(crate) mod health;
+pub(crate) mod keys;
 pub(crate) mod servers;
 
 use crate::front::ApiError;

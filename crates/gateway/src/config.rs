@@ -122,6 +122,8 @@ pub struct Settings {
     pub worker_threads: Option<usize>,
     /// Servers from the `mcp_servers:` block, validated.
     pub servers: Vec<ServerRecord>,
+    /// API keys from the `keys:` block (hashed; the values are not kept).
+    pub keys: Vec<crate::access::keys::KeyRecord>,
 }
 
 impl Default for Settings {
@@ -156,6 +158,7 @@ impl Default for Settings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             worker_threads: None,
             servers: Vec::new(),
+            keys: Vec::new(),
         }
     }
 }

@@ -92,6 +92,9 @@ impl Endpoint {
         if self.opens_session(&request) && self.sessions.len() >= self.max_sessions {
             return self.full();
         }
+        if self.someone_elses_session(&request) {
+            return session_not_found();
+        }
         let request = if request.method() == axum::http::Method::POST {
             match self.direct.try_answer(request).await {
                 direct::Handled::Answered(response) => return response,
@@ -145,6 +148,23 @@ impl Endpoint {
         })
     }
 
+    /// Whether the request names a session that another identity opened: a session is
+    /// used only with the credential that opened it, and anyone else is answered as
+    /// for a session that does not exist.
+    fn someone_elses_session(&self, request: &Request<Body>) -> bool {
+        let Some(id) = request.headers().get(header::SESSION_ID) else {
+            return false;
+        };
+        let Ok(id) = id.to_str() else {
+            return false;
+        };
+        let principal = request
+            .extensions()
+            .get::<crate::access::Identity>()
+            .map_or("".into(), crate::access::Identity::principal);
+        self.sessions.is_owned_by(id, &principal) == Some(false)
+    }
+
     /// A session-era `initialize`: a POST with neither a session id nor the per-request
     /// `Mcp-Method` header of the stateless 2026-07-28 revision.
     fn opens_session(&self, request: &Request<Body>) -> bool {
@@ -152,6 +172,20 @@ impl Endpoint {
             && !request.headers().contains_key(header::SESSION_ID)
             && !request.headers().contains_key(header::METHOD)
     }
+}
+
+/// The answer to a request for a session that does not exist, as rmcp's framing gives it
+/// (so that a session of someone else's cannot be told from none).
+fn session_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        "Not Found: Session not found",
+    )
+        .into_response()
 }
 
 /// `POST /mcp`, the path of nearly every call, served without the router's generic

@@ -3,7 +3,8 @@
 //!
 //! 1. the Host and Origin rule ([`host_origin`]): `403 host_not_allowed` /
 //!    `403 origin_not_allowed`;
-//! 2. the master key ([`auth`]): `401 unauthorized`;
+//! 2. authentication ([`auth`]): the master key or an API key, else `401 unauthorized`;
+//!    the admin routes (servers, keys) take the master key only (`403 forbidden`);
 //! 3. the limits ([`limits`]): body size and body deadline on every route, an answer
 //!    deadline on the routes the gateway answers itself;
 //! 4. the route: the REST handlers (`admin`) or an MCP endpoint (`downstream`).
@@ -32,7 +33,7 @@ use axum::{
 use tower::ServiceExt;
 
 use crate::{
-    admin::{audit, catalog, health, servers},
+    admin::{audit, catalog, health, keys, servers},
     downstream::HotPath,
     gateway::Gateway,
 };
@@ -75,7 +76,8 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
         .route_layer(handler_timeout.clone());
     if settings.mcp_enabled {
         let (mcp, hot) = crate::downstream::routes(gateway.clone());
-        let guarded = Router::new()
+        // Changes to the gateway (and what they would reveal): the operator's alone.
+        let admin = Router::new()
             .route("/mcp/servers", get(servers::list).post(servers::create))
             .route(
                 "/mcp/servers/{server_id}",
@@ -83,6 +85,13 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
                     .put(servers::replace)
                     .delete(servers::remove),
             )
+            .route("/mcp/keys", get(keys::list).post(keys::create))
+            .route(
+                "/mcp/keys/{key_id}",
+                get(keys::get).patch(keys::update).delete(keys::remove),
+            )
+            .route_layer(middleware::from_fn(auth::require_operator));
+        let guarded = admin
             .route("/mcp/tools", get(catalog::tools))
             .route("/mcp/resources", get(catalog::resources))
             .route("/mcp/prompts", get(catalog::prompts))
@@ -131,12 +140,13 @@ impl Front {
     }
 
     /// The hot path: the steps of the routes, then the aggregate endpoint.
-    async fn hot(&self, hot: &HotPath, request: Request) -> Response {
+    async fn hot(&self, hot: &HotPath, mut request: Request) -> Response {
         if let Err(refused) = self.door.admit(request.uri(), request.headers()) {
             return refused.into_response();
         }
-        if let Err(refused) = auth::authenticate(&self.gateway, request.headers()) {
-            return refused.into_response();
+        match auth::authenticate(&self.gateway, request.headers()) {
+            Ok(who) => _ = request.extensions_mut().insert(who),
+            Err(refused) => return refused.into_response(),
         }
         let timeout = self.gateway.settings.request_timeout;
         let (request, expired) = limits::with_deadline(request, timeout);

@@ -12,6 +12,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::downstream::session_store::{MemorySessionStore, SessionStore};
 use crate::{
+    access::{
+        Access, KeyTable,
+        keys::{ActiveKey, KeyPatch, KeySource, NewKey},
+    },
     config::Settings,
     model::{ServerRecord, Source},
     registry::{Registry, RegistryError, ServerEntry},
@@ -45,6 +49,8 @@ pub struct Gateway {
     pub(crate) sessions: Arc<dyn SessionStore>,
     /// Settles once the config file's servers have connected or failed once.
     pub(crate) startup: Arc<StartupWait>,
+    /// The API keys in force (the config file's and the stored ones).
+    pub keys: KeyTable,
 }
 
 impl Gateway {
@@ -95,7 +101,9 @@ impl Gateway {
             session_watch: Default::default(),
             sessions,
             startup: Arc::default(),
+            keys: KeyTable::default(),
         });
+        gateway.load_keys().await?;
         gateway.load_servers().await?;
         let configured = gateway.settings.servers.iter();
         gateway.startup.watch(
@@ -129,6 +137,27 @@ impl Gateway {
             }
         }
         tracing::info!(servers = self.registry.snapshot().servers.len(), store = %self.store.describe(), "registry loaded");
+        Ok(())
+    }
+
+    async fn load_keys(&self) -> Result<(), StoreError> {
+        for record in &self.settings.keys {
+            match ActiveKey::new(record.clone(), KeySource::Config) {
+                Ok(key) => _ = self.keys.put(key),
+                Err(e) => tracing::error!(key = %record.key_id, error = %e, "config key skipped"),
+            }
+        }
+        for record in self.store.load_keys().await? {
+            let id = record.key_id.clone();
+            if self.keys.get(&id).is_some() {
+                tracing::warn!(key = %id, "stored key has the id of a config-file key; the config file wins");
+                continue;
+            }
+            match ActiveKey::new(record, KeySource::Api) {
+                Ok(key) => _ = self.keys.put(key),
+                Err(e) => tracing::error!(key = %id, error = %e, "stored key skipped"),
+            }
+        }
         Ok(())
     }
 
@@ -212,6 +241,69 @@ impl Gateway {
         .await
     }
 
+    /// Creates an API key: stored (durably), then in force. The key itself is returned
+    /// once and kept nowhere.
+    pub async fn create_key(
+        self: &Arc<Self>,
+        spec: NewKey,
+    ) -> Result<(Arc<ActiveKey>, String), GatewayError> {
+        let minted = spec.mint(chrono::Utc::now())?;
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            this.store.insert_key(&minted.record).await?;
+            let key = this
+                .keys
+                .put(ActiveKey::new(minted.record, KeySource::Api)?);
+            tracing::info!(key = %key.record.key_id, name = %key.record.name, "API key created");
+            Ok((key, minted.key))
+        })
+        .await
+    }
+
+    /// Changes an API key's name, expiry, allowlists or metadata; in force for the next
+    /// request, on sessions already open too.
+    pub async fn update_key(
+        self: &Arc<Self>,
+        key_id: &str,
+        patch: KeyPatch,
+    ) -> Result<Arc<ActiveKey>, GatewayError> {
+        let key_id = key_id.to_owned();
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            let current = this.api_key(&key_id)?;
+            let record = patch.apply(current.record.clone(), chrono::Utc::now())?;
+            this.store.replace_key(&record).await?;
+            let key = this.keys.put(ActiveKey::new(record, KeySource::Api)?);
+            tracing::info!(key = %key_id, "API key updated");
+            Ok(key)
+        })
+        .await
+    }
+
+    /// Deletes an API key: it stops working at once, on sessions already open too.
+    pub async fn delete_key(self: &Arc<Self>, key_id: &str) -> Result<(), GatewayError> {
+        let key_id = key_id.to_owned();
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            this.api_key(&key_id)?;
+            this.store.delete_key(&key_id).await?;
+            this.keys.remove(&key_id);
+            tracing::info!(key = %key_id, "API key deleted");
+            Ok(())
+        })
+        .await
+    }
+
+    fn api_key(&self, key_id: &str) -> Result<Arc<ActiveKey>, GatewayError> {
+        match self.keys.get(key_id) {
+            None => Err(GatewayError::KeyNotFound(key_id.to_owned())),
+            Some(key) if key.source == KeySource::Config => {
+                Err(GatewayError::KeyConfigDefined(key_id.to_owned()))
+            }
+            Some(key) => Ok(key),
+        }
+    }
+
     /// Runs an admin change on its own task, so that the store and the registry change
     /// together even when the caller goes away half-way (a client that disconnects, a
     /// request timeout): dropping the returned future stops waiting, not the change.
@@ -238,22 +330,24 @@ impl Gateway {
         }
     }
 
-    /// Calls a tool by its exposed name (`<server_id>__<tool>`).
+    /// Calls a tool by its exposed name (`<server_id>__<tool>`), if `access` allows it (a
+    /// tool outside it is unknown).
     pub async fn call_tool(
         &self,
         exposed: &str,
         arguments: Option<JsonObject>,
+        access: &Access,
     ) -> Result<CallToolResult, GatewayError> {
         self.startup.settled().await;
         let snapshot = self.registry.snapshot();
         // A REST caller cannot be asked anything: it is shown, and may call, only what
         // the upstream lists to such clients.
-        let Some((entry, route)) = snapshot
-            .route_tool(exposed)
-            .filter(|(_, route)| !snapshot.asking_only(route))
-        else {
+        let Some((entry, route)) = snapshot.route_tool(exposed).filter(|(_, route)| {
+            !snapshot.asking_only(route)
+                && access.allows_tool(&snapshot, &route.server_id, &route.upstream_name)
+        }) else {
             // Listed from the allowlist while its server is down: the server is the news.
-            if let Some(entry) = snapshot.down_server_of_listed_tool(exposed) {
+            if let Some(entry) = snapshot.down_server_of_listed_tool(exposed, access) {
                 let id = entry.record.server_id.clone();
                 return Err(GatewayError::Upstream(id, UpstreamError::Unavailable));
             }

@@ -14,10 +14,12 @@
 //! * [`store`] — persistence of API-registered servers (memory, SQLite, Postgres);
 //! * [`front`] — the front door: routing, the Host/Origin rule, authentication, limits and
 //!   the error→status mapping, for every route;
+//! * [`access`] — caller identities (master key, API keys) and what each may reach;
 //! * [`admin`] — the handlers of the seed's REST API and the health routes;
 //! * [`downstream`] — the MCP endpoints (`/mcp`, `/mcp/servers/{id}/mcp`) clients talk to;
 //! * [`app`] — wiring, listening and shutdown.
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod client_peer;

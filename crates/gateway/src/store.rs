@@ -1,15 +1,16 @@
-//! Persistence of servers registered through the REST API.
+//! Persistence of what the REST API creates: servers and API keys.
 //!
 //! One repository trait, [`ServerStore`], with two implementations: [`MemoryStore`]
 //! (`STORE_MODEL_IN_DB=false`) and [`SqlStore`] (SQLite or Postgres through sqlx, with
-//! versioned migrations). Config-file servers are never stored: the file is their source.
+//! versioned migrations). Config-file servers and keys are never stored: the file is their
+//! source.
 
 mod memory;
 mod sql;
 
 use std::sync::Arc;
 
-use crate::model::ServerRecord;
+use crate::{access::keys::KeyRecord, model::ServerRecord};
 
 pub use memory::MemoryStore;
 pub use sql::SqlStore;
@@ -27,8 +28,14 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("key {0:?} is already stored")]
+    DuplicateKey(String),
+    #[error("key {0:?} is not stored")]
+    KeyNotFound(String),
     #[error("stored record for {server_id:?} is unreadable: {message}")]
     Corrupt { server_id: String, message: String },
+    #[error("stored key {key_id:?} is unreadable: {message}")]
+    CorruptKey { key_id: String, message: String },
     #[error("stored record for server {server_id:?}: {field} {error}")]
     Secret {
         server_id: String,
@@ -49,6 +56,14 @@ pub trait ServerStore: Send + Sync + 'static {
     async fn replace(&self, record: &ServerRecord) -> Result<(), StoreError>;
     /// Deletes a record; returns whether it existed.
     async fn delete(&self, server_id: &str) -> Result<bool, StoreError>;
+    /// All stored API keys, in creation order.
+    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Stores a new key; [`StoreError::DuplicateKey`] if its id or hash exists.
+    async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Replaces a stored key; [`StoreError::KeyNotFound`] if the id is unknown.
+    async fn replace_key(&self, record: &KeyRecord) -> Result<(), StoreError>;
+    /// Deletes a key; returns whether it existed.
+    async fn delete_key(&self, key_id: &str) -> Result<bool, StoreError>;
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// A description for logs, without credentials (e.g. `sqlite://mcp-gateway.db`).

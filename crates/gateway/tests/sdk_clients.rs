@@ -243,7 +243,11 @@ async fn clients_are_shown_the_tools_the_upstream_would_show_them() {
     }
     // REST callers cannot be asked anything either.
     let rest = gw
-        .call_tool("ev_http__trigger-sampling-request", None)
+        .call_tool(
+            "ev_http__trigger-sampling-request",
+            None,
+            &mcp_gateway::access::Access::EVERYTHING,
+        )
         .await;
     assert!(rest.is_err());
     setup.running.shutdown().await.unwrap();

@@ -61,7 +61,10 @@ async fn every_fault_is_a_clear_error_and_the_gateway_keeps_serving() {
     // The REST API's tools/call, likewise.
     for tool in FAULTY_TOOLS.iter().filter(|t| **t != "ok") {
         let exposed = format!("bad__{tool}");
-        let result = running.gateway.call_tool(&exposed, None).await;
+        let result = running
+            .gateway
+            .call_tool(&exposed, None, &mcp_gateway::access::Access::EVERYTHING)
+            .await;
         let error = result.expect_err(tool).to_string();
         assert!(error.contains("bad"), "REST {tool}: {error}");
     }

@@ -43,7 +43,10 @@ async fn discovers_and_calls_through_an_http_upstream() {
         call_text(&gw, "fx__add", json!({"a": 2, "b": 3})).await,
         "5"
     );
-    let failed = gw.call_tool("fx__fail", None).await.unwrap();
+    let failed = gw
+        .call_tool("fx__fail", None, &mcp_gateway::access::Access::EVERYTHING)
+        .await
+        .unwrap();
     assert_eq!(
         failed.is_error,
         Some(true),
@@ -137,7 +140,10 @@ async fn allowlist_limits_what_is_exposed() {
     let entry = snapshot.servers.get("fx").unwrap();
     assert_eq!(entry.missing_tools().collect::<Vec<_>>(), ["not_there"]);
     assert_eq!(entry.allowed_resources().count(), 1);
-    let err = gw.call_tool("fx__add", None).await.unwrap_err();
+    let err = gw
+        .call_tool("fx__add", None, &mcp_gateway::access::Access::EVERYTHING)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("no tool named"), "{err}");
     gw.shutdown().await;
 }

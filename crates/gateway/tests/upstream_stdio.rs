@@ -102,7 +102,11 @@ async fn a_crashed_stdio_server_is_restarted() {
 
     let started = std::time::Instant::now();
     let err = gw
-        .call_tool("crashy__echo", echo_args("two").as_object().cloned())
+        .call_tool(
+            "crashy__echo",
+            echo_args("two").as_object().cloned(),
+            &mcp_gateway::access::Access::EVERYTHING,
+        )
         .await
         .unwrap_err();
     assert!(

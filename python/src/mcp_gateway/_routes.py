@@ -7,8 +7,9 @@ here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
@@ -34,6 +35,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/mcp/resources"): "list_resources",
     ("GET", "/mcp/prompts"): "list_prompts",
     ("POST", "/mcp/tools/call"): "call_tool",
+    ("POST", "/mcp/keys"): "create_key",
+    ("GET", "/mcp/keys"): "list_keys",
+    ("GET", "/mcp/keys/{key_id}"): "get_key",
+    ("PATCH", "/mcp/keys/{key_id}"): "update_key",
+    ("DELETE", "/mcp/keys/{key_id}"): "delete_key",
     ("GET", "/health/readiness"): "health",
     ("GET", "/health/liveliness"): "liveliness",
     ("GET", "/health/liveness"): "liveliness",
@@ -123,6 +129,79 @@ def call_tool(
             raise InvalidField("arguments: must be a mapping", field="arguments")
         body["arguments"] = dict(arguments)
     return Call("POST", "/mcp/tools/call", _object, body=body)
+
+
+def create_key(
+    name: str,
+    *,
+    servers: Sequence[str] | None = None,
+    tools: Sequence[str] | None = None,
+    expires_at: str | datetime | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Call[dict[str, Any]]:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidField("name: is required", field="name")
+    body: dict[str, Any] = {"name": name}
+    body.update(_key_fields(servers=servers, tools=tools, expires_at=expires_at))
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return Call("POST", "/mcp/keys", _object, body=body)
+
+
+def list_keys() -> Call[list[dict[str, Any]]]:
+    return Call("GET", "/mcp/keys", lambda body: cast(list[dict[str, Any]], _items(body, "keys")))
+
+
+def get_key(key_id: str) -> Call[dict[str, Any]]:
+    return Call("GET", _key_path(key_id), _object)
+
+
+def update_key(key_id: str, **changes: Any) -> Call[dict[str, Any]]:
+    allowed = {"name", "servers", "tools", "expires_at", "metadata"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidField(f"{unknown[0]}: is not a field of an API key", field=unknown[0])
+    body = dict(changes)
+    if isinstance(body.get("expires_at"), datetime):
+        body["expires_at"] = body["expires_at"].isoformat()
+    for field in ("servers", "tools"):
+        if body.get(field) is not None:
+            body[field] = _patterns(body[field], field)
+    return Call("PATCH", _key_path(key_id), _object, body=body)
+
+
+def delete_key(key_id: str) -> Call[dict[str, Any]]:
+    return Call("DELETE", _key_path(key_id), _object)
+
+
+def _key_fields(
+    *,
+    servers: Sequence[str] | None,
+    tools: Sequence[str] | None,
+    expires_at: str | datetime | None,
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if servers is not None:
+        fields["servers"] = _patterns(servers, "servers")
+    if tools is not None:
+        fields["tools"] = _patterns(tools, "tools")
+    if isinstance(expires_at, datetime):
+        fields["expires_at"] = expires_at.isoformat()
+    elif expires_at is not None:
+        fields["expires_at"] = expires_at
+    return fields
+
+
+def _patterns(value: Any, field: str) -> list[str]:
+    if isinstance(value, str) or not all(isinstance(p, str) and p for p in value):
+        raise InvalidField(f"{field}: must be a list of names or globs", field=field)
+    return list(value)
+
+
+def _key_path(key_id: str) -> str:
+    if not isinstance(key_id, str) or not key_id:
+        raise InvalidField("key_id: is required", field="key_id")
+    return "/mcp/keys/" + quote(key_id, safe="")
 
 
 def health() -> Call[dict[str, Any]]:

@@ -7,8 +7,9 @@ Both call the same routes (see ``_routes``) and raise the same exceptions
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
@@ -162,6 +163,42 @@ class MCPGateway(_Base):
         MCP tool result (``content``, ``isError``, …) (``POST /mcp/tools/call``)."""
         return self._send(_routes.call_tool(name, arguments, server_id=server_id, tool=tool))
 
+    def create_key(
+        self,
+        name: str,
+        *,
+        servers: Sequence[str] | None = None,
+        tools: Sequence[str] | None = None,
+        expires_at: str | datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Creates an API key (``POST /mcp/keys``, master key only). The answer's ``key``
+        is the key itself, shown this once; ``servers`` and ``tools`` are allowlists of
+        server ids and exposed tool names (globs such as ``github__*``)."""
+        return self._send(
+            _routes.create_key(
+                name, servers=servers, tools=tools, expires_at=expires_at, metadata=metadata
+            )
+        )
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """Every API key, never the keys themselves (``GET /mcp/keys``)."""
+        return self._send(_routes.list_keys())
+
+    def get_key(self, key_id: str) -> dict[str, Any]:
+        """One API key's settings (``GET /mcp/keys/{key_id}``)."""
+        return self._send(_routes.get_key(key_id))
+
+    def update_key(self, key_id: str, **changes: Any) -> dict[str, Any]:
+        """Changes the fields given (``name``, ``servers``, ``tools``, ``expires_at``,
+        ``metadata``; ``None`` clears a list or the expiry) (``PATCH /mcp/keys/{key_id}``).
+        Applies at once, to sessions already open too."""
+        return self._send(_routes.update_key(key_id, **changes))
+
+    def delete_key(self, key_id: str) -> dict[str, Any]:
+        """Deletes an API key: it stops working at once (``DELETE /mcp/keys/{key_id}``)."""
+        return self._send(_routes.delete_key(key_id))
+
     def health(self) -> dict[str, Any]:
         """Readiness: ``status`` (``ready`` / ``not_ready``), store and server counts."""
         return self._send(_routes.health())
@@ -250,6 +287,38 @@ class AsyncMCPGateway(_Base):
     ) -> dict[str, Any]:
         """See :meth:`MCPGateway.call_tool`."""
         return await self._send(_routes.call_tool(name, arguments, server_id=server_id, tool=tool))
+
+    async def create_key(
+        self,
+        name: str,
+        *,
+        servers: Sequence[str] | None = None,
+        tools: Sequence[str] | None = None,
+        expires_at: str | datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`MCPGateway.create_key`."""
+        return await self._send(
+            _routes.create_key(
+                name, servers=servers, tools=tools, expires_at=expires_at, metadata=metadata
+            )
+        )
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        """See :meth:`MCPGateway.list_keys`."""
+        return await self._send(_routes.list_keys())
+
+    async def get_key(self, key_id: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.get_key`."""
+        return await self._send(_routes.get_key(key_id))
+
+    async def update_key(self, key_id: str, **changes: Any) -> dict[str, Any]:
+        """See :meth:`MCPGateway.update_key`."""
+        return await self._send(_routes.update_key(key_id, **changes))
+
+    async def delete_key(self, key_id: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.delete_key`."""
+        return await self._send(_routes.delete_key(key_id))
 
     async def health(self) -> dict[str, Any]:
         """See :meth:`MCPGateway.health`."""

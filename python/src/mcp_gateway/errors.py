@@ -122,6 +122,12 @@ class ToolNotFound(NotFound):
     code = "tool_not_found"
 
 
+class KeyNotFound(NotFound):
+    """404: no API key has this id."""
+
+    code = "key_not_found"
+
+
 class GatewayDisabled(NotFound):
     """404: the gateway runs with ``MCP_GATEWAY_ENABLED=false``."""
 
@@ -154,6 +160,12 @@ class ServerDefinedInConfig(Conflict):
     """409: the server comes from the gateway's config file; the API cannot change it."""
 
     code = "server_defined_in_config"
+
+
+class KeyDefinedInConfig(Conflict):
+    """409: the API key comes from the gateway's config file; the API cannot change it."""
+
+    code = "key_defined_in_config"
 
 
 class BodyTooLarge(MCPGatewayError):
@@ -230,11 +242,13 @@ BY_CODE: dict[str, type[MCPGatewayError]] = {
     "not_found": NotFound,
     "server_not_found": ServerNotFound,
     "tool_not_found": ToolNotFound,
+    "key_not_found": KeyNotFound,
     "mcp_gateway_disabled": GatewayDisabled,
     "method_not_allowed": MethodNotAllowed,
     "request_timeout": RequestTimeout,
     "server_exists": ServerExists,
     "server_defined_in_config": ServerDefinedInConfig,
+    "key_defined_in_config": KeyDefinedInConfig,
     "body_too_large": BodyTooLarge,
     "unsupported_media_type": UnsupportedMediaType,
     "invalid_field": InvalidField,

@@ -2,9 +2,11 @@
 //! admin change (register, update, delete), whether it succeeded or was refused (401,
 //! 403, 409, 422, …; the front door's `host_not_allowed` and `origin_not_allowed` too).
 //!
-//! Fields: `action` (`register` | `update` | `delete`), `server_id`, `transport`, `url`
-//! (without userinfo, query or fragment), `caller` (`master_key` when a master key is
-//! configured and was presented, `loopback` when none is configured, `anonymous` for a
+//! Fields: `action` (`register` | `update` | `delete` for servers, `create_key` |
+//! `update_key` | `delete_key` for API keys), `server_id`, `transport`, `url` (without
+//! userinfo, query or fragment), `key_id`, `caller` (`master_key` when a master key is
+//! configured and was presented, `loopback` when none is configured, `key:<key_id>` for an
+//! API key (refused: admin changes need the master key), `anonymous` for a
 //! refused key or a request refused before authentication), `client` (the peer address,
 //! when the listener provides it), `outcome` (`ok` | `refused`), `status` and, when
 //! refused, `error` (the error code). The event's timestamp is the log line's. Never a
@@ -23,18 +25,13 @@ use crate::model::ServerRecord;
 pub const TARGET: &str = "mcp_gateway::audit";
 
 /// Who made an admin request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// `master_key`, `loopback` or `anonymous`.
-    pub who: &'static str,
+    pub who: std::borrow::Cow<'static, str>,
     /// The client's address, when the server was started with connect info.
     pub client: Option<SocketAddr>,
 }
-
-/// The authentication `front::auth::require_key` established, stored in the request's
-/// extensions.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Authenticated(pub &'static str);
 
 impl Caller {
     pub(crate) fn from_parts(parts: &axum::http::request::Parts) -> Self {
@@ -44,8 +41,8 @@ impl Caller {
     pub(crate) fn new(extensions: &axum::http::Extensions) -> Self {
         Self {
             who: extensions
-                .get::<Authenticated>()
-                .map_or("anonymous", |a| a.0),
+                .get::<crate::access::Identity>()
+                .map_or("anonymous".into(), |who| who.principal()),
             client: extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(addr)| *addr),
@@ -67,9 +64,18 @@ pub struct Target {
     pub server_id: Option<String>,
     pub transport: Option<&'static str>,
     pub url: Option<String>,
+    /// An API key's id (key changes).
+    pub key_id: Option<String>,
 }
 
 impl Target {
+    pub fn key(key_id: &str) -> Self {
+        Self {
+            key_id: Some(key_id.to_owned()),
+            ..Self::default()
+        }
+    }
+
     pub fn id(server_id: &str) -> Self {
         Self {
             server_id: Some(server_id.to_owned()),
@@ -82,6 +88,7 @@ impl Target {
             server_id: (!record.server_id.is_empty()).then(|| record.server_id.clone()),
             transport: Some(record.transport_kind().as_str()),
             url: record.url.as_deref().map(redact_url),
+            key_id: None,
         }
     }
 }
@@ -90,6 +97,17 @@ impl Target {
 pub(crate) fn change_of(method: &Method, path: &str) -> Option<(&'static str, Target)> {
     if path == "/mcp/servers" && method == Method::POST {
         return Some(("register", Target::default()));
+    }
+    if path == "/mcp/keys" && method == Method::POST {
+        return Some(("create_key", Target::default()));
+    }
+    if let Some(id) = path.strip_prefix("/mcp/keys/") {
+        let action = match *method {
+            Method::PATCH => "update_key",
+            Method::DELETE => "delete_key",
+            _ => return None,
+        };
+        return (!id.is_empty() && !id.contains('/')).then(|| (action, Target::key(id)));
     }
     let id = path.strip_prefix("/mcp/servers/")?;
     if id.is_empty() || id.contains('/') {
@@ -123,6 +141,7 @@ pub fn change(
     let server_id = target.server_id.as_deref().unwrap_or(dash);
     let transport = target.transport.unwrap_or(dash);
     let url = target.url.as_deref().unwrap_or(dash);
+    let key_id = target.key_id.as_deref().unwrap_or(dash);
     let client = caller
         .client
         .map_or_else(|| dash.to_owned(), |a| a.to_string());
@@ -133,7 +152,8 @@ pub fn change(
             server_id,
             transport,
             url,
-            caller = caller.who,
+            key_id,
+            caller = ?caller.who,
             client,
             outcome = "ok",
             status = status.as_u16(),
@@ -145,7 +165,8 @@ pub fn change(
             server_id,
             transport,
             url,
-            caller = caller.who,
+            key_id,
+            caller = ?caller.who,
             client,
             outcome = "refused",
             status = status.as_u16(),
@@ -191,7 +212,8 @@ impl Drop for Pending {
                 server_id = self.target.server_id.as_deref().unwrap_or("-"),
                 transport = self.target.transport.unwrap_or("-"),
                 url = self.target.url.as_deref().unwrap_or("-"),
-                caller = self.caller.who,
+                key_id = self.target.key_id.as_deref().unwrap_or("-"),
+                caller = ?self.caller.who,
                 client = self.caller.client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
                 outcome = "abandoned",
                 "admin change abandoned by its request (it may still complete)"
@@ -237,7 +259,7 @@ mod tests {
             .with_writer(move || Sink(sink.clone()))
             .finish();
         let caller = Caller {
-            who: "master_key",
+            who: "master_key".into(),
             client: Some("127.0.0.1:5000".parse().unwrap()),
         };
         // A second live dispatcher: see `admin_changes_are_audited_without_secrets`.
@@ -247,7 +269,7 @@ mod tests {
                 .finish(),
         );
         tracing::subscriber::with_default(subscriber, || {
-            drop(Pending::new(caller, "register", Target::id("gone")));
+            drop(Pending::new(caller.clone(), "register", Target::id("gone")));
             Pending::new(caller, "delete", Target::id("done")).finish(Ok(StatusCode::OK));
         });
         let out = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();

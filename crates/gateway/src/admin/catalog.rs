@@ -16,29 +16,46 @@ use rmcp::model::{CallToolResult, JsonObject, PromptArgument, ToolAnnotations};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody};
-use crate::{gateway::Gateway, registry::Snapshot};
+use crate::{
+    access::{Access, Identity},
+    gateway::Gateway,
+    registry::Snapshot,
+};
 
-pub async fn tools(State(gateway): State<Arc<Gateway>>) -> Response {
+pub async fn tools(State(gateway): State<Arc<Gateway>>, who: Identity) -> Response {
     let snapshot = gateway.registry.snapshot();
-    cached(&snapshot.rest.tools, || tools_json(&snapshot))
+    let access = who.access();
+    cached(&snapshot.rest.tools, &access, || {
+        tools_json(&snapshot, &access)
+    })
 }
 
-pub async fn resources(State(gateway): State<Arc<Gateway>>) -> Response {
+pub async fn resources(State(gateway): State<Arc<Gateway>>, who: Identity) -> Response {
     let snapshot = gateway.registry.snapshot();
-    cached(&snapshot.rest.resources, || resources_json(&snapshot))
+    let access = who.access();
+    cached(&snapshot.rest.resources, &access, || {
+        resources_json(&snapshot, &access)
+    })
 }
 
-pub async fn prompts(State(gateway): State<Arc<Gateway>>) -> Response {
+pub async fn prompts(State(gateway): State<Arc<Gateway>>, who: Identity) -> Response {
     let snapshot = gateway.registry.snapshot();
-    cached(&snapshot.rest.prompts, || prompts_json(&snapshot))
+    let access = who.access();
+    cached(&snapshot.rest.prompts, &access, || {
+        prompts_json(&snapshot, &access)
+    })
 }
 
-/// The answer serialised once per snapshot. Everything these lists show (records,
+/// The operator's answer serialised once per snapshot (an API key's is built for it). Everything these lists show (records,
 /// allowlists, discovered catalogs, naming) lives in the immutable snapshot, and an upstream
 /// that is lost has its catalog cleared, which publishes a new snapshot: so a snapshot's
 /// answer never goes stale, and a new snapshot starts with an empty cache.
-fn cached(cell: &OnceLock<Bytes>, build: impl FnOnce() -> Vec<u8>) -> Response {
-    let body = cell.get_or_init(|| Bytes::from(build())).clone();
+fn cached(cell: &OnceLock<Bytes>, access: &Access, build: impl FnOnce() -> Vec<u8>) -> Response {
+    let body = if access.is_everything() {
+        cell.get_or_init(|| Bytes::from(build())).clone()
+    } else {
+        Bytes::from(build())
+    };
     (
         [(
             header::CONTENT_TYPE,
@@ -75,13 +92,15 @@ struct ToolItem<'a> {
     available: bool,
 }
 
-fn tools_json(snapshot: &Snapshot) -> Vec<u8> {
+fn tools_json(snapshot: &Snapshot, access: &Access) -> Vec<u8> {
     let mut tools = Vec::with_capacity(snapshot.tool_count());
     for entry in snapshot.servers.values() {
+        let id = &entry.record.server_id;
         // Tools listed only to clients that can be asked something are not for REST callers.
-        let for_rest = entry
-            .allowed_tools()
-            .filter(|t| !entry.catalog.asking_only.contains(&*t.name));
+        let for_rest = entry.allowed_tools().filter(|t| {
+            !entry.catalog.asking_only.contains(&*t.name)
+                && access.allows_tool(snapshot, id, &t.name)
+        });
         for tool in for_rest {
             let exposed = snapshot.exposed_tool_name(&entry.record.server_id, &tool.name);
             tools.push(ToolItem {
@@ -97,7 +116,10 @@ fn tools_json(snapshot: &Snapshot) -> Vec<u8> {
                 annotations: tool.annotations.as_ref(),
             });
         }
-        for name in entry.missing_tools() {
+        for name in entry
+            .missing_tools()
+            .filter(|name| access.allows_tool(snapshot, id, name))
+        {
             tools.push(ToolItem {
                 server_id: &entry.record.server_id,
                 server_name: &entry.record.name,
@@ -151,10 +173,12 @@ struct TemplateItem<'a> {
     mime_type: Option<&'a String>,
 }
 
-fn resources_json(snapshot: &Snapshot) -> Vec<u8> {
+fn resources_json(snapshot: &Snapshot, access: &Access) -> Vec<u8> {
     let mut resources = Vec::new();
     let mut templates = Vec::new();
-    for entry in snapshot.servers.values() {
+    let reached =
+        |e: &&Arc<crate::registry::ServerEntry>| access.allows_server(&e.record.server_id);
+    for entry in snapshot.servers.values().filter(reached) {
         for resource in entry.allowed_resources() {
             resources.push(ResourceItem {
                 server_id: &entry.record.server_id,
@@ -218,9 +242,11 @@ struct PromptItem<'a> {
     arguments: Option<&'a Vec<PromptArgument>>,
 }
 
-fn prompts_json(snapshot: &Snapshot) -> Vec<u8> {
+fn prompts_json(snapshot: &Snapshot, access: &Access) -> Vec<u8> {
     let mut prompts = Vec::new();
-    for entry in snapshot.servers.values() {
+    let reached =
+        |e: &&Arc<crate::registry::ServerEntry>| access.allows_server(&e.record.server_id);
+    for entry in snapshot.servers.values().filter(reached) {
         for prompt in entry.prompts() {
             prompts.push(PromptItem {
                 server_id: &entry.record.server_id,
@@ -257,6 +283,7 @@ pub struct ToolCall {
 
 pub async fn call_tool(
     State(gateway): State<Arc<Gateway>>,
+    who: Identity,
     JsonBody(call): JsonBody<ToolCall>,
 ) -> Result<Json<CallToolResult>, ApiError> {
     let snapshot = gateway.registry.snapshot();
@@ -276,5 +303,8 @@ pub async fn call_tool(
             .with_field("name"));
         }
     };
-    Ok(Json(gateway.call_tool(&exposed, call.arguments).await?))
+    let access = who.access();
+    Ok(Json(
+        gateway.call_tool(&exposed, call.arguments, &access).await?,
+    ))
 }

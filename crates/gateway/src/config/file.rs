@@ -32,6 +32,19 @@ struct FileConfig {
     gateway: GatewaySection,
     #[serde(default)]
     mcp_servers: Option<IndexMap<String, ServerRecord>>,
+    /// API keys, by key id (see [`ConfiguredKey`]).
+    #[serde(default)]
+    keys: Option<IndexMap<String, ConfiguredKey>>,
+}
+
+/// One entry of the `keys:` block: the key's value (`${VAR}` expanded; at least 32
+/// characters) and the fields of `POST /mcp/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfiguredKey {
+    key: String,
+    #[serde(flatten)]
+    spec: crate::access::keys::NewKey,
 }
 
 /// The `gateway:` block. Every key is optional.
@@ -208,6 +221,14 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
     for (id, record) in file.mcp_servers.unwrap_or_default() {
         settings.servers.push(resolve_server(id, record, env)?);
     }
+    let now = chrono::Utc::now();
+    for (id, entry) in file.keys.unwrap_or_default() {
+        let path = format!("keys.{id}");
+        let key = expand(&entry.key, &format!("{path}.key"), env)?;
+        let record = crate::access::keys::configured(&id, &key, entry.spec, now)
+            .map_err(|e| ConfigError::invalid(format!("{path}.{}", e.field), e.message))?;
+        settings.keys.push(record);
+    }
     Ok(settings)
 }
 
@@ -380,6 +401,38 @@ mcp_servers:
         assert!(err.contains("gateway.stdio_allowed_commands[0]"), "{err}");
         let err = parse("gateway:\n  request_timeout_secs: 0\n", "c.yaml", &env).unwrap_err();
         assert!(err.to_string().contains("request_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn api_keys_from_the_file() {
+        let secret = "mgw_0123456789abcdefghijklmnopqrstuvwxyzABCD";
+        let env = MapEnv::new([("BOT_KEY", secret)]);
+        let text = "keys:\n  ci-bot:\n    key: ${BOT_KEY}\n    name: CI bot\n    servers: [github]\n    tools: [\"github__search_*\"]\n    expires_at: 2999-01-01T00:00:00Z\n";
+        let s = parse(text, "c.yaml", &env).unwrap();
+        let key = &s.keys[0];
+        assert_eq!(key.key_id, "ci-bot");
+        assert_eq!(key.key_hash, crate::access::keys::hash(secret));
+        assert_eq!(
+            key.tools.as_deref(),
+            Some(&["github__search_*".to_owned()][..])
+        );
+        assert!(!format!("{s:?}").contains(secret), "the value is not kept");
+        for (text, path) in [
+            ("keys:\n  k:\n    key: short\n    name: k\n", "keys.k.key"),
+            (
+                "keys:\n  k:\n    key: ${BOT_KEY}\n    name: k\n    tools: [\"a[\"]\n",
+                "keys.k.tools",
+            ),
+            ("keys:\n  k:\n    key: ${NOPE}\n    name: k\n", "NOPE"),
+            ("keys:\n  k:\n    key: ${BOT_KEY}\n", "name"),
+            (
+                "keys:\n  k:\n    key: ${BOT_KEY}\n    name: k\n    scope: x\n",
+                "scope",
+            ),
+        ] {
+            let err = parse(text, "c.yaml", &env).unwrap_err().to_string();
+            assert!(err.contains(path), "{text}: {err}");
+        }
     }
 
     #[test]

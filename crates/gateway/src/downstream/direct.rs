@@ -52,6 +52,7 @@ use super::{
     view::Scope,
 };
 use crate::{
+    access::{Access, Identity},
     gateway::Gateway,
     protocol::header,
     registry::ServerEntry,
@@ -119,7 +120,12 @@ impl DirectLane {
             None => Handled::Pass(rebuilt(body)),
             Some(answer) => Handled::Answered(answer),
         };
-        if let Some(answer) = self.open_session(&parts.headers, &body) {
+        // Who is calling (the front door authenticated the request): it owns the session
+        // it opens, and reaches only what it may.
+        let who = parts.extensions.get::<Identity>();
+        let access = who.map_or(Access::NOTHING, Identity::access);
+        let principal = who.map_or("".into(), Identity::principal);
+        if let Some(answer) = self.open_session(&parts.headers, &body, &principal) {
             return Handled::Answered(answer);
         }
         if !request::plain_post(&parts.headers) {
@@ -171,6 +177,7 @@ impl DirectLane {
         self.gateway.startup.settled().await;
         // A list page comes from the snapshot, for a client that cannot be asked anything.
         if asking.is_none()
+            && access.is_everything()
             && let Some(list) = request::tools_list(&envelope, &caller, &parts.headers)
             && let Some(answer) = self.tools_page(&list, caller == Caller::Stateless)
         {
@@ -179,7 +186,7 @@ impl DirectLane {
         let Some(call) = request::lane_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
-        let Some(route) = self.route(call.method, &call.target, asking.is_some()) else {
+        let Some(route) = self.route(call.method, &call.target, asking.is_some(), &access) else {
             return Handled::Pass(rebuilt(body));
         };
         let stateless = caller == Caller::Stateless;
@@ -291,7 +298,12 @@ impl DirectLane {
     /// server would answer it. Every `initialize` opens its session here; `None` for any
     /// other message, and for an `initialize` whose protocol headers contradict its body,
     /// which rmcp refuses with the transport's error before it could open a session.
-    fn open_session(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<Response> {
+    fn open_session(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        owner: &str,
+    ) -> Option<Response> {
         use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ProtocolVersion};
         if headers.contains_key(header::SESSION_ID) {
             return None;
@@ -323,7 +335,7 @@ impl DirectLane {
         }
         let answer = match self.relay.negotiate(params) {
             Ok(result) => {
-                let session = self.sessions.open(params, &result.protocol_version);
+                let session = self.sessions.open(params, &result.protocol_version, owner);
                 let message =
                     serde_json::json!({"jsonrpc": "2.0", "id": request.id, "result": result});
                 (HeaderValue::from_str(&session).ok(), message)
@@ -388,14 +400,14 @@ impl DirectLane {
     /// Where a request goes, routed as the relay routes it, when the lane can take it; an
     /// unknown name is left to the relay, which explains (`asks`: whether the caller can
     /// be asked something, which decides the tools it may call).
-    fn route(&self, method: Method, target: &str, asks: bool) -> Option<Route> {
+    fn route(&self, method: Method, target: &str, asks: bool, access: &Access) -> Option<Route> {
         let snapshot = self.gateway.registry.snapshot();
         let relay = &self.relay;
         let (entry, upstream_target) = match method {
-            Method::CallTool => relay.tool_owner(&snapshot, target, asks).ok()?,
-            Method::GetPrompt => relay.prompt_owner(&snapshot, target).ok()?,
+            Method::CallTool => relay.tool_owner(&snapshot, target, asks, access).ok()?,
+            Method::GetPrompt => relay.prompt_owner(&snapshot, target, access).ok()?,
             Method::ReadResource => {
-                let entry = relay.resource_owner(&snapshot, target).ok()?;
+                let entry = relay.resource_owner(&snapshot, target, access).ok()?;
                 (entry, Arc::from(target))
             }
         };

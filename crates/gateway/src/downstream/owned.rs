@@ -313,6 +313,12 @@ impl ClientSession {
         session
     }
 
+    /// Who opened the session (its record's owner), for a session kept as a record.
+    pub fn owner(&self) -> Option<String> {
+        let (store, id) = self.record.as_ref()?;
+        store.load(id).map(|record| record.owner)
+    }
+
     /// Takes in what another process changed in the record: the log level (the
     /// sessions open here are told it).
     pub fn refresh(&self, record: &SessionRecord) {

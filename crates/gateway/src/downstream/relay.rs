@@ -27,10 +27,11 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 
-pub use self::call::Call;
+pub use self::call::{Call, access_of};
 use self::upstream_session::Upstream;
 use super::{error, owned::ClientSession, view::Scope};
 use crate::{
+    access::Access,
     client_peer::ClientPeer,
     gateway::Gateway,
     protocol::{self, can_be_asked},
@@ -275,17 +276,23 @@ impl Relay {
 
     /// The server that answers for a tool name in this scope, and its name there (`asks`:
     /// whether the caller can be asked something, which decides the tools it is shown).
+    /// A tool `access` does not allow is unknown, as one that does not exist.
     pub(crate) fn tool_owner(
         &self,
         snapshot: &Snapshot,
         name: &str,
         asks: bool,
+        access: &Access,
     ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
-        let Some(route) = self.scope.tool(snapshot, name, asks) else {
+        let route = self
+            .scope
+            .tool(snapshot, name, asks)
+            .filter(|route| access.allows_tool(snapshot, &route.server_id, &route.upstream_name));
+        let Some(route) = route else {
             // Listed from a registration's allowlist while its server is down: the server
             // is the news, as on the REST API.
             if matches!(self.scope, Scope::All)
-                && let Some(entry) = snapshot.down_server_of_listed_tool(name)
+                && let Some(entry) = snapshot.down_server_of_listed_tool(name, access)
             {
                 let id = &entry.record.server_id;
                 return Err(error::upstream(
@@ -307,8 +314,10 @@ impl Relay {
         &self,
         snapshot: &Snapshot,
         uri: &str,
+        access: &Access,
     ) -> Result<Arc<ServerEntry>, McpError> {
-        match self.scope.resource_server(snapshot, uri) {
+        let server = self.scope.resource_server(snapshot, uri);
+        match server.filter(|id| access.allows_server(id)) {
             Some(id) => Self::entry(snapshot, &id),
             None => Err(error::unknown("resource", uri)),
         }
@@ -319,10 +328,12 @@ impl Relay {
         &self,
         snapshot: &Snapshot,
         name: &str,
+        access: &Access,
     ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
         let route = self
             .scope
             .prompt(snapshot, name)
+            .filter(|route| access.allows_server(&route.server_id))
             .ok_or_else(|| error::unknown("prompt", name))?;
         Ok((
             Self::entry(snapshot, &route.server_id)?,

@@ -30,6 +30,9 @@ pub struct SessionRecord {
     pub endpoint: Option<String>,
     /// The negotiated protocol revision (session era: 2024-11-05 … 2025-11-25).
     pub protocol_version: String,
+    /// Who opened it ([`crate::access::Identity::principal`]): only they may use it.
+    #[serde(default)]
+    pub owner: String,
     pub capabilities: ClientCapabilities,
     pub client_info: Implementation,
     /// Set by `logging/setLevel`: upstream sessions of the client's own are told it.
@@ -55,11 +58,13 @@ impl SessionRecord {
         endpoint: Option<String>,
         protocol_version: String,
         params: &InitializeRequestParams,
+        owner: String,
     ) -> Self {
         Self {
             id,
             endpoint,
             protocol_version,
+            owner,
             capabilities: params.capabilities.clone(),
             client_info: params.client_info.clone(),
             log_level: None,
@@ -202,7 +207,13 @@ mod tests {
             "clientInfo": {"name": "ide", "version": "1.2"}
         }))
         .unwrap();
-        SessionRecord::opened("s-1".into(), None, "2025-06-18".into(), &params)
+        SessionRecord::opened(
+            "s-1".into(),
+            None,
+            "2025-06-18".into(),
+            &params,
+            "master_key".into(),
+        )
     }
 
     #[test]

@@ -33,7 +33,7 @@ use rmcp::model::ClientJsonRpcMessage;
 use serde_json::Value;
 
 use self::session::{Outbound, Sessions};
-use crate::{front::ApiError, gateway::Gateway};
+use crate::{access::Identity, front::ApiError, gateway::Gateway};
 
 /// Where clients post their messages; the `endpoint` event names it with the session id.
 const MESSAGES_PATH: &str = "/messages";
@@ -100,10 +100,10 @@ fn router(gateway: Arc<Gateway>, sessions: Arc<Sessions>, limits: Limits) -> Rou
 }
 
 /// `GET /sse`: a new session and its event stream.
-async fn open(State(state): State<SseState>) -> Result<Response, ApiError> {
+async fn open(State(state): State<SseState>, who: Identity) -> Result<Response, ApiError> {
     let outbound = state
         .sessions
-        .open(&state.gateway, &state.limits)
+        .open(&state.gateway, &state.limits, who.principal().into_owned())
         .ok_or_else(|| {
             tracing::warn!(
                 max = state.limits.max_sessions,
@@ -144,6 +144,7 @@ fn events(outbound: Outbound) -> impl Stream<Item = Result<Event, Infallible>> {
 /// `POST /messages?sessionId=<id>`: one JSON-RPC message for a session.
 async fn message(
     State(state): State<SseState>,
+    who: Identity,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -154,7 +155,7 @@ async fn message(
             "POST /messages needs the ?sessionId= that GET /sse announced",
         )
     })?;
-    let session = state.sessions.get(&id).ok_or_else(|| {
+    let session = state.sessions.get(&id, &who.principal()).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "session_not_found",

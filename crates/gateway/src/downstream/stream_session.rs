@@ -38,6 +38,9 @@ pub(crate) struct StreamSession {
     pub gateway: Arc<Gateway>,
     /// The session's name in logs.
     pub id: String,
+    /// Who opened it (see [`crate::access::Identity::principal`]): its requests reach
+    /// what that identity may reach at the time of each request.
+    pub owner: String,
     pub inbound: mpsc::Receiver<ClientJsonRpcMessage>,
     /// The stream's side: JSON-encoded messages.
     pub outbound: mpsc::Sender<String>,
@@ -164,7 +167,8 @@ impl StreamSession {
         match message {
             ClientJsonRpcMessage::Request(request) => {
                 let peer = ClientPeer::Session(outbox.clone());
-                let (call, in_flight) = Call::in_session(outbox, &request, peer);
+                let access = self.gateway.keys.access_of(&self.owner);
+                let (call, in_flight) = Call::in_session(outbox, &request, peer, access);
                 let (relay, outbox, revision) = (relay.clone(), outbox.clone(), revision.clone());
                 tokio::spawn(async move {
                     let _in_flight = in_flight;
@@ -319,6 +323,7 @@ pub(crate) async fn serve_lines(
     let session = StreamSession {
         gateway,
         id: "stdio".to_owned(),
+        owner: crate::access::Identity::Local.principal().into_owned(),
         inbound: inbound_rx,
         outbound,
         limits: StreamLimits {

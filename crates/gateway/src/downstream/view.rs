@@ -224,19 +224,10 @@ fn single(id: &Arc<str>, entry: Option<&ServerEntry>) -> View<'static> {
 #[error("invalid pagination cursor")]
 pub struct BadCursor;
 
-/// One page of `map` after the cursor's key, and the cursor for the next page. The cursor
-/// is the last key returned, so items added or removed between pages never make another
-/// item repeat or vanish.
-pub fn page<V, T>(
-    map: &BTreeMap<String, V>,
-    cursor: Option<&str>,
-    item: impl Fn(&V) -> T,
-) -> Result<(Vec<T>, Option<String>), BadCursor> {
-    page_where(map, cursor, |_| true, item)
-}
-
-/// A page of the items `keep` accepts (the cursor is the last key listed, so pages stay
-/// exact whatever is skipped).
+/// One page of the items of `map` that `keep` accepts after the cursor's key, and the
+/// cursor for the next page. The cursor is the last key returned, so items added or
+/// removed between pages never make another item repeat or vanish, and pages stay exact
+/// whatever is skipped.
 pub fn page_where<V, T>(
     map: &BTreeMap<String, V>,
     cursor: Option<&str>,
@@ -292,13 +283,13 @@ mod tests {
         let n = 2 * PAGE_SIZE + 50;
         let mut map: BTreeMap<String, u32> =
             (0..n as u32).map(|i| (format!("k{i:05}"), i)).collect();
-        let (first, cursor) = page(&map, None, |v| *v).unwrap();
+        let (first, cursor) = page_where(&map, None, |_| true, |v| *v).unwrap();
         assert_eq!(first.len(), PAGE_SIZE);
         // Between pages: one already-listed item goes, a new one arrives after the cursor.
         map.remove("k00000");
         map.insert(format!("k{:05}x", PAGE_SIZE + 50), u32::MAX);
-        let (second, cursor) = page(&map, cursor.as_deref(), |v| *v).unwrap();
-        let (third, end) = page(&map, cursor.as_deref(), |v| *v).unwrap();
+        let (second, cursor) = page_where(&map, cursor.as_deref(), |_| true, |v| *v).unwrap();
+        let (third, end) = page_where(&map, cursor.as_deref(), |_| true, |v| *v).unwrap();
         assert!(end.is_none());
         let mut all: Vec<u32> = first.into_iter().chain(second).chain(third).collect();
         assert_eq!(all.len(), n + 1);
@@ -310,8 +301,21 @@ mod tests {
     #[test]
     fn foreign_cursors_are_refused() {
         let map: BTreeMap<String, u32> = BTreeMap::new();
-        assert!(page(&map, Some("not-ours"), |v| *v).is_err());
-        assert!(page(&map, Some(&URL_SAFE_NO_PAD.encode("v2:x")), |v| *v).is_err());
-        assert!(page(&map, None, |v| *v).unwrap().1.is_none());
+        assert!(page_where(&map, Some("not-ours"), |_| true, |v| *v).is_err());
+        assert!(
+            page_where(
+                &map,
+                Some(&URL_SAFE_NO_PAD.encode("v2:x")),
+                |_| true,
+                |v| *v
+            )
+            .is_err()
+        );
+        assert!(
+            page_where(&map, None, |_| true, |v| *v)
+                .unwrap()
+                .1
+                .is_none()
+        );
     }
 }

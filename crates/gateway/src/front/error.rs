@@ -39,7 +39,16 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "this route needs Authorization: Bearer <master_key>",
+            "this route needs Authorization: Bearer <master_key> (or an API key in force)",
+        )
+    }
+
+    /// An API key on a route only the operator may use.
+    pub fn operator_only() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this route needs the master key; API keys cannot change the gateway",
         )
     }
 
@@ -86,6 +95,12 @@ impl From<GatewayError> for ApiError {
             }
             GatewayError::ConfigDefined(_) => {
                 Self::new(StatusCode::CONFLICT, "server_defined_in_config", message)
+            }
+            GatewayError::KeyNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "key_not_found", message)
+            }
+            GatewayError::KeyConfigDefined(_) => {
+                Self::new(StatusCode::CONFLICT, "key_defined_in_config", message)
             }
             GatewayError::ToolNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "tool_not_found", message)

@@ -17,6 +17,12 @@ pub enum GatewayError {
         "server {0:?} is defined in the config file and cannot be changed through the API; edit the file instead"
     )]
     ConfigDefined(String),
+    #[error("no key with id {0:?}")]
+    KeyNotFound(String),
+    #[error(
+        "key {0:?} is defined in the config file and cannot be changed through the API; edit the file instead"
+    )]
+    KeyConfigDefined(String),
     #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
     ToolNotFound(String),
     #[error("upstream {0:?}: {1}")]
@@ -32,6 +38,7 @@ impl From<StoreError> for GatewayError {
         match e {
             StoreError::Duplicate(id) => Self::Duplicate(id),
             StoreError::NotFound(id) => Self::NotFound(id),
+            StoreError::KeyNotFound(id) => Self::KeyNotFound(id),
             other => Self::Store(other),
         }
     }

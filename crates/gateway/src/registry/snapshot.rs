@@ -350,6 +350,12 @@ impl Snapshot {
         self.naming.expose(&self.tool_owners, server_id, name)
     }
 
+    /// `<server_id><sep><name>`, whatever the naming policy exposes (what API keys' tool
+    /// patterns are written against).
+    pub fn qualified_tool_name(&self, server_id: &str, name: &str) -> String {
+        self.naming.prefixed(server_id, name)
+    }
+
     /// [`Self::exposed_tool_name`] for prompts.
     pub fn exposed_prompt_name(&self, server_id: &str, name: &str) -> Option<String> {
         self.naming.expose(&self.prompt_owners, server_id, name)
@@ -379,13 +385,19 @@ impl Snapshot {
     /// The server of an allowlisted tool listed (as not available) under `exposed` because
     /// that server is down: a call to it is told the server is unavailable, not that the
     /// tool does not exist (REST and MCP faces alike).
-    pub fn down_server_of_listed_tool(&self, exposed: &str) -> Option<&Arc<ServerEntry>> {
+    /// Only a tool `access` allows: for any other the name is unknown.
+    pub fn down_server_of_listed_tool(
+        &self,
+        exposed: &str,
+        access: &crate::access::Access,
+    ) -> Option<&Arc<ServerEntry>> {
         self.servers.values().find(|entry| {
             let id = &entry.record.server_id;
             entry.runtime.peer().is_none()
-                && entry
-                    .missing_tools()
-                    .any(|name| self.exposed_tool_name(id, name).as_deref() == Some(exposed))
+                && entry.missing_tools().any(|name| {
+                    self.exposed_tool_name(id, name).as_deref() == Some(exposed)
+                        && access.allows_tool(self, id, name)
+                })
         })
     }
 

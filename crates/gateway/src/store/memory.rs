@@ -5,11 +5,12 @@ use std::sync::Mutex;
 use indexmap::IndexMap;
 
 use super::{ServerStore, StoreError};
-use crate::model::ServerRecord;
+use crate::{access::keys::KeyRecord, model::ServerRecord};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<IndexMap<String, ServerRecord>>,
+    keys: Mutex<IndexMap<String, KeyRecord>>,
 }
 
 impl MemoryStore {
@@ -17,6 +18,10 @@ impl MemoryStore {
         // A panic while holding this lock cannot leave a half-written map (every write is
         // one insert or remove), so a poisoned lock is still usable.
         self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, IndexMap<String, KeyRecord>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -47,6 +52,34 @@ impl ServerStore for MemoryStore {
 
     async fn delete(&self, server_id: &str) -> Result<bool, StoreError> {
         Ok(self.records().shift_remove(server_id).is_some())
+    }
+
+    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(self.keys().values().cloned().collect())
+    }
+
+    async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let mut keys = self.keys();
+        let hash_taken = keys.values().any(|k| k.key_hash == record.key_hash);
+        if hash_taken || keys.contains_key(&record.key_id) {
+            return Err(StoreError::DuplicateKey(record.key_id.clone()));
+        }
+        keys.insert(record.key_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn replace_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        match self.keys().get_mut(&record.key_id) {
+            Some(slot) => {
+                *slot = record.clone();
+                Ok(())
+            }
+            None => Err(StoreError::KeyNotFound(record.key_id.clone())),
+        }
+    }
+
+    async fn delete_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        Ok(self.keys().shift_remove(key_id).is_some())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

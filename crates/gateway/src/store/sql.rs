@@ -32,6 +32,7 @@ use sqlx::sqlite::{
 
 use super::{ServerStore, StoreError};
 use crate::{
+    access::keys::KeyRecord,
     model::ServerRecord,
     secret::{
         Secret,
@@ -62,6 +63,12 @@ mod query {
                                WHERE server_id = $1";
     pub const DELETE: &str = "DELETE FROM mcp_servers WHERE server_id = $1";
     pub const PING: &str = "SELECT 1";
+    pub const LOAD_KEYS: &str = "SELECT key_id, record FROM mcp_keys ORDER BY seq";
+    pub const INSERT_KEY: &str = "INSERT INTO mcp_keys (key_id, key_hash, record) VALUES ($1, $2, $3) \
+                                  ON CONFLICT DO NOTHING";
+    pub const REPLACE_KEY: &str = "UPDATE mcp_keys SET record = $2, updated_at = CURRENT_TIMESTAMP \
+                                   WHERE key_id = $1";
+    pub const DELETE_KEY: &str = "DELETE FROM mcp_keys WHERE key_id = $1";
 }
 
 /// The store of API-registered servers in SQLite or Postgres.
@@ -223,6 +230,67 @@ impl ServerStore for SqlStore {
         Ok(deleted > 0)
     }
 
+    async fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(&self.backend, |pool| {
+            sqlx::query_as(query::LOAD_KEYS).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(key_id, json)| {
+                serde_json::from_str::<KeyRecord>(&json)
+                    .ok()
+                    .filter(|record| record.key_id == key_id)
+                    .ok_or_else(|| StoreError::CorruptKey {
+                        message: "the stored JSON is not its key record".to_owned(),
+                        key_id,
+                    })
+            })
+            .collect()
+    }
+
+    async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let json = encode_key(record)?;
+        let inserted = with_pool!(&self.backend, |pool| {
+            sqlx::query(query::INSERT_KEY)
+                .bind(&record.key_id)
+                .bind(&record.key_hash)
+                .bind(&json)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        match inserted {
+            0 => Err(StoreError::DuplicateKey(record.key_id.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    async fn replace_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        let json = encode_key(record)?;
+        let updated = with_pool!(&self.backend, |pool| {
+            sqlx::query(query::REPLACE_KEY)
+                .bind(&record.key_id)
+                .bind(&json)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::KeyNotFound(record.key_id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn delete_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let deleted = with_pool!(&self.backend, |pool| {
+            sqlx::query(query::DELETE_KEY)
+                .bind(key_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         with_pool!(&self.backend, |pool| {
             sqlx::query(query::PING).execute(pool).await?;
@@ -328,6 +396,13 @@ fn open_secrets(
 fn encode(record: &ServerRecord) -> Result<String, StoreError> {
     serde_json::to_string(record).map_err(|e| StoreError::Corrupt {
         server_id: record.server_id.clone(),
+        message: format!("cannot be encoded as JSON: {e}"),
+    })
+}
+
+fn encode_key(record: &KeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::CorruptKey {
+        key_id: record.key_id.clone(),
         message: format!("cannot be encoded as JSON: {e}"),
     })
 }

@@ -105,7 +105,11 @@ pub async fn wait_unhealthy(gateway: &Gateway, id: &str) {
 /// Calls a tool and returns the text of its first content item.
 pub async fn call_text(gateway: &Gateway, name: &str, args: Value) -> String {
     let result = gateway
-        .call_tool(name, args.as_object().cloned())
+        .call_tool(
+            name,
+            args.as_object().cloned(),
+            &mcp_gateway::access::Access::EVERYTHING,
+        )
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let value = serde_json::to_value(&result).unwrap();

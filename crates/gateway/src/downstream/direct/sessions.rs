@@ -49,6 +49,8 @@ pub struct SessionInfo {
     outbox: Arc<Outbox>,
     /// The negotiated protocol revision.
     revision: ProtocolVersion,
+    /// Who opened it (see [`SessionRecord::owner`]).
+    owner: Box<str>,
     /// Milliseconds since the manager started, at the session's last request.
     last_active: AtomicU64,
     /// `last_active` when it was last noted in the store (see [`TrackedSessions::touch`]).
@@ -124,17 +126,23 @@ impl TrackedSessions {
     }
 
     /// Opens a session for a client's `initialize` (answered by the caller with protocol
-    /// revision `version`).
-    pub fn open(&self, params: &InitializeRequestParams, version: &ProtocolVersion) -> SessionId {
+    /// revision `version`), owned by `owner` (a principal).
+    pub fn open(
+        &self,
+        params: &InitializeRequestParams,
+        version: &ProtocolVersion,
+        owner: &str,
+    ) -> SessionId {
         let id: SessionId = uuid::Uuid::new_v4().to_string().into();
         let record = SessionRecord::opened(
             id.to_string(),
             self.endpoint.clone(),
             version.to_string(),
             params,
+            owner.to_owned(),
         );
         let client = self.recorded_client(&record);
-        let info = self.info(client, version.clone(), self.store.save(record));
+        let info = self.info(client, version.clone(), self.store.save(record), owner);
         self.write().insert(id.clone(), Arc::new(info));
         id
     }
@@ -145,6 +153,7 @@ impl TrackedSessions {
         client: Arc<ClientSession>,
         revision: ProtocolVersion,
         version: u64,
+        owner: &str,
     ) -> SessionInfo {
         let outbox = Outbox::new(client.capabilities().clone());
         client.attach(&ClientPeer::Session(outbox.clone()));
@@ -154,6 +163,7 @@ impl TrackedSessions {
             relay,
             outbox,
             revision,
+            owner: owner.into(),
             last_active: AtomicU64::new(self.now()),
             noted_active: AtomicU64::new(self.now()),
             version: AtomicU64::new(version),
@@ -244,7 +254,8 @@ impl TrackedSessions {
         let revision =
             serde_json::from_value(serde_json::Value::String(record.protocol_version.clone()))
                 .ok()?;
-        let info = Arc::new(self.info(self.recorded_client(&record), revision, version));
+        let client = self.recorded_client(&record);
+        let info = Arc::new(self.info(client, revision, version, &record.owner));
         tracing::debug!(session = %id, "serving a session from its record");
         let (info, rebuilt) = {
             let mut table = self.write();
@@ -263,6 +274,16 @@ impl TrackedSessions {
     }
 
     /// Whether the session exists (without marking it active).
+    /// Whether `principal` may use the session: `None` when there is no such session,
+    /// `Some(false)` when someone else opened it (which its caller answers as for a
+    /// session that does not exist).
+    pub fn is_owned_by(&self, id: &str, principal: &str) -> Option<bool> {
+        if let Some(info) = self.read().get(id) {
+            return Some(&*info.owner == principal);
+        }
+        self.recorded(id).map(|record| record.owner == principal)
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.read().contains_key(id) || self.recorded(id).is_some()
     }

@@ -11,7 +11,10 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::client_peer::{ClientPeer, InFlight, Outbox};
+use crate::{
+    access::{Access, Identity},
+    client_peer::{ClientPeer, InFlight, Outbox},
+};
 
 /// A request being relayed: who sent it, how to reach them while it runs, and its
 /// protocol metadata.
@@ -29,6 +32,8 @@ pub struct Call {
     pub capabilities: ClientCapabilities,
     /// A request of the stateless 2026-07-28 revision: no session.
     pub stateless: bool,
+    /// What the caller may reach (its identity's, as of this request).
+    pub access: Access,
 }
 
 impl Call {
@@ -39,6 +44,7 @@ impl Call {
         outbox: &Arc<Outbox>,
         request: &JsonRpcRequest<ClientRequest>,
         peer: ClientPeer,
+        access: Access,
     ) -> (Self, InFlight) {
         let in_flight = outbox.begin(request.id.clone());
         let call = Self {
@@ -48,6 +54,7 @@ impl Call {
             cancelled: in_flight.cancelled().clone(),
             capabilities: outbox.capabilities().clone(),
             stateless: false,
+            access,
         };
         (call, in_flight)
     }
@@ -63,6 +70,16 @@ impl Call {
             stateless: context
                 .protocol_version()
                 .is_some_and(|v| !v.has_initialize()),
+            access: access_of(&context.extensions),
         }
     }
+}
+
+/// The access of the HTTP request a message came in (rmcp's framing keeps the request's
+/// parts in the message's extensions; the front door put the caller's identity there).
+pub fn access_of(extensions: &rmcp::model::Extensions) -> Access {
+    extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Identity>())
+        .map_or(Access::NOTHING, Identity::access)
 }

@@ -20,9 +20,10 @@ use super::{Call, Relay, upstream_session::until_cancelled};
 use crate::{
     downstream::{
         error,
-        view::{Scope, page, page_where, template_item},
+        view::{Scope, page_where, template_item},
     },
     protocol::mark_complete,
+    registry::{Route, TemplateRoute},
 };
 
 impl Relay {
@@ -79,8 +80,11 @@ impl Relay {
         }
         let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
-        let shown =
-            |r: &crate::registry::Route<rmcp::model::Tool>| asks || !snapshot.asking_only(r);
+        let access = &call.access;
+        let shown = |r: &crate::registry::Route<rmcp::model::Tool>| {
+            (asks || !snapshot.asking_only(r))
+                && access.allows_tool(&snapshot, &r.server_id, &r.upstream_name)
+        };
         let (tools, next) = page_where(&view.tools, Self::cursor(&request), shown, |r| {
             (*r.item).clone()
         })
@@ -93,12 +97,15 @@ impl Relay {
     pub async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _call: &Call,
+        call: &Call,
     ) -> Result<ListPromptsResult, McpError> {
         let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
-        let (prompts, next) = page(&view.prompts, Self::cursor(&request), |r| (*r.item).clone())
-            .map_err(error::bad_cursor)?;
+        let reached = |r: &Route<_>| call.access.allows_server(&r.server_id);
+        let (prompts, next) = page_where(&view.prompts, Self::cursor(&request), reached, |r| {
+            (*r.item).clone()
+        })
+        .map_err(error::bad_cursor)?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;
         Ok(result)
@@ -110,7 +117,7 @@ impl Relay {
         call: &Call,
     ) -> Result<GetPromptResponse, McpError> {
         let snapshot = self.catalog().await;
-        let (entry, upstream_name) = self.prompt_owner(&snapshot, &request.name)?;
+        let (entry, upstream_name) = self.prompt_owner(&snapshot, &request.name, &call.access)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
         let mut params = request.clone();
@@ -130,11 +137,12 @@ impl Relay {
     pub async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _call: &Call,
+        call: &Call,
     ) -> Result<ListResourcesResult, McpError> {
         let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
-        let (resources, next) = page(&view.resources, Self::cursor(&request), |r| {
+        let reached = |r: &Route<_>| call.access.allows_server(&r.server_id);
+        let (resources, next) = page_where(&view.resources, Self::cursor(&request), reached, |r| {
             (*r.item).clone()
         })
         .map_err(error::bad_cursor)?;
@@ -146,12 +154,18 @@ impl Relay {
     pub async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _call: &Call,
+        call: &Call,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         let snapshot = self.catalog().await;
         let view = self.scope.view(&snapshot);
-        let (templates, next) = page(&view.templates, Self::cursor(&request), template_item)
-            .map_err(error::bad_cursor)?;
+        let reached = |t: &TemplateRoute| call.access.allows_server(&t.server_id);
+        let (templates, next) = page_where(
+            &view.templates,
+            Self::cursor(&request),
+            reached,
+            template_item,
+        )
+        .map_err(error::bad_cursor)?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next;
         Ok(result)
@@ -163,7 +177,7 @@ impl Relay {
         call: &Call,
     ) -> Result<ReadResourceResponse, McpError> {
         let snapshot = self.catalog().await;
-        let entry = self.resource_owner(&snapshot, &request.uri)?;
+        let entry = self.resource_owner(&snapshot, &request.uri, &call.access)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
         let mut request = request;
@@ -188,7 +202,8 @@ impl Relay {
         let mut upstream = request.clone();
         let entry = match &request.r#ref {
             Reference::Prompt(prompt) => {
-                let (entry, upstream_name) = self.prompt_owner(&snapshot, &prompt.name)?;
+                let (entry, upstream_name) =
+                    self.prompt_owner(&snapshot, &prompt.name, &call.access)?;
                 if let Reference::Prompt(p) = &mut upstream.r#ref {
                     p.name = upstream_name.to_string();
                 }
@@ -200,10 +215,11 @@ impl Relay {
                     .templates
                     .values()
                     .find(|t| t.template.uri_template == resource.uri)
-                    .map(|t| t.server_id.clone());
+                    .map(|t| t.server_id.clone())
+                    .filter(|id| call.access.allows_server(id));
                 match owner {
                     Some(id) => Self::entry(&snapshot, &id)?,
-                    None => self.resource_owner(&snapshot, &resource.uri)?,
+                    None => self.resource_owner(&snapshot, &resource.uri, &call.access)?,
                 }
             }
             _ => {

@@ -81,7 +81,7 @@ impl Relay {
     /// upstream offers one, as it would be directly).
     async fn subscription_upstream(&self, uri: &str, call: &Call) -> Result<Upstream, McpError> {
         let snapshot = self.catalog().await;
-        let entry = self.resource_owner(&snapshot, uri)?;
+        let entry = self.resource_owner(&snapshot, uri, &call.access)?;
         let upstream = self.upstream(entry.clone(), call).await?;
         let session_era = !crate::upstream::is_stateless(&upstream.peer);
         if upstream.is_owned() || session_era || call.stateless {
@@ -102,8 +102,10 @@ impl Relay {
         followed: Vec<String>,
         peer: ClientPeer,
     ) {
+        let owner = client.owner().unwrap_or_default();
         for (n, uri) in followed.into_iter().enumerate() {
             let call = Call {
+                access: self.gateway.keys.access_of(&owner),
                 id: RequestId::String(format!("gw-resubscribe-{n}").into()),
                 capabilities: peer.capabilities().unwrap_or_default(),
                 peer: peer.clone(),

@@ -91,7 +91,8 @@ impl Relay {
             self.discover_asking_tools().await;
             snapshot = self.snapshot();
         }
-        let (entry, upstream_name) = self.tool_owner(&snapshot, &request.name, asks)?;
+        let (entry, upstream_name) =
+            self.tool_owner(&snapshot, &request.name, asks, &context.access)?;
         let modern = context.stateless;
         let mut params = request.clone();
         params.name = upstream_name.to_string().into();

@@ -27,6 +27,8 @@ pub(super) struct Sessions {
 pub(super) struct Session {
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
     activity: Arc<Activity>,
+    /// Who opened it: only they may post to it.
+    owner: String,
 }
 
 /// Why a posted message was not taken.
@@ -56,18 +58,28 @@ impl Sessions {
         let session = Session {
             inbound,
             activity: Arc::new(Activity::new()),
+            owner: "loopback".to_owned(),
         };
         self.lock().insert(id.to_owned(), Arc::new(session));
         rx
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.lock().get(id).cloned()
+    /// The session `id`, if `principal` opened it (another's session is none of theirs).
+    pub fn get(&self, id: &str, principal: &str) -> Option<Arc<Session>> {
+        self.lock()
+            .get(id)
+            .filter(|session| session.owner == principal)
+            .cloned()
     }
 
-    /// Opens a session and starts serving it; `None` when the table is full. The
-    /// returned stream side ends the session when dropped.
-    pub fn open(self: &Arc<Self>, gateway: &Arc<Gateway>, limits: &Limits) -> Option<Outbound> {
+    /// Opens a session for `owner` (a principal) and starts serving it; `None` when the
+    /// table is full. The returned stream side ends the session when dropped.
+    pub fn open(
+        self: &Arc<Self>,
+        gateway: &Arc<Gateway>,
+        limits: &Limits,
+        owner: String,
+    ) -> Option<Outbound> {
         // 122 random bits from the OS generator: unguessable, since the id is all a POST
         // needs (besides the key) to speak for the session.
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -76,6 +88,7 @@ impl Sessions {
         let session = Arc::new(Session {
             inbound,
             activity: Arc::new(Activity::new()),
+            owner: owner.clone(),
         });
         {
             let mut map = self.lock();
@@ -88,6 +101,7 @@ impl Sessions {
         let served = StreamSession {
             gateway: gateway.clone(),
             id: id.clone(),
+            owner,
             inbound: inbound_rx,
             outbound,
             limits: StreamLimits {

@@ -26,11 +26,14 @@ fn limits() -> Limits {
     Limits::new(4)
 }
 
+/// A request as the front door passes it on: authenticated (here as the operator of a
+/// keyless gateway).
 fn request(method: Method, uri: &str, body: Body) -> Request<Body> {
     Request::builder()
         .method(method)
         .uri(uri)
         .header("host", "localhost:4000")
+        .extension(crate::access::Identity::Loopback)
         .body(body)
         .unwrap()
 }

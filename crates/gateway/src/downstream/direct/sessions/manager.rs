@@ -12,6 +12,7 @@ use std::{
 
 use futures::Stream;
 use rmcp::{
+    model::GetExtensions,
     model::{ClientJsonRpcMessage, ClientRequest, JsonRpcRequest, RequestId, ServerJsonRpcMessage},
     transport::streamable_http_server::session::{
         ServerSseMessage, SessionId, SessionManager, never::NeverTransport,
@@ -135,7 +136,8 @@ fn serve(info: Arc<SessionInfo>, request: JsonRpcRequest<ClientRequest>) -> Mess
     let (stream, receiver) = info.outbox().request_stream();
     let stream = Arc::new(stream);
     let peer = ClientPeer::Request(stream.clone());
-    let (call, in_flight) = Call::in_session(info.outbox(), &request, peer);
+    let access = crate::downstream::relay::access_of(request.request.extensions());
+    let (call, in_flight) = Call::in_session(info.outbox(), &request, peer, access);
     let id = request.id;
     let answered = id.clone();
     tokio::spawn(async move {

@@ -1,0 +1,240 @@
+//! Who is calling, and what they may reach.
+//!
+//! The front door authenticates every request to an [`Identity`] ([`crate::front::auth`]):
+//! the operator (the master key; anyone on a keyless gateway, which listens on loopback
+//! only; the local user of `mcp-gateway stdio`) or an API key. The identity travels with
+//! the request (its extensions, then the relay's `Call`), and every route to an upstream
+//! — the relay's routing and lists on every MCP face and era, the REST catalog — asks
+//! its [`Access`] first. A name or URI outside it is answered exactly as one that does
+//! not exist.
+
+pub mod keys;
+mod patterns;
+
+use std::{borrow::Cow, collections::HashMap, sync::Arc};
+
+use arc_swap::ArcSwap;
+use indexmap::IndexMap;
+
+use self::keys::{ActiveKey, KeySource};
+use crate::registry::Snapshot;
+
+pub use patterns::Patterns;
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// The master key.
+    Master,
+    /// Anyone on a gateway without a master key (it listens on loopback only).
+    Loopback,
+    /// The local user of `mcp-gateway stdio`.
+    Local,
+    /// An API key, as in force when the request arrived.
+    Key(Arc<ActiveKey>),
+}
+
+impl Identity {
+    /// The operator may do everything; a key only what it grants, and no admin change.
+    pub fn is_operator(&self) -> bool {
+        !matches!(self, Identity::Key(_))
+    }
+
+    /// Who, for logs, the audit and session ownership: `master_key`, `loopback`, `stdio`
+    /// or `key:<key_id>`.
+    pub fn principal(&self) -> Cow<'static, str> {
+        match self {
+            Identity::Master => Cow::Borrowed("master_key"),
+            Identity::Loopback => Cow::Borrowed("loopback"),
+            Identity::Local => Cow::Borrowed("stdio"),
+            Identity::Key(key) => Cow::Owned(format!("key:{}", key.record.key_id)),
+        }
+    }
+
+    /// What this identity may reach.
+    pub fn access(&self) -> Access {
+        match self {
+            Identity::Key(key) => Access(Grant::Key(key.clone())),
+            _ => Access::EVERYTHING,
+        }
+    }
+}
+
+/// What a caller may reach: everything (the operator), what its key grants, or nothing
+/// (a request that reached the relay without an identity: a bug, which fails closed).
+#[derive(Debug, Clone)]
+pub struct Access(Grant);
+
+#[derive(Debug, Clone)]
+enum Grant {
+    Everything,
+    Key(Arc<ActiveKey>),
+    Nothing,
+}
+
+impl Access {
+    pub const EVERYTHING: Access = Access(Grant::Everything);
+    pub const NOTHING: Access = Access(Grant::Nothing);
+
+    pub fn is_everything(&self) -> bool {
+        matches!(self.0, Grant::Everything)
+    }
+
+    /// Whether the caller reaches `server_id` at all (its tools, resources, prompts).
+    pub fn allows_server(&self, server_id: &str) -> bool {
+        match &self.0 {
+            Grant::Everything => true,
+            Grant::Key(key) => key.servers.as_ref().is_none_or(|p| p.matches(server_id)),
+            Grant::Nothing => false,
+        }
+    }
+
+    /// Whether the caller may list and call `server_id`'s tool `name` (the upstream's
+    /// name). The key's tool patterns match `<server_id><sep><name>` or the name the tool
+    /// is exposed under at `/mcp`, whichever face the request came in on.
+    pub fn allows_tool(&self, snapshot: &Snapshot, server_id: &str, name: &str) -> bool {
+        let key = match &self.0 {
+            Grant::Everything => return true,
+            Grant::Nothing => return false,
+            Grant::Key(key) => key,
+        };
+        if !self.allows_server(server_id) {
+            return false;
+        }
+        let Some(tools) = &key.tools else {
+            return true;
+        };
+        let qualified = snapshot.qualified_tool_name(server_id, name);
+        tools.matches(&qualified)
+            || snapshot
+                .exposed_tool_name(server_id, name)
+                .is_some_and(|exposed| exposed != qualified && tools.matches(&exposed))
+    }
+}
+
+/// The API keys in force, by id and by the hash of the key; swapped whole on a change
+/// (keys change seldom, and a request reads them without a lock).
+#[derive(Default)]
+pub struct KeyTable {
+    keys: ArcSwap<Keys>,
+}
+
+#[derive(Default)]
+struct Keys {
+    by_id: IndexMap<String, Arc<ActiveKey>>,
+    by_digest: HashMap<[u8; 32], Arc<ActiveKey>>,
+}
+
+impl KeyTable {
+    /// The key a request presented, if it is one in force and not expired.
+    pub fn find(&self, presented: &str) -> Option<Arc<ActiveKey>> {
+        let keys = self.keys.load();
+        if keys.by_id.is_empty() {
+            return None;
+        }
+        let key = keys.by_digest.get(&keys::digest(presented))?;
+        (!key.is_expired(chrono::Utc::now())).then(|| key.clone())
+    }
+
+    pub fn get(&self, key_id: &str) -> Option<Arc<ActiveKey>> {
+        self.keys.load().by_id.get(key_id).cloned()
+    }
+
+    /// Every key, in the order they were added.
+    pub fn list(&self) -> Vec<Arc<ActiveKey>> {
+        self.keys.load().by_id.values().cloned().collect()
+    }
+
+    /// Puts a key in force (replacing one of the same id). Callers serialise changes.
+    pub fn put(&self, key: ActiveKey) -> Arc<ActiveKey> {
+        let key = Arc::new(key);
+        self.change(|by_id| {
+            by_id.insert(key.record.key_id.clone(), key.clone());
+        });
+        key
+    }
+
+    /// Takes a key out of force at once (requests already admitted finish).
+    pub fn remove(&self, key_id: &str) -> Option<Arc<ActiveKey>> {
+        let mut removed = None;
+        self.change(|by_id| removed = by_id.shift_remove(key_id));
+        removed
+    }
+
+    /// What `principal` (see [`Identity::principal`]) may reach now: a key's grant as in
+    /// force at this moment (nothing once it is deleted or expired), the operator's
+    /// everything. For sessions, which outlive the request that opened them.
+    pub fn access_of(&self, principal: &str) -> Access {
+        match principal {
+            "master_key" | "loopback" | "stdio" => Access::EVERYTHING,
+            _ => principal
+                .strip_prefix("key:")
+                .and_then(|id| self.get(id))
+                .filter(|key| !key.is_expired(chrono::Utc::now()))
+                .map_or(Access::NOTHING, |key| Access(Grant::Key(key))),
+        }
+    }
+
+    /// Whether `key_id` names a key of the config file.
+    pub fn is_configured(&self, key_id: &str) -> bool {
+        self.get(key_id)
+            .is_some_and(|k| k.source == KeySource::Config)
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut IndexMap<String, Arc<ActiveKey>>)) {
+        let mut by_id = self.keys.load().by_id.clone();
+        edit(&mut by_id);
+        let by_digest = by_id
+            .values()
+            .filter_map(|key| Some((parse_hex(&key.record.key_hash)?, key.clone())))
+            .collect();
+        self.keys.store(Arc::new(Keys { by_id, by_digest }));
+    }
+}
+
+fn parse_hex(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keys::NewKey;
+
+    #[test]
+    fn a_key_is_found_by_its_value_until_removed_or_expired() {
+        let table = KeyTable::default();
+        let now = chrono::Utc::now();
+        let minted = NewKey {
+            name: "a".into(),
+            ..NewKey::default()
+        }
+        .mint(now)
+        .unwrap();
+        let id = minted.record.key_id.clone();
+        table.put(ActiveKey::new(minted.record.clone(), KeySource::Api).unwrap());
+        assert_eq!(table.find(&minted.key).unwrap().record.key_id, id);
+        assert!(table.find("mgw_not-a-key").is_none());
+        assert!(
+            table.find(&minted.record.key_hash).is_none(),
+            "the hash is no key"
+        );
+
+        let mut expired = minted.record.clone();
+        expired.expires_at = Some(now - chrono::Duration::seconds(1));
+        table.put(ActiveKey::new(expired, KeySource::Api).unwrap());
+        assert!(table.find(&minted.key).is_none(), "expired");
+
+        table.put(ActiveKey::new(minted.record, KeySource::Api).unwrap());
+        assert!(table.find(&minted.key).is_some());
+        table.remove(&id);
+        assert!(table.find(&minted.key).is_none(), "removed");
+    }
+}

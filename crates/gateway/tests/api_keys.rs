@@ -1,0 +1,712 @@
+//! API keys over real sockets: created and managed with the master key only, stored as a
+//! hash, and a scoped key sees and reaches only what it grants — on the REST catalog, on
+//! `/mcp` in both eras, on one server's endpoint and on the legacy `/sse` face — with
+//! anything else answered exactly as a name that does not exist. Deleting, expiring or
+//! narrowing a key takes effect on sessions already open; a session belongs to the key
+//! that opened it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{raw::Answer, *};
+use mcp_gateway::{app::Running, config::Settings, secret::Secret};
+use mcp_gateway_testkit::{FixtureHandle, FixtureOptions, README_URI};
+use serde_json::{Value, json};
+
+const MASTER: &str = "api-keys-master-key";
+const ACCEPT: &str = "application/json, text/event-stream";
+
+struct Setup {
+    running: Running,
+    _a: FixtureHandle,
+    _b: FixtureHandle,
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A gateway with a master key and two fixture upstreams: `a` (tools `echo`, `whoami`,
+/// …) and `b` (the same tools as `b_echo`, …).
+async fn setup(settings: Settings) -> Setup {
+    let settings = Settings {
+        master_key: Some(Secret::new(MASTER)),
+        ..settings
+    };
+    let (a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;
+    let b = mcp_gateway_testkit::spawn_http(FixtureOptions {
+        tools_prefix: "b_".into(),
+        ..FixtureOptions::default()
+    })
+    .await;
+    let record = record(json!({"server_id": "b", "url": b.url()}));
+    running.gateway.register(record).await.unwrap();
+    wait_healthy(&running.gateway, "b").await;
+    let base = format!("http://{}", running.addr);
+    Setup {
+        running,
+        _a: a,
+        _b: b,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    async fn rest(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Creates a key with the master key; its value.
+    async fn key(&self, spec: Value) -> (String, String) {
+        let (status, body) = self
+            .rest(reqwest::Method::POST, "/mcp/keys", MASTER, Some(spec))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["key"].as_str().unwrap().to_owned(),
+            body["key_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    fn mcp(&self, path: &str, key: &str) -> Mcp {
+        Mcp {
+            http: self.http.clone(),
+            url: format!("{}{path}", self.base),
+            key: key.to_owned(),
+            session: None,
+        }
+    }
+}
+
+/// An MCP client over streamable HTTP with a bearer key, in either era.
+struct Mcp {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+    /// `None`: a 2026-07-28 (stateless) client.
+    session: Option<String>,
+}
+
+impl Mcp {
+    async fn open(mut self) -> Self {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "keys", "version": "1"}}});
+        let response = self.post(&init, "initialize", None).await;
+        assert_eq!(response.status(), 200);
+        self.session = Some(
+            response.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(self.post(&initialized, "", None).await.status(), 202);
+        self
+    }
+
+    async fn post(&self, body: &Value, method: &str, name: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("accept", ACCEPT)
+            .bearer_auth(&self.key)
+            .json(body);
+        match &self.session {
+            Some(session) => {
+                request = request
+                    .header("mcp-session-id", session)
+                    .header("mcp-protocol-version", "2025-11-25");
+            }
+            // A session-era `initialize` carries no protocol headers.
+            None if method == "initialize" => {}
+            None => {
+                request = request
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", method);
+                if let Some(name) = name {
+                    request = request.header("mcp-name", name);
+                }
+            }
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn request(&self, method: &str, params: Value, name: Option<&str>) -> (u16, Value) {
+        let mut params = params;
+        if self.session.is_none() {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            });
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        let answer = Answer::of(self.post(&body, method, name).await).await;
+        let status = answer.status.as_u16();
+        (
+            status,
+            answer.messages.last().cloned().unwrap_or(Value::Null),
+        )
+    }
+
+    async fn tool_names(&self) -> Vec<String> {
+        let (status, answer) = self.request("tools/list", json!({}), None).await;
+        assert_eq!(status, 200, "{answer}");
+        names(&answer["result"]["tools"])
+    }
+
+    async fn call(&self, tool: &str) -> Value {
+        let params = json!({"name": tool, "arguments": {"message": "hi"}});
+        self.request("tools/call", params, Some(tool)).await.1
+    }
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The JSON-RPC error of an answer with the name it is about replaced, so that the
+/// answers for two names can be compared.
+fn error_shape(answer: &Value, name: &str) -> Value {
+    let error = answer
+        .get("error")
+        .unwrap_or_else(|| panic!("an error: {answer}"));
+    let text = error.to_string().replace(name, "<NAME>");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn keys_are_managed_with_the_master_key_and_never_shown_again() {
+    let s = setup(Settings::default()).await;
+    let (key, id) = s
+        .key(json!({"name": "ci", "servers": ["a"], "metadata": {"team": "infra"}}))
+        .await;
+    assert!(key.starts_with("mgw_") && key.len() >= 47, "{key}");
+
+    let (status, list) = s
+        .rest(reqwest::Method::GET, "/mcp/keys", MASTER, None)
+        .await;
+    assert_eq!(status, 200);
+    let listed = list.to_string();
+    assert!(
+        listed.contains(&id) && !listed.contains(&key[4..]),
+        "{listed}"
+    );
+    assert!(!listed.contains("hash"), "{listed}");
+    let (_, one) = s
+        .rest(
+            reqwest::Method::GET,
+            &format!("/mcp/keys/{id}"),
+            MASTER,
+            None,
+        )
+        .await;
+    assert_eq!(one["servers"], json!(["a"]));
+    assert_eq!(one["metadata"]["team"], "infra");
+    assert_eq!(one["source"], "api");
+
+    // An API key changes nothing and reads no admin data.
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/mcp/keys".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/mcp/keys".to_owned(),
+            Some(json!({"name": "x"})),
+        ),
+        (reqwest::Method::DELETE, format!("/mcp/keys/{id}"), None),
+        (reqwest::Method::GET, "/mcp/servers".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/mcp/servers".to_owned(),
+            Some(json!({"server_id": "c", "url": "http://127.0.0.1:9/mcp"})),
+        ),
+        (reqwest::Method::DELETE, "/mcp/servers/a".to_owned(), None),
+    ] {
+        let (status, body) = s.rest(method.clone(), &path, &key, body).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    assert!(s.running.gateway.registry.get("a").is_some());
+
+    // Bad input names the field and creates nothing.
+    for (body, field) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "tools": ["a["]}), "tools"),
+        (
+            json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+    ] {
+        let (status, answer) = s
+            .rest(reqwest::Method::POST, "/mcp/keys", MASTER, Some(body))
+            .await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["field"], field);
+    }
+    let (status, _) = s
+        .rest(
+            reqwest::Method::POST,
+            "/mcp/keys",
+            MASTER,
+            Some(json!({"name": "x", "key": "mine"})),
+        )
+        .await;
+    assert!(status == 400 || status == 422, "{status}");
+    assert_eq!(s.running.gateway.keys.list().len(), 1);
+
+    // A wrong or missing token is 401, on MCP and REST alike.
+    for token in ["mgw_not-a-key", &key[..key.len() - 1]] {
+        let (status, _) = s
+            .rest(reqwest::Method::GET, "/mcp/tools", token, None)
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = s
+        .rest(reqwest::Method::DELETE, "/mcp/keys/key_nope", MASTER, None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .rest(
+            reqwest::Method::DELETE,
+            &format!("/mcp/keys/{id}"),
+            MASTER,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s.rest(reqwest::Method::GET, "/mcp/tools", &key, None).await;
+    assert_eq!(status, 401, "a deleted key");
+}
+
+#[tokio::test]
+async fn a_scoped_key_sees_and_calls_only_its_tools_on_every_face_and_era() {
+    let s = setup(Settings::default()).await;
+    let (key, _) = s
+        .key(json!({"name": "scoped", "servers": ["a"], "tools": ["a__echo", "a__add*"]}))
+        .await;
+
+    // REST.
+    let (status, tools) = s.rest(reqwest::Method::GET, "/mcp/tools", &key, None).await;
+    assert_eq!(status, 200);
+    let exposed: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        exposed.contains(&"a__echo")
+            && exposed
+                .iter()
+                .all(|n| *n == "a__echo" || n.starts_with("a__add")),
+        "{exposed:?}"
+    );
+    let (_, prompts) = s
+        .rest(reqwest::Method::GET, "/mcp/prompts", &key, None)
+        .await;
+    assert!(
+        prompts["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["server_id"] == "a"),
+        "{prompts}"
+    );
+    let call = |name: &str| json!({"name": name, "arguments": {"message": "hi"}});
+    let (status, _) = s
+        .rest(
+            reqwest::Method::POST,
+            "/mcp/tools/call",
+            &key,
+            Some(call("a__echo")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (hidden_status, hidden) = s
+        .rest(
+            reqwest::Method::POST,
+            "/mcp/tools/call",
+            &key,
+            Some(call("b__b_echo")),
+        )
+        .await;
+    let (absent_status, absent) = s
+        .rest(
+            reqwest::Method::POST,
+            "/mcp/tools/call",
+            &key,
+            Some(call("b__b_nope")),
+        )
+        .await;
+    assert_eq!((hidden_status, absent_status), (404, 404));
+    assert_eq!(hidden["error"]["code"], absent["error"]["code"]);
+    let (status, _) = s
+        .rest(
+            reqwest::Method::POST,
+            "/mcp/tools/call",
+            &key,
+            Some(call("a__whoami")),
+        )
+        .await;
+    assert_eq!(
+        status, 404,
+        "a tool of an allowed server outside the key's tools"
+    );
+    // The operator still sees everything.
+    let (_, all) = s
+        .rest(reqwest::Method::GET, "/mcp/tools", MASTER, None)
+        .await;
+    assert!(all.to_string().contains("b__b_echo"));
+
+    // MCP, both eras, on the aggregate endpoint.
+    for session in [true, false] {
+        let client = s.mcp("/mcp", &key);
+        let client = if session { client.open().await } else { client };
+        let era = if session { "session" } else { "2026-07-28" };
+        let tools = client.tool_names().await;
+        assert!(tools.contains(&"a__echo".to_owned()), "{era}: {tools:?}");
+        assert!(
+            tools
+                .iter()
+                .all(|n| n == "a__echo" || n.starts_with("a__add")),
+            "{era}: {tools:?}"
+        );
+        let answer = client.call("a__echo").await;
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "hi",
+            "{era}: {answer}"
+        );
+        for hidden in ["b__b_echo", "a__whoami"] {
+            let refused = client.call(hidden).await;
+            let unknown = client.call("a__no_such_tool").await;
+            assert_eq!(
+                error_shape(&refused, hidden),
+                error_shape(&unknown, "a__no_such_tool"),
+                "{era}: {hidden} is answered as a tool that does not exist"
+            );
+        }
+        let (_, prompts) = client.request("prompts/list", json!({}), None).await;
+        assert_eq!(
+            names(&prompts["result"]["prompts"]),
+            vec!["a__greet"],
+            "{era}"
+        );
+        let (_, refused) = client
+            .request(
+                "prompts/get",
+                json!({"name": "b__b_greet", "arguments": {"name": "x"}}),
+                Some("b__b_greet"),
+            )
+            .await;
+        let (_, unknown) = client
+            .request(
+                "prompts/get",
+                json!({"name": "b__nope", "arguments": {"name": "x"}}),
+                Some("b__nope"),
+            )
+            .await;
+        assert_eq!(
+            error_shape(&refused, "b__b_greet"),
+            error_shape(&unknown, "b__nope"),
+            "{era}"
+        );
+    }
+
+    // A key for `b` only cannot read the resource `a` serves, nor list it.
+    let (b_key, _) = s.key(json!({"name": "b-only", "servers": ["b"]})).await;
+    let client = s.mcp("/mcp", &b_key).open().await;
+    let (_, listed) = client.request("resources/list", json!({}), None).await;
+    assert!(!listed.to_string().contains("\"a\""), "{listed}");
+    let (_, refused) = client
+        .request(
+            "resources/read",
+            json!({"uri": README_URI}),
+            Some(README_URI),
+        )
+        .await;
+    let (_, unknown) = client
+        .request(
+            "resources/read",
+            json!({"uri": "fixture://nothing"}),
+            Some("fixture://nothing"),
+        )
+        .await;
+    assert_eq!(
+        error_shape(&refused, README_URI),
+        error_shape(&unknown, "fixture://nothing")
+    );
+    assert_eq!(
+        client.call("b__b_echo").await["result"]["content"][0]["text"],
+        "hi"
+    );
+
+    // One server's endpoint: a server the key does not reach shows nothing and runs nothing.
+    let client = s.mcp("/mcp/servers/b/mcp", &key).open().await;
+    assert!(client.tool_names().await.is_empty());
+    assert!(client.call("b_echo").await.get("error").is_some());
+    let client = s.mcp("/mcp/servers/a/mcp", &key).open().await;
+    assert!(client.tool_names().await.contains(&"echo".to_owned()));
+    assert!(client.call("whoami").await.get("error").is_some());
+}
+
+#[tokio::test]
+async fn the_legacy_sse_face_is_scoped_and_bound_to_its_key() {
+    let s = setup(Settings::default()).await;
+    let (key, _) = s.key(json!({"name": "sse", "tools": ["a__echo"]})).await;
+    let (other, _) = s.key(json!({"name": "other"})).await;
+    let response = s
+        .http
+        .get(format!("{}/sse", s.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = SseEvents {
+        response,
+        buffer: String::new(),
+    };
+    let endpoint = events.next().await;
+    let endpoint = endpoint
+        .strip_prefix("event: endpoint\ndata: ")
+        .unwrap()
+        .to_owned();
+    let post = |token: &str, body: Value| {
+        s.http
+            .post(format!("{}{endpoint}", s.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "sse", "version": "1"}}});
+    assert_eq!(post(&key, init).await.unwrap().status(), 202);
+    events.next().await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(&key, initialized).await.unwrap().status(), 202);
+    // Another key (and the master key) cannot post to this session.
+    for token in [other.as_str(), MASTER] {
+        let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
+        assert_eq!(post(token, list).await.unwrap().status(), 404);
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(post(&key, list).await.unwrap().status(), 202);
+    let answer = events.message().await;
+    assert_eq!(
+        names(&answer["result"]["tools"]),
+        vec!["a__echo"],
+        "{answer}"
+    );
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "b__b_echo", "arguments": {"message": "x"}}});
+    assert_eq!(post(&key, call).await.unwrap().status(), 202);
+    let answer = events.message().await;
+    assert!(answer.get("error").is_some(), "{answer}");
+}
+
+struct SseEvents {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseEvents {
+    async fn next(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block.starts_with(':') {
+                    continue;
+                }
+                return block.trim_end().to_owned();
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("an event within 10 s")
+                .unwrap()
+                .expect("the stream is open");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    async fn message(&mut self) -> Value {
+        let block = self.next().await;
+        let data = block.strip_prefix("event: message\ndata: ").unwrap();
+        serde_json::from_str(data).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn deleting_narrowing_or_expiring_a_key_acts_on_open_sessions() {
+    let s = setup(Settings::default()).await;
+    let (key, id) = s.key(json!({"name": "live"})).await;
+    let client = s.mcp("/mcp", &key).open().await;
+    assert!(client.tool_names().await.contains(&"b__b_echo".to_owned()));
+
+    let (status, _) = s
+        .rest(
+            reqwest::Method::PATCH,
+            &format!("/mcp/keys/{id}"),
+            MASTER,
+            Some(json!({"servers": ["a"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let tools = client.tool_names().await;
+    assert!(
+        !tools.iter().any(|t| t.starts_with("b__")),
+        "narrowed at once: {tools:?}"
+    );
+    assert!(client.call("b__b_echo").await.get("error").is_some());
+
+    let (status, _) = s
+        .rest(
+            reqwest::Method::DELETE,
+            &format!("/mcp/keys/{id}"),
+            MASTER,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = client.request("tools/list", json!({}), None).await;
+    assert_eq!(status, 401, "deleted: the open session stops working");
+
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let (key, _) = s.key(json!({"name": "short", "expires_at": expires})).await;
+    let client = s.mcp("/mcp", &key).open().await;
+    assert_eq!(
+        client.call("a__echo").await["result"]["content"][0]["text"],
+        "hi"
+    );
+    let wait = (expires - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(100)).await;
+    let (status, _) = client.request("tools/list", json!({}), None).await;
+    assert_eq!(status, 401, "expired");
+    let (_, listed) = s
+        .rest(reqwest::Method::GET, "/mcp/keys", MASTER, None)
+        .await;
+    assert_eq!(listed["keys"][0]["expired"], true, "{listed}");
+}
+
+#[tokio::test]
+async fn a_session_is_used_only_with_the_key_that_opened_it() {
+    let s = setup(Settings::default()).await;
+    let (first, _) = s.key(json!({"name": "first"})).await;
+    let (second, _) = s.key(json!({"name": "second"})).await;
+    let owner = s.mcp("/mcp", &first).open().await;
+    let session = owner.session.clone().unwrap();
+    let unknown = |token: &str, id: &str| {
+        let mut client = s.mcp("/mcp", token);
+        client.session = Some(id.to_owned());
+        client
+    };
+    let (status, body) = unknown(&first, "no-such-session")
+        .request("tools/list", json!({}), None)
+        .await;
+    for token in [second.as_str(), MASTER] {
+        let (other_status, other_body) = unknown(token, &session)
+            .request("tools/list", json!({}), None)
+            .await;
+        assert_eq!(
+            (other_status, &other_body),
+            (status, &body),
+            "as for a session that does not exist"
+        );
+        let get = s
+            .http
+            .get(format!("{}/mcp", s.base))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), 404);
+        let delete = s
+            .http
+            .delete(format!("{}/mcp", s.base))
+            .bearer_auth(token)
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(delete.status(), 404);
+    }
+    assert_eq!(status, 404);
+    assert!(
+        owner.tool_names().await.contains(&"a__echo".to_owned()),
+        "the owner's session lives on"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_stored_as_hashes_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.db");
+    let settings = || Settings {
+        store_model_in_db: true,
+        database_url: Secret::new(format!("sqlite://{}", path.display())),
+        master_key: Some(Secret::new(MASTER)),
+        ..Settings::default()
+    };
+    let running = started(settings()).await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("http://{}/mcp/keys", running.addr))
+        .bearer_auth(MASTER)
+        .json(&json!({"name": "kept", "tools": ["x__*"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    running.shutdown().await.unwrap();
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains("kept"),
+        "the key's record is in the database"
+    );
+    assert!(!stored.contains(&key[4..]), "the key itself is not");
+
+    let running = started(settings()).await;
+    let status = http
+        .get(format!("http://{}/mcp/tools", running.addr))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "the key works after a restart");
+    running.shutdown().await.unwrap();
+}
