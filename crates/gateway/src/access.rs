@@ -11,7 +11,12 @@
 pub mod keys;
 mod patterns;
 
-use std::{borrow::Cow, collections::HashMap, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use indexmap::IndexMap;
@@ -109,6 +114,64 @@ impl Access {
             || snapshot
                 .exposed_tool_name(server_id, name)
                 .is_some_and(|exposed| exposed != qualified && tools.matches(&exposed))
+    }
+}
+
+/// A request let through its key's limits: holds its place among the key's requests in
+/// flight until dropped.
+#[must_use = "the request counts as in flight while this is held"]
+#[derive(Debug)]
+pub struct Admission(Option<Arc<ActiveKey>>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(key) = &self.0 {
+            key.limits.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A request refused by its key's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limited {
+    /// When a retry may succeed.
+    pub retry_after: Duration,
+    /// What was exceeded: `requests_per_minute` or `max_concurrent`.
+    pub limit: &'static str,
+}
+
+impl Access {
+    /// Lets one request to an upstream through the caller's limits (the operator has
+    /// none), or says when to retry.
+    pub fn admit(&self) -> Result<Admission, Limited> {
+        let Grant::Key(key) = &self.0 else {
+            return Ok(Admission(None));
+        };
+        let limits = &key.limits;
+        if let Some(cap) = limits.max_concurrent {
+            let before = limits.in_flight.fetch_add(1, Ordering::Relaxed);
+            if before >= cap {
+                limits.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return Err(Limited {
+                    retry_after: Duration::from_secs(1),
+                    limit: "max_concurrent",
+                });
+            }
+        } else {
+            limits.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        let admission = Admission(Some(key.clone()));
+        if let Some(bucket) = &limits.bucket
+            && let Err(not_until) = bucket.check()
+        {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(Limited {
+                retry_after: wait.max(Duration::from_millis(1)),
+                limit: "requests_per_minute",
+            });
+        }
+        Ok(admission)
     }
 }
 
@@ -236,5 +299,67 @@ mod tests {
         assert!(table.find(&minted.key).is_some());
         table.remove(&id);
         assert!(table.find(&minted.key).is_none(), "removed");
+    }
+
+    fn limited(rate_limit: serde_json::Value) -> Access {
+        let spec: NewKey =
+            serde_json::from_value(serde_json::json!({"name": "l", "rate_limit": rate_limit}))
+                .unwrap();
+        let minted = spec.mint(chrono::Utc::now()).unwrap();
+        Access(Grant::Key(Arc::new(
+            ActiveKey::new(minted.record, KeySource::Api).unwrap(),
+        )))
+    }
+
+    #[test]
+    fn a_bucket_lets_its_burst_through_then_says_when() {
+        let access = limited(serde_json::json!({"requests_per_minute": 60, "burst": 3}));
+        for _ in 0..3 {
+            drop(access.admit().expect("within the burst"));
+        }
+        let refused = access.admit().unwrap_err();
+        assert_eq!(refused.limit, "requests_per_minute");
+        assert!(
+            refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1),
+            "{refused:?}"
+        );
+        assert!(Access::EVERYTHING.admit().is_ok());
+    }
+
+    #[test]
+    fn the_concurrency_cap_counts_requests_in_flight() {
+        let access = limited(serde_json::json!({"max_concurrent": 2}));
+        let first = access.admit().unwrap();
+        let second = access.admit().unwrap();
+        assert_eq!(access.admit().unwrap_err().limit, "max_concurrent");
+        drop(first);
+        let third = access.admit().expect("a place was freed");
+        drop((second, third));
+        assert!(access.admit().is_ok());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let spec = |limit: serde_json::Value| {
+            serde_json::from_value::<NewKey>(serde_json::json!({"name": "l", "rate_limit": limit}))
+        };
+        let field = |limit| {
+            spec(limit)
+                .unwrap()
+                .mint(chrono::Utc::now())
+                .err()
+                .expect("refused")
+                .field
+        };
+        assert_eq!(
+            field(serde_json::json!({"requests_per_minute": 0})),
+            "rate_limit.requests_per_minute"
+        );
+        assert_eq!(field(serde_json::json!({"burst": 5})), "rate_limit.burst");
+        assert_eq!(
+            field(serde_json::json!({"max_concurrent": 0})),
+            "rate_limit.max_concurrent"
+        );
+        assert!(spec(serde_json::json!({"per_hour": 5})).is_err());
     }
 }

@@ -356,6 +356,7 @@ impl Gateway {
         let peer = entry.runtime.peer().ok_or_else(|| {
             GatewayError::Upstream(entry.record.server_id.clone(), UpstreamError::Unavailable)
         })?;
+        let _admitted = access.admit().map_err(GatewayError::RateLimited)?;
         let mut params = CallToolRequestParams::new(route.upstream_name.to_string());
         params.arguments = arguments;
         let call = async { peer.call_tool(params).await.map_err(UpstreamError::from) };

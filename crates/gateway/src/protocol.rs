@@ -20,6 +20,11 @@ pub const STATELESS_VERSION: ProtocolVersion = ProtocolVersion::V_2026_07_28;
 /// with an `initialize` handshake.
 pub const SESSION_VERSION: ProtocolVersion = ProtocolVersion::LATEST_WITH_INITIALIZE;
 
+/// The JSON-RPC error code of a request refused by its API key's rate limit or
+/// concurrency cap (implementation-defined server error range; `data.retry_after_ms`
+/// says when to try again).
+pub const RATE_LIMITED: ErrorCode = ErrorCode(-32029);
+
 /// Whether `version` names a known session-era revision (2024-11-05 … 2025-11-25).
 pub fn is_session_version(version: &str) -> bool {
     has_initialize(version)

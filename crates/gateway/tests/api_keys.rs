@@ -487,16 +487,7 @@ async fn the_legacy_sse_face_is_scoped_and_bound_to_its_key() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut events = SseEvents {
-        response,
-        buffer: String::new(),
-    };
-    let endpoint = events.next().await;
-    let endpoint = endpoint
-        .strip_prefix("event: endpoint\ndata: ")
-        .unwrap()
-        .to_owned();
+    let (mut events, endpoint) = common::sse::EventStream::open(response).await;
     let post = |token: &str, body: Value| {
         s.http
             .post(format!("{}{endpoint}", s.base))
@@ -507,7 +498,7 @@ async fn the_legacy_sse_face_is_scoped_and_bound_to_its_key() {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "sse", "version": "1"}}});
     assert_eq!(post(&key, init).await.unwrap().status(), 202);
-    events.next().await;
+    events.next_block().await;
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     assert_eq!(post(&key, initialized).await.unwrap().status(), 202);
     // Another key (and the master key) cannot post to this session.
@@ -528,37 +519,6 @@ async fn the_legacy_sse_face_is_scoped_and_bound_to_its_key() {
     assert_eq!(post(&key, call).await.unwrap().status(), 202);
     let answer = events.message().await;
     assert!(answer.get("error").is_some(), "{answer}");
-}
-
-struct SseEvents {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl SseEvents {
-    async fn next(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if block.starts_with(':') {
-                    continue;
-                }
-                return block.trim_end().to_owned();
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
-                .await
-                .expect("an event within 10 s")
-                .unwrap()
-                .expect("the stream is open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    async fn message(&mut self) -> Value {
-        let block = self.next().await;
-        let data = block.strip_prefix("event: message\ndata: ").unwrap();
-        serde_json::from_str(data).unwrap()
-    }
 }
 
 #[tokio::test]
@@ -709,4 +669,112 @@ async fn keys_are_stored_as_hashes_and_survive_a_restart() {
         .status();
     assert_eq!(status, 200, "the key works after a restart");
     running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rate_limits_answer_with_a_retry_hint_on_mcp_and_rest() {
+    let s = setup(Settings::default()).await;
+    let (key, id) = s
+        .key(json!({"name": "metered", "rate_limit": {"requests_per_minute": 60, "burst": 2}}))
+        .await;
+    for session in [true, false] {
+        let client = s.mcp("/mcp", &key);
+        let client = if session { client.open().await } else { client };
+        // Lists are the gateway's own answers: they do not count.
+        for _ in 0..5 {
+            assert!(client.tool_names().await.contains(&"a__echo".to_owned()));
+        }
+        // A burst of 2, then one a second: a few calls in a row run out (a slow machine
+        // may earn a token back between two of them).
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            answers.push(client.call("a__echo").await);
+        }
+        assert!(
+            answers[..2].iter().all(|a| a.get("result").is_some()),
+            "{answers:?}"
+        );
+        let refused = answers
+            .iter()
+            .find(|a| a.get("error").is_some())
+            .unwrap_or_else(|| panic!("the bucket of 2 ran out: {answers:?}"));
+        assert_eq!(refused["error"]["code"], -32029, "{refused}");
+        let retry = refused["error"]["data"]["retry_after_ms"].as_u64().unwrap();
+        assert!(retry > 0 && retry <= 1000, "{refused}");
+        // When it says, the bucket holds a token again.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(
+            client.call("a__echo").await["result"]["content"][0]["text"],
+            "hi"
+        );
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+    }
+    let call = json!({"name": "a__echo", "arguments": {"message": "hi"}});
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let response = s
+            .http
+            .post(format!("{}/mcp/tools/call", s.base))
+            .bearer_auth(&key)
+            .json(&call)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            let after = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            limited = Some((after, body));
+        }
+    }
+    assert_eq!(statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let (after, body) = limited.unwrap();
+    assert_eq!(after, "1");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // The operator has no limit; lifting the key's limit lifts it at once.
+    let (status, _) = s
+        .rest(
+            reqwest::Method::PATCH,
+            &format!("/mcp/keys/{id}"),
+            MASTER,
+            Some(json!({"rate_limit": null})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let client = s.mcp("/mcp", &key).open().await;
+    for _ in 0..5 {
+        assert_eq!(
+            client.call("a__echo").await["result"]["content"][0]["text"],
+            "hi"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_concurrency_cap_counts_calls_in_flight() {
+    let s = setup(Settings::default()).await;
+    let (key, _) = s
+        .key(json!({"name": "one-at-a-time", "rate_limit": {"max_concurrent": 1}}))
+        .await;
+    let slow = s.mcp("/mcp", &key).open().await;
+    let quick = s.mcp("/mcp", &key).open().await;
+    let params = json!({"name": "a__slow", "arguments": {"ms": 800}});
+    let running =
+        tokio::spawn(async move { slow.request("tools/call", params, Some("a__slow")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = quick.call("a__echo").await;
+    assert_eq!(refused["error"]["code"], -32029, "{refused}");
+    assert_eq!(refused["error"]["data"]["limit"], "max_concurrent");
+    let (_, done) = running.await.unwrap();
+    assert!(done.get("result").is_some(), "{done}");
+    assert_eq!(
+        quick.call("a__echo").await["result"]["content"][0]["text"],
+        "hi",
+        "the place was freed"
+    );
 }

@@ -160,50 +160,12 @@ async fn python_sdk_sse_client() {
 }
 
 /// An open `GET /sse` response, read event by event.
-struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-}
+struct Stream;
 
 impl Stream {
-    async fn open(url: &str) -> (Self, String) {
+    async fn open(url: &str) -> (common::sse::EventStream, String) {
         let response = reqwest::Client::new().get(url).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
-        let mut stream = Self {
-            response,
-            buffer: String::new(),
-        };
-        let first = stream.next_block().await;
-        let endpoint = first
-            .strip_prefix("event: endpoint\ndata: ")
-            .unwrap_or_else(|| panic!("the first event is `endpoint`: {first:?}"))
-            .to_owned();
-        (stream, endpoint)
-    }
-
-    /// The next event block, without its blank line; keep-alive comments are skipped.
-    async fn next_block(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if block.starts_with(':') {
-                    continue;
-                }
-                return block.trim_end().to_owned();
-            }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
-                .await
-                .expect("an SSE event within 10 s")
-                .unwrap()
-                .expect("the stream is open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
+        common::sse::EventStream::open(response).await
     }
 }
 

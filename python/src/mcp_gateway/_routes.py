@@ -138,6 +138,7 @@ def create_key(
     tools: Sequence[str] | None = None,
     expires_at: str | datetime | None = None,
     metadata: Mapping[str, Any] | None = None,
+    rate_limit: Mapping[str, int] | None = None,
 ) -> Call[dict[str, Any]]:
     if not isinstance(name, str) or not name.strip():
         raise InvalidField("name: is required", field="name")
@@ -145,6 +146,8 @@ def create_key(
     body.update(_key_fields(servers=servers, tools=tools, expires_at=expires_at))
     if metadata is not None:
         body["metadata"] = dict(metadata)
+    if rate_limit is not None:
+        body["rate_limit"] = dict(rate_limit)
     return Call("POST", "/mcp/keys", _object, body=body)
 
 
@@ -157,7 +160,7 @@ def get_key(key_id: str) -> Call[dict[str, Any]]:
 
 
 def update_key(key_id: str, **changes: Any) -> Call[dict[str, Any]]:
-    allowed = {"name", "servers", "tools", "expires_at", "metadata"}
+    allowed = {"name", "servers", "tools", "expires_at", "metadata", "rate_limit"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidField(f"{unknown[0]}: is not a field of an API key", field=unknown[0])

@@ -171,13 +171,20 @@ class MCPGateway(_Base):
         tools: Sequence[str] | None = None,
         expires_at: str | datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
+        rate_limit: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
         """Creates an API key (``POST /mcp/keys``, master key only). The answer's ``key``
         is the key itself, shown this once; ``servers`` and ``tools`` are allowlists of
-        server ids and exposed tool names (globs such as ``github__*``)."""
+        server ids and exposed tool names (globs such as ``github__*``); ``rate_limit``
+        takes ``requests_per_minute``, ``burst`` and ``max_concurrent``."""
         return self._send(
             _routes.create_key(
-                name, servers=servers, tools=tools, expires_at=expires_at, metadata=metadata
+                name,
+                servers=servers,
+                tools=tools,
+                expires_at=expires_at,
+                metadata=metadata,
+                rate_limit=rate_limit,
             )
         )
 
@@ -296,11 +303,17 @@ class AsyncMCPGateway(_Base):
         tools: Sequence[str] | None = None,
         expires_at: str | datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
+        rate_limit: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
         """See :meth:`MCPGateway.create_key`."""
         return await self._send(
             _routes.create_key(
-                name, servers=servers, tools=tools, expires_at=expires_at, metadata=metadata
+                name,
+                servers=servers,
+                tools=tools,
+                expires_at=expires_at,
+                metadata=metadata,
+                rate_limit=rate_limit,
             )
         )
 

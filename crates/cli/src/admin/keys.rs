@@ -32,6 +32,15 @@ pub enum KeysCommand {
         /// Free-form metadata, a JSON object (`-` reads standard input).
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
+        /// Rate limit: requests to upstreams per minute (a token bucket).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        requests_per_minute: Option<u32>,
+        /// Rate limit: how many may come at once above the steady rate.
+        #[arg(long, value_name = "N", requires = "requests_per_minute", value_parser = clap::value_parser!(u32).range(1..))]
+        burst: Option<u32>,
+        /// Requests to upstreams in flight at once.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent: Option<u32>,
     },
     /// List the API keys (never the keys themselves).
     #[command(visible_alias = "ls")]
@@ -55,6 +64,7 @@ const CREATE_EXAMPLES: &str = "\
 Examples:
   mcp-gateway keys create --name ci-bot --server github --tool 'github__search_*'
   mcp-gateway keys create --name nightly --expires-at 2027-01-31T00:00:00Z
+  mcp-gateway keys create --name agent --requests-per-minute 120 --burst 20 --max-concurrent 4
 
 Clients send the key as `Authorization: Bearer <key>`; it reaches only what it grants, and
 answers as for a name that does not exist for anything else.";
@@ -68,6 +78,9 @@ pub async fn run(conn: &Connection, command: KeysCommand) -> Outcome {
             tools,
             expires_at,
             metadata,
+            requests_per_minute,
+            burst,
+            max_concurrent,
         } => {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
@@ -79,6 +92,19 @@ pub async fn run(conn: &Connection, command: KeysCommand) -> Outcome {
             }
             if let Some(at) = expires_at {
                 body.insert("expires_at".into(), json!(at));
+            }
+            let mut limit = Map::new();
+            for (name, value) in [
+                ("requests_per_minute", requests_per_minute),
+                ("burst", burst),
+                ("max_concurrent", max_concurrent),
+            ] {
+                if let Some(value) = value {
+                    limit.insert(name.into(), json!(value));
+                }
+            }
+            if !limit.is_empty() {
+                body.insert("rate_limit".into(), Value::Object(limit));
             }
             if let Some(metadata) = metadata {
                 let text = read_arg_or_stdin(&metadata, "--metadata")?;
@@ -164,6 +190,7 @@ fn fields(key: &Value) -> Vec<(String, String)> {
         ("servers".into(), allowlist(key.get("servers"))),
         ("tools".into(), allowlist(key.get("tools"))),
         ("expires".into(), expiry(key)),
+        ("rate_limit".into(), rate_limit(key.get("rate_limit"))),
         ("created_at".into(), scalar(key.get("created_at"))),
         ("source".into(), render::clean(str_at(key, "source"))),
     ]
@@ -181,6 +208,25 @@ fn allowlist(value: Option<&Value>) -> String {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
+    }
+}
+
+fn rate_limit(value: Option<&Value>) -> String {
+    let Some(limit) = value.and_then(Value::as_object) else {
+        return "none".into();
+    };
+    let parts: Vec<String> = [
+        ("requests_per_minute", "/min"),
+        ("burst", " burst"),
+        ("max_concurrent", " in flight"),
+    ]
+    .iter()
+    .filter_map(|(name, unit)| limit.get(*name)?.as_u64().map(|n| format!("{n}{unit}")))
+    .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 

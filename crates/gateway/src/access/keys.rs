@@ -42,6 +42,26 @@ pub struct KeyRecord {
     pub tools: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// How much a key may ask of upstreams: every request that goes to one (tool calls,
+/// prompts, resource reads, completions, subscriptions) counts; lists and pings, which
+/// the gateway answers itself, do not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// The steady rate (a token bucket refilled at this many per minute).
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// How many may come at once above the steady rate [default: a second's worth, at
+    /// least 1].
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Requests in flight at once.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
 }
 
 /// Where a key was declared.
@@ -54,13 +74,57 @@ pub enum KeySource {
     Config,
 }
 
-/// A key in force: its record and its compiled allowlists.
+/// A key in force: its record, its compiled allowlists and its limits' state (which a
+/// change of the key starts afresh).
 #[derive(Debug)]
 pub struct ActiveKey {
     pub record: KeyRecord,
     pub source: KeySource,
     pub servers: Option<Patterns>,
     pub tools: Option<Patterns>,
+    pub(super) limits: Limits,
+}
+
+/// The state of a key's [`RateLimit`].
+#[derive(Debug, Default)]
+pub(super) struct Limits {
+    pub bucket: Option<governor::DefaultDirectRateLimiter>,
+    pub max_concurrent: Option<u32>,
+    pub in_flight: std::sync::atomic::AtomicU32,
+}
+
+impl Limits {
+    fn new(limit: Option<&RateLimit>) -> Result<Self, FieldError> {
+        let Some(limit) = limit else {
+            return Ok(Self::default());
+        };
+        let positive = |name: &str, value: Option<u32>| match value {
+            Some(0) => Err(FieldError::invalid(
+                format!("rate_limit.{name}"),
+                "must be at least 1 (leave it out for no limit)",
+            )),
+            other => Ok(other.and_then(std::num::NonZeroU32::new)),
+        };
+        let per_minute = positive("requests_per_minute", limit.requests_per_minute)?;
+        let burst = positive("burst", limit.burst)?;
+        let max_concurrent = positive("max_concurrent", limit.max_concurrent)?;
+        if burst.is_some() && per_minute.is_none() {
+            return Err(FieldError::invalid(
+                "rate_limit.burst",
+                "needs rate_limit.requests_per_minute",
+            ));
+        }
+        let bucket = per_minute.map(|rate| {
+            let second = std::num::NonZeroU32::new(rate.get().div_ceil(60)).unwrap_or(rate);
+            let quota = governor::Quota::per_minute(rate).allow_burst(burst.unwrap_or(second));
+            governor::RateLimiter::direct(quota)
+        });
+        Ok(Self {
+            bucket,
+            max_concurrent: max_concurrent.map(|n| n.get()),
+            in_flight: Default::default(),
+        })
+    }
 }
 
 impl ActiveKey {
@@ -69,11 +133,13 @@ impl ActiveKey {
     pub fn new(record: KeyRecord, source: KeySource) -> Result<Self, FieldError> {
         let servers = compile("servers", record.servers.as_deref())?;
         let tools = compile("tools", record.tools.as_deref())?;
+        let limits = Limits::new(record.rate_limit.as_ref())?;
         Ok(Self {
             record,
             source,
             servers,
             tools,
+            limits,
         })
     }
 
@@ -93,6 +159,7 @@ impl ActiveKey {
             servers: r.servers.clone(),
             tools: r.tools.clone(),
             metadata: r.metadata.clone(),
+            rate_limit: r.rate_limit.clone(),
             source: self.source,
         }
     }
@@ -125,6 +192,7 @@ pub struct KeyView {
     pub servers: Option<Vec<String>>,
     pub tools: Option<Vec<String>>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub rate_limit: Option<RateLimit>,
     pub source: KeySource,
 }
 
@@ -141,6 +209,8 @@ pub struct NewKey {
     pub tools: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The body of `PATCH /mcp/keys/{key_id}`: the fields it names change (`null` clears
@@ -158,6 +228,8 @@ pub struct KeyPatch {
     pub tools: Option<Option<Vec<String>>>,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 /// A field that is present, possibly `null` (absent stays `None` through `default`).
@@ -189,6 +261,7 @@ impl NewKey {
             servers: self.servers,
             tools: self.tools,
             metadata: self.metadata.unwrap_or_default(),
+            rate_limit: self.rate_limit,
         };
         check(&record, now)?;
         Ok(Minted { record, key })
@@ -212,6 +285,9 @@ impl KeyPatch {
         }
         if let Some(metadata) = self.metadata {
             record.metadata = metadata;
+        }
+        if let Some(rate_limit) = self.rate_limit {
+            record.rate_limit = rate_limit;
         }
         check(&record, now)?;
         Ok(record)
@@ -269,6 +345,7 @@ pub fn configured(
         servers: spec.servers,
         tools: spec.tools,
         metadata: spec.metadata.unwrap_or_default(),
+        rate_limit: spec.rate_limit,
     };
     check(&record, now)?;
     Ok(record)

@@ -52,7 +52,7 @@ use super::{
     view::Scope,
 };
 use crate::{
-    access::{Access, Identity},
+    access::{Access, Admission, Identity},
     gateway::Gateway,
     protocol::header,
     registry::ServerEntry,
@@ -237,7 +237,8 @@ impl DirectLane {
             method: call.method,
         };
         let (notify, mut notifications) = mpsc::channel(NOTIFICATION_BUFFER);
-        let mut relay = Box::pin(relay(route.entry, session.request(request, notify)));
+        let call = session.request(request, notify);
+        let mut relay = Box::pin(relay(route.entry, route.admitted, call));
         // Wait for the answer, or for a first notification: then the answer becomes an
         // event stream, and the rest of the call runs in its own task.
         let first = tokio::select! {
@@ -403,12 +404,12 @@ impl DirectLane {
     fn route(&self, method: Method, target: &str, asks: bool, access: &Access) -> Option<Route> {
         let snapshot = self.gateway.registry.snapshot();
         let relay = &self.relay;
-        let (entry, upstream_target) = match method {
+        let (entry, upstream_target, admitted) = match method {
             Method::CallTool => relay.tool_owner(&snapshot, target, asks, access).ok()?,
             Method::GetPrompt => relay.prompt_owner(&snapshot, target, access).ok()?,
             Method::ReadResource => {
-                let entry = relay.resource_owner(&snapshot, target, access).ok()?;
-                (entry, Arc::from(target))
+                let (entry, admitted) = relay.resource_owner(&snapshot, target, access).ok()?;
+                (entry, Arc::from(target), admitted)
             }
         };
         let relay_stateless = crate::upstream::is_stateless(&*entry.runtime.peer()?);
@@ -418,6 +419,7 @@ impl DirectLane {
             lane,
             target: upstream_target,
             relay_stateless,
+            admitted,
         })
     }
 
@@ -463,6 +465,8 @@ struct Route {
     target: Arc<str>,
     /// The relay's session with the server speaks 2026-07-28 (whatever the lane's does).
     relay_stateless: bool,
+    /// The call's place within the caller's limits, held until it ends.
+    admitted: Admission,
 }
 
 /// The upstream session a direct call goes on.
@@ -517,6 +521,7 @@ impl UpstreamSession {
 /// could not be used and nothing was sent.
 async fn relay(
     entry: Arc<ServerEntry>,
+    _admitted: Admission,
     call: impl Future<Output = Result<Outcome, LaneError>>,
 ) -> Result<Option<Outcome>, rmcp::ErrorData> {
     let call = async {

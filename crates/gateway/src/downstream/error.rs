@@ -14,6 +14,24 @@ pub fn unknown(kind: &str, name: &str) -> McpError {
     )
 }
 
+/// A request over its API key's limits, with when to retry (`data.retry_after_ms`).
+pub fn rate_limited(limited: crate::access::Limited) -> McpError {
+    let after = limited.retry_after;
+    McpError::new(
+        crate::protocol::RATE_LIMITED,
+        format!(
+            "rate limited: this key's {} is reached; retry in {:.1} s",
+            limited.limit,
+            after.as_secs_f64()
+        ),
+        Some(json!({
+            "reason": "rate_limited",
+            "limit": limited.limit,
+            "retry_after_ms": after.as_millis() as u64,
+        })),
+    )
+}
+
 pub fn bad_cursor(_: BadCursor) -> McpError {
     McpError::invalid_params("invalid pagination cursor", None)
 }

@@ -31,7 +31,7 @@ pub use self::call::{Call, access_of};
 use self::upstream_session::Upstream;
 use super::{error, owned::ClientSession, view::Scope};
 use crate::{
-    access::Access,
+    access::{Access, Admission},
     client_peer::ClientPeer,
     gateway::Gateway,
     protocol::{self, can_be_asked},
@@ -272,18 +272,19 @@ impl Relay {
     }
 
     // Routing: every path to an upstream (the relay's operations, the direct lane) asks
-    // these three, so what a caller may reach is decided here.
+    // these three, so what a caller may reach, and how much it may ask, is decided here.
 
     /// The server that answers for a tool name in this scope, and its name there (`asks`:
     /// whether the caller can be asked something, which decides the tools it is shown).
-    /// A tool `access` does not allow is unknown, as one that does not exist.
+    /// A tool `access` does not allow is unknown, as one that does not exist; one it does
+    /// is let through the caller's limits (held by the [`Admission`] while it runs).
     pub(crate) fn tool_owner(
         &self,
         snapshot: &Snapshot,
         name: &str,
         asks: bool,
         access: &Access,
-    ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
+    ) -> Result<(Arc<ServerEntry>, Arc<str>, Admission), McpError> {
         let route = self
             .scope
             .tool(snapshot, name, asks)
@@ -302,10 +303,9 @@ impl Relay {
             }
             return Err(error::unknown("tool", name));
         };
-        Ok((
-            Self::entry(snapshot, &route.server_id)?,
-            route.upstream_name,
-        ))
+        let entry = Self::entry(snapshot, &route.server_id)?;
+        let admitted = access.admit().map_err(error::rate_limited)?;
+        Ok((entry, route.upstream_name, admitted))
     }
 
     /// The server that should answer for a resource URI in this scope (the URI goes to
@@ -315,12 +315,14 @@ impl Relay {
         snapshot: &Snapshot,
         uri: &str,
         access: &Access,
-    ) -> Result<Arc<ServerEntry>, McpError> {
+    ) -> Result<(Arc<ServerEntry>, Admission), McpError> {
         let server = self.scope.resource_server(snapshot, uri);
-        match server.filter(|id| access.allows_server(id)) {
-            Some(id) => Self::entry(snapshot, &id),
-            None => Err(error::unknown("resource", uri)),
-        }
+        let entry = match server.filter(|id| access.allows_server(id)) {
+            Some(id) => Self::entry(snapshot, &id)?,
+            None => return Err(error::unknown("resource", uri)),
+        };
+        let admitted = access.admit().map_err(error::rate_limited)?;
+        Ok((entry, admitted))
     }
 
     /// The server that answers for a prompt name in this scope, and its name there.
@@ -329,16 +331,15 @@ impl Relay {
         snapshot: &Snapshot,
         name: &str,
         access: &Access,
-    ) -> Result<(Arc<ServerEntry>, Arc<str>), McpError> {
+    ) -> Result<(Arc<ServerEntry>, Arc<str>, Admission), McpError> {
         let route = self
             .scope
             .prompt(snapshot, name)
             .filter(|route| access.allows_server(&route.server_id))
             .ok_or_else(|| error::unknown("prompt", name))?;
-        Ok((
-            Self::entry(snapshot, &route.server_id)?,
-            route.upstream_name,
-        ))
+        let entry = Self::entry(snapshot, &route.server_id)?;
+        let admitted = access.admit().map_err(error::rate_limited)?;
+        Ok((entry, route.upstream_name, admitted))
     }
 }
 

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds, sent as `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,7 +29,13 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -68,6 +76,11 @@ impl IntoResponse for ApiError {
             error["field"] = json!(field);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -95,6 +108,11 @@ impl From<GatewayError> for ApiError {
             }
             GatewayError::ConfigDefined(_) => {
                 Self::new(StatusCode::CONFLICT, "server_defined_in_config", message)
+            }
+            GatewayError::RateLimited(limited) => {
+                let seconds = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .with_retry_after(seconds)
             }
             GatewayError::KeyNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "key_not_found", message)

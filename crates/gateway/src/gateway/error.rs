@@ -23,6 +23,12 @@ pub enum GatewayError {
         "key {0:?} is defined in the config file and cannot be changed through the API; edit the file instead"
     )]
     KeyConfigDefined(String),
+    #[error(
+        "rate limited: this key's {} is reached; retry in {:.1} s",
+        .0.limit,
+        .0.retry_after.as_secs_f64()
+    )]
+    RateLimited(crate::access::Limited),
     #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
     ToolNotFound(String),
     #[error("upstream {0:?}: {1}")]

@@ -5,6 +5,7 @@
 
 pub mod lane;
 pub mod raw;
+pub mod sse;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

@@ -117,7 +117,8 @@ impl Relay {
         call: &Call,
     ) -> Result<GetPromptResponse, McpError> {
         let snapshot = self.catalog().await;
-        let (entry, upstream_name) = self.prompt_owner(&snapshot, &request.name, &call.access)?;
+        let (entry, upstream_name, _admitted) =
+            self.prompt_owner(&snapshot, &request.name, &call.access)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
         let mut params = request.clone();
@@ -177,7 +178,7 @@ impl Relay {
         call: &Call,
     ) -> Result<ReadResourceResponse, McpError> {
         let snapshot = self.catalog().await;
-        let entry = self.resource_owner(&snapshot, &request.uri, &call.access)?;
+        let (entry, _admitted) = self.resource_owner(&snapshot, &request.uri, &call.access)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
         let mut request = request;
@@ -200,14 +201,14 @@ impl Relay {
     ) -> Result<CompleteResult, McpError> {
         let snapshot = self.catalog().await;
         let mut upstream = request.clone();
-        let entry = match &request.r#ref {
+        let (entry, _admitted) = match &request.r#ref {
             Reference::Prompt(prompt) => {
-                let (entry, upstream_name) =
+                let (entry, upstream_name, admitted) =
                     self.prompt_owner(&snapshot, &prompt.name, &call.access)?;
                 if let Reference::Prompt(p) = &mut upstream.r#ref {
                     p.name = upstream_name.to_string();
                 }
-                entry
+                (entry, admitted)
             }
             Reference::Resource(resource) => {
                 let view = self.scope.view(&snapshot);
@@ -218,7 +219,11 @@ impl Relay {
                     .map(|t| t.server_id.clone())
                     .filter(|id| call.access.allows_server(id));
                 match owner {
-                    Some(id) => Self::entry(&snapshot, &id)?,
+                    // A template's own URI: its server, within the caller's limits.
+                    Some(id) => (
+                        Self::entry(&snapshot, &id)?,
+                        call.access.admit().map_err(error::rate_limited)?,
+                    ),
                     None => self.resource_owner(&snapshot, &resource.uri, &call.access)?,
                 }
             }

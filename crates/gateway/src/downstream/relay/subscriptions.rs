@@ -81,7 +81,7 @@ impl Relay {
     /// upstream offers one, as it would be directly).
     async fn subscription_upstream(&self, uri: &str, call: &Call) -> Result<Upstream, McpError> {
         let snapshot = self.catalog().await;
-        let entry = self.resource_owner(&snapshot, uri, &call.access)?;
+        let (entry, _admitted) = self.resource_owner(&snapshot, uri, &call.access)?;
         let upstream = self.upstream(entry.clone(), call).await?;
         let session_era = !crate::upstream::is_stateless(&upstream.peer);
         if upstream.is_owned() || session_era || call.stateless {

@@ -91,7 +91,7 @@ impl Relay {
             self.discover_asking_tools().await;
             snapshot = self.snapshot();
         }
-        let (entry, upstream_name) =
+        let (entry, upstream_name, _admitted) =
             self.tool_owner(&snapshot, &request.name, asks, &context.access)?;
         let modern = context.stateless;
         let mut params = request.clone();
