@@ -250,12 +250,25 @@ pub struct Minted {
 impl NewKey {
     /// Checks the request and makes the key (`key_id` random unless the caller chose).
     pub fn mint(self, now: DateTime<Utc>) -> Result<Minted, FieldError> {
-        let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random::<32>()));
+        let key = generate();
+        let key_id = format!("key_{}", hex(&random::<8>()));
+        let record = self.record(key_id, &key, now)?;
+        Ok(Minted { record, key })
+    }
+
+    /// The checked record of the key `key` with these settings (the API's and the config
+    /// file's keys alike).
+    fn record(
+        self,
+        key_id: String,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, FieldError> {
         let record = KeyRecord {
-            key_id: format!("key_{}", hex(&random::<8>())),
+            key_id,
             name: self.name,
-            key_hash: hash(&key),
-            prefix: key[..KEY_PREFIX.len() + 4].to_owned(),
+            key_hash: hash(key),
+            prefix: key.chars().take(KEY_PREFIX.len() + 4).collect(),
             created_at: now,
             expires_at: self.expires_at,
             servers: self.servers,
@@ -264,7 +277,7 @@ impl NewKey {
             rate_limit: self.rate_limit,
         };
         check(&record, now)?;
-        Ok(Minted { record, key })
+        Ok(record)
     }
 }
 
@@ -335,20 +348,7 @@ pub fn configured(
             ),
         ));
     }
-    let record = KeyRecord {
-        key_id: key_id.to_owned(),
-        name: spec.name,
-        key_hash: hash(key),
-        prefix: key.chars().take(KEY_PREFIX.len() + 4).collect(),
-        created_at: now,
-        expires_at: spec.expires_at,
-        servers: spec.servers,
-        tools: spec.tools,
-        metadata: spec.metadata.unwrap_or_default(),
-        rate_limit: spec.rate_limit,
-    };
-    check(&record, now)?;
-    Ok(record)
+    spec.record(key_id.to_owned(), key, now)
 }
 
 /// A new random key, for `mcp-gateway keys generate` (config-file keys).
