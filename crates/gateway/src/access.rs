@@ -8,22 +8,26 @@
 //! its [`Access`] first. A name or URI outside it is answered exactly as one that does
 //! not exist.
 
+mod allow;
+mod jwks;
+pub mod jwt;
 pub mod keys;
+mod limits;
 mod patterns;
 
-use std::{
-    borrow::Cow,
-    collections::HashMap,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwap;
 use indexmap::IndexMap;
 
-use self::keys::{ActiveKey, KeySource};
+use self::{
+    jwt::TokenCaller,
+    keys::{ActiveKey, KeySource},
+};
 use crate::registry::Snapshot;
 
+pub use allow::Allow;
+pub use limits::{Admission, Limited, RateLimit};
 pub use patterns::Patterns;
 
 /// Who made a request.
@@ -37,22 +41,29 @@ pub enum Identity {
     Local,
     /// An API key, as in force when the request arrived.
     Key(Arc<ActiveKey>),
+    /// A JWT bearer token from the configured identity provider, verified.
+    Token(Arc<TokenCaller>),
 }
 
 impl Identity {
-    /// The operator may do everything; a key only what it grants, and no admin change.
+    /// The operator may do everything; a key or a token only what it grants, and no
+    /// admin change.
     pub fn is_operator(&self) -> bool {
-        !matches!(self, Identity::Key(_))
+        matches!(
+            self,
+            Identity::Master | Identity::Loopback | Identity::Local
+        )
     }
 
-    /// Who, for logs, the audit and session ownership: `master_key`, `loopback`, `stdio`
-    /// or `key:<key_id>`.
-    pub fn principal(&self) -> Cow<'static, str> {
+    /// Who, for logs, the audit and session ownership: `master_key`, `loopback`, `stdio`,
+    /// `key:<key_id>` or `jwt:<subject>`.
+    pub fn principal(&self) -> &str {
         match self {
-            Identity::Master => Cow::Borrowed("master_key"),
-            Identity::Loopback => Cow::Borrowed("loopback"),
-            Identity::Local => Cow::Borrowed("stdio"),
-            Identity::Key(key) => Cow::Owned(format!("key:{}", key.record.key_id)),
+            Identity::Master => "master_key",
+            Identity::Loopback => "loopback",
+            Identity::Local => "stdio",
+            Identity::Key(key) => &key.principal,
+            Identity::Token(caller) => &caller.principal,
         }
     }
 
@@ -60,13 +71,15 @@ impl Identity {
     pub fn access(&self) -> Access {
         match self {
             Identity::Key(key) => Access(Grant::Key(key.clone())),
+            Identity::Token(caller) => Access(Grant::Token(caller.clone())),
             _ => Access::EVERYTHING,
         }
     }
 }
 
-/// What a caller may reach: everything (the operator), what its key grants, or nothing
-/// (a request that reached the relay without an identity: a bug, which fails closed).
+/// What a caller may reach: everything (the operator), what its key or token grants, or
+/// nothing (a request that reached the relay without an identity: a bug, which fails
+/// closed).
 #[derive(Debug, Clone)]
 pub struct Access(Grant);
 
@@ -74,6 +87,7 @@ pub struct Access(Grant);
 enum Grant {
     Everything,
     Key(Arc<ActiveKey>),
+    Token(Arc<TokenCaller>),
     Nothing,
 }
 
@@ -85,93 +99,37 @@ impl Access {
         matches!(self.0, Grant::Everything)
     }
 
+    /// The allowlists whose union the caller reaches (`None`: everything).
+    fn allows(&self) -> Option<&[Arc<Allow>]> {
+        match &self.0 {
+            Grant::Everything => None,
+            Grant::Key(key) => Some(std::slice::from_ref(&key.allow)),
+            Grant::Token(caller) => Some(&caller.allows),
+            Grant::Nothing => Some(&[]),
+        }
+    }
+
     /// Whether the caller reaches `server_id` at all (its tools, resources, prompts).
     pub fn allows_server(&self, server_id: &str) -> bool {
-        match &self.0 {
-            Grant::Everything => true,
-            Grant::Key(key) => key.servers.as_ref().is_none_or(|p| p.matches(server_id)),
-            Grant::Nothing => false,
-        }
+        self.allows()
+            .is_none_or(|allows| allows.iter().any(|a| a.server(server_id)))
     }
 
     /// Whether the caller may list and call `server_id`'s tool `name` (the upstream's
-    /// name). The key's tool patterns match `<server_id><sep><name>` or the name the tool
-    /// is exposed under at `/mcp`, whichever face the request came in on.
+    /// name); see [`Allow::tool`].
     pub fn allows_tool(&self, snapshot: &Snapshot, server_id: &str, name: &str) -> bool {
-        let key = match &self.0 {
-            Grant::Everything => return true,
-            Grant::Nothing => return false,
-            Grant::Key(key) => key,
-        };
-        if !self.allows_server(server_id) {
-            return false;
-        }
-        let Some(tools) = &key.tools else {
-            return true;
-        };
-        let qualified = snapshot.qualified_tool_name(server_id, name);
-        tools.matches(&qualified)
-            || snapshot
-                .exposed_tool_name(server_id, name)
-                .is_some_and(|exposed| exposed != qualified && tools.matches(&exposed))
+        self.allows()
+            .is_none_or(|allows| allows.iter().any(|a| a.tool(snapshot, server_id, name)))
     }
-}
 
-/// A request let through its key's limits: holds its place among the key's requests in
-/// flight until dropped.
-#[must_use = "the request counts as in flight while this is held"]
-#[derive(Debug)]
-pub struct Admission(Option<Arc<ActiveKey>>);
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        if let Some(key) = &self.0 {
-            key.limits.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// A request refused by its key's limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limited {
-    /// When a retry may succeed.
-    pub retry_after: Duration,
-    /// What was exceeded: `requests_per_minute` or `max_concurrent`.
-    pub limit: &'static str,
-}
-
-impl Access {
     /// Lets one request to an upstream through the caller's limits (the operator has
     /// none), or says when to retry.
     pub fn admit(&self) -> Result<Admission, Limited> {
-        let Grant::Key(key) = &self.0 else {
-            return Ok(Admission(None));
-        };
-        let limits = &key.limits;
-        if let Some(cap) = limits.max_concurrent {
-            let before = limits.in_flight.fetch_add(1, Ordering::Relaxed);
-            if before >= cap {
-                limits.in_flight.fetch_sub(1, Ordering::Relaxed);
-                return Err(Limited {
-                    retry_after: Duration::from_secs(1),
-                    limit: "max_concurrent",
-                });
-            }
-        } else {
-            limits.in_flight.fetch_add(1, Ordering::Relaxed);
+        match &self.0 {
+            Grant::Key(key) => key.limits.admit(),
+            Grant::Token(caller) => caller.limits.admit(),
+            Grant::Everything | Grant::Nothing => Ok(Admission::UNLIMITED),
         }
-        let admission = Admission(Some(key.clone()));
-        if let Some(bucket) = &limits.bucket
-            && let Err(not_until) = bucket.check()
-        {
-            use governor::clock::{Clock, DefaultClock};
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(Limited {
-                retry_after: wait.max(Duration::from_millis(1)),
-                limit: "requests_per_minute",
-            });
-        }
-        Ok(admission)
     }
 }
 
@@ -299,67 +257,5 @@ mod tests {
         assert!(table.find(&minted.key).is_some());
         table.remove(&id);
         assert!(table.find(&minted.key).is_none(), "removed");
-    }
-
-    fn limited(rate_limit: serde_json::Value) -> Access {
-        let spec: NewKey =
-            serde_json::from_value(serde_json::json!({"name": "l", "rate_limit": rate_limit}))
-                .unwrap();
-        let minted = spec.mint(chrono::Utc::now()).unwrap();
-        Access(Grant::Key(Arc::new(
-            ActiveKey::new(minted.record, KeySource::Api).unwrap(),
-        )))
-    }
-
-    #[test]
-    fn a_bucket_lets_its_burst_through_then_says_when() {
-        let access = limited(serde_json::json!({"requests_per_minute": 60, "burst": 3}));
-        for _ in 0..3 {
-            drop(access.admit().expect("within the burst"));
-        }
-        let refused = access.admit().unwrap_err();
-        assert_eq!(refused.limit, "requests_per_minute");
-        assert!(
-            refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1),
-            "{refused:?}"
-        );
-        assert!(Access::EVERYTHING.admit().is_ok());
-    }
-
-    #[test]
-    fn the_concurrency_cap_counts_requests_in_flight() {
-        let access = limited(serde_json::json!({"max_concurrent": 2}));
-        let first = access.admit().unwrap();
-        let second = access.admit().unwrap();
-        assert_eq!(access.admit().unwrap_err().limit, "max_concurrent");
-        drop(first);
-        let third = access.admit().expect("a place was freed");
-        drop((second, third));
-        assert!(access.admit().is_ok());
-    }
-
-    #[test]
-    fn limits_are_checked() {
-        let spec = |limit: serde_json::Value| {
-            serde_json::from_value::<NewKey>(serde_json::json!({"name": "l", "rate_limit": limit}))
-        };
-        let field = |limit| {
-            spec(limit)
-                .unwrap()
-                .mint(chrono::Utc::now())
-                .err()
-                .expect("refused")
-                .field
-        };
-        assert_eq!(
-            field(serde_json::json!({"requests_per_minute": 0})),
-            "rate_limit.requests_per_minute"
-        );
-        assert_eq!(field(serde_json::json!({"burst": 5})), "rate_limit.burst");
-        assert_eq!(
-            field(serde_json::json!({"max_concurrent": 0})),
-            "rate_limit.max_concurrent"
-        );
-        assert!(spec(serde_json::json!({"per_hour": 5})).is_err());
     }
 }

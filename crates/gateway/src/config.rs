@@ -124,6 +124,12 @@ pub struct Settings {
     pub servers: Vec<ServerRecord>,
     /// API keys from the `keys:` block (hashed; the values are not kept).
     pub keys: Vec<crate::access::keys::KeyRecord>,
+    /// `gateway.public_url`: the URL clients reach the gateway at (behind a proxy, say),
+    /// the base of its canonical URIs (OAuth resource metadata, token audiences). `None`:
+    /// `http://<Host>` of each request.
+    pub public_url: Option<url::Url>,
+    /// `gateway.auth.jwt`: JWT bearer tokens of an identity provider, accepted.
+    pub jwt: Option<std::sync::Arc<crate::access::jwt::JwtAuth>>,
 }
 
 impl Default for Settings {
@@ -159,6 +165,8 @@ impl Default for Settings {
             worker_threads: None,
             servers: Vec::new(),
             keys: Vec::new(),
+            public_url: None,
+            jwt: None,
         }
     }
 }

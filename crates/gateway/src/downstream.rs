@@ -161,8 +161,8 @@ impl Endpoint {
         let principal = request
             .extensions()
             .get::<crate::access::Identity>()
-            .map_or("".into(), crate::access::Identity::principal);
-        self.sessions.is_owned_by(id, &principal) == Some(false)
+            .map_or("", crate::access::Identity::principal);
+        self.sessions.is_owned_by(id, principal) == Some(false)
     }
 
     /// A session-era `initialize`: a POST with neither a session id nor the per-request

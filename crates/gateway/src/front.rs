@@ -18,6 +18,7 @@ pub mod auth;
 pub mod error;
 pub mod host_origin;
 pub mod limits;
+pub mod resource;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -91,6 +92,15 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
                 get(keys::get).patch(keys::update).delete(keys::remove),
             )
             .route_layer(middleware::from_fn(auth::require_operator));
+        // Public metadata: the Host/Origin rule, no key.
+        let metadata = Router::new()
+            .route(resource::METADATA_PATH, get(resource::metadata))
+            .route(
+                &format!("{}/{{*resource}}", resource::METADATA_PATH),
+                get(resource::metadata),
+            )
+            .route_layer(handler_timeout.clone())
+            .route_layer(middleware::from_fn_with_state(door.clone(), admit));
         let guarded = admin
             .route("/mcp/tools", get(catalog::tools))
             .route("/mcp/resources", get(catalog::resources))
@@ -105,7 +115,7 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
                 auth::require_key,
             ))
             .route_layer(middleware::from_fn_with_state(door.clone(), admit));
-        app = app.merge(guarded);
+        app = app.merge(guarded).merge(metadata);
         hot_path = Some(hot);
     }
     let router = app
@@ -144,7 +154,7 @@ impl Front {
         if let Err(refused) = self.door.admit(request.uri(), request.headers()) {
             return refused.into_response();
         }
-        match auth::authenticate(&self.gateway, request.headers()) {
+        match auth::authenticate(&self.gateway, request.uri(), request.headers()).await {
             Ok(who) => _ = request.extensions_mut().insert(who),
             Err(refused) => return refused.into_response(),
         }

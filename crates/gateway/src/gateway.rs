@@ -104,6 +104,11 @@ impl Gateway {
             keys: KeyTable::default(),
         });
         gateway.load_keys().await?;
+        if let Some(jwt) = gateway.settings.jwt.clone() {
+            // The provider's keys, fetched beside the start (a slow provider delays
+            // only the first tokens).
+            tokio::spawn(async move { jwt.load().await });
+        }
         gateway.load_servers().await?;
         let configured = gateway.settings.servers.iter();
         gateway.startup.watch(
@@ -292,6 +297,16 @@ impl Gateway {
             Ok(())
         })
         .await
+    }
+
+    /// What `principal` (see [`crate::access::Identity::principal`]) may reach now: for
+    /// sessions, which outlive the request that opened them.
+    pub fn access_of(&self, principal: &str) -> crate::access::Access {
+        self.settings
+            .jwt
+            .as_ref()
+            .and_then(|jwt| jwt.access_of(principal))
+            .unwrap_or_else(|| self.keys.access_of(principal))
     }
 
     fn api_key(&self, key_id: &str) -> Result<Arc<ActiveKey>, GatewayError> {

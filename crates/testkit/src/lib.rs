@@ -65,6 +65,7 @@ pub mod conformance;
 mod faulty;
 mod harness;
 mod http;
+pub mod idp;
 mod server;
 
 pub use faulty::{FAULTY_TOOLS, FaultyHandle, spawn_faulty};

@@ -10,15 +10,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::patterns::Patterns;
+use std::sync::Arc;
+
+use super::{allow::Allow, limits::Limits};
 use crate::model::FieldError;
+
+pub use super::limits::RateLimit;
 
 /// What every generated key starts with (recognisable by secret scanners and people).
 pub const KEY_PREFIX: &str = "mgw_";
 /// The shortest key a config file may declare.
 pub const MIN_CONFIGURED_KEY_LEN: usize = 32;
 const MAX_NAME_LEN: usize = 128;
-const MAX_PATTERNS: usize = 256;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// An API key as stored.
@@ -46,24 +49,6 @@ pub struct KeyRecord {
     pub rate_limit: Option<RateLimit>,
 }
 
-/// How much a key may ask of upstreams: every request that goes to one (tool calls,
-/// prompts, resource reads, completions, subscriptions) counts; lists and pings, which
-/// the gateway answers itself, do not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    /// The steady rate (a token bucket refilled at this many per minute).
-    #[serde(default)]
-    pub requests_per_minute: Option<u32>,
-    /// How many may come at once above the steady rate [default: a second's worth, at
-    /// least 1].
-    #[serde(default)]
-    pub burst: Option<u32>,
-    /// Requests in flight at once.
-    #[serde(default)]
-    pub max_concurrent: Option<u32>,
-}
-
 /// Where a key was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,72 +59,30 @@ pub enum KeySource {
     Config,
 }
 
-/// A key in force: its record, its compiled allowlists and its limits' state (which a
+/// A key in force: its record, its compiled allowlist and its limits' state (which a
 /// change of the key starts afresh).
 #[derive(Debug)]
 pub struct ActiveKey {
     pub record: KeyRecord,
     pub source: KeySource,
-    pub servers: Option<Patterns>,
-    pub tools: Option<Patterns>,
-    pub(super) limits: Limits,
-}
-
-/// The state of a key's [`RateLimit`].
-#[derive(Debug, Default)]
-pub(super) struct Limits {
-    pub bucket: Option<governor::DefaultDirectRateLimiter>,
-    pub max_concurrent: Option<u32>,
-    pub in_flight: std::sync::atomic::AtomicU32,
-}
-
-impl Limits {
-    fn new(limit: Option<&RateLimit>) -> Result<Self, FieldError> {
-        let Some(limit) = limit else {
-            return Ok(Self::default());
-        };
-        let positive = |name: &str, value: Option<u32>| match value {
-            Some(0) => Err(FieldError::invalid(
-                format!("rate_limit.{name}"),
-                "must be at least 1 (leave it out for no limit)",
-            )),
-            other => Ok(other.and_then(std::num::NonZeroU32::new)),
-        };
-        let per_minute = positive("requests_per_minute", limit.requests_per_minute)?;
-        let burst = positive("burst", limit.burst)?;
-        let max_concurrent = positive("max_concurrent", limit.max_concurrent)?;
-        if burst.is_some() && per_minute.is_none() {
-            return Err(FieldError::invalid(
-                "rate_limit.burst",
-                "needs rate_limit.requests_per_minute",
-            ));
-        }
-        let bucket = per_minute.map(|rate| {
-            let second = std::num::NonZeroU32::new(rate.get().div_ceil(60)).unwrap_or(rate);
-            let quota = governor::Quota::per_minute(rate).allow_burst(burst.unwrap_or(second));
-            governor::RateLimiter::direct(quota)
-        });
-        Ok(Self {
-            bucket,
-            max_concurrent: max_concurrent.map(|n| n.get()),
-            in_flight: Default::default(),
-        })
-    }
+    /// `key:<key_id>` (see [`super::Identity::principal`]).
+    pub principal: String,
+    pub(super) allow: Arc<Allow>,
+    pub(super) limits: Arc<Limits>,
 }
 
 impl ActiveKey {
     /// Compiles a record's allowlists (a stored record was checked when written; the error
     /// names the field anyway).
     pub fn new(record: KeyRecord, source: KeySource) -> Result<Self, FieldError> {
-        let servers = compile("servers", record.servers.as_deref())?;
-        let tools = compile("tools", record.tools.as_deref())?;
+        let allow = Allow::new(record.servers.as_deref(), record.tools.as_deref())?;
         let limits = Limits::new(record.rate_limit.as_ref())?;
         Ok(Self {
+            principal: format!("key:{}", record.key_id),
             record,
             source,
-            servers,
-            tools,
-            limits,
+            allow: Arc::new(allow),
+            limits: Arc::new(limits),
         })
     }
 
@@ -163,21 +106,6 @@ impl ActiveKey {
             source: self.source,
         }
     }
-}
-
-fn compile(field: &str, patterns: Option<&[String]>) -> Result<Option<Patterns>, FieldError> {
-    let Some(patterns) = patterns else {
-        return Ok(None);
-    };
-    if patterns.len() > MAX_PATTERNS {
-        return Err(FieldError::invalid(
-            field,
-            format!("has {} patterns; at most {MAX_PATTERNS}", patterns.len()),
-        ));
-    }
-    Patterns::new(patterns)
-        .map(Some)
-        .map_err(|e| FieldError::invalid(field, e))
 }
 
 /// What the API shows of a key: never the key or its hash.

@@ -42,7 +42,7 @@ impl Caller {
         Self {
             who: extensions
                 .get::<crate::access::Identity>()
-                .map_or("anonymous".into(), |who| who.principal()),
+                .map_or("anonymous".into(), |who| who.principal().to_owned().into()),
             client: extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(addr)| *addr),

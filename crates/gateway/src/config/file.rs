@@ -75,6 +75,16 @@ struct GatewaySection {
     stdio_allowed_commands: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
     worker_threads: Option<usize>,
+    public_url: Option<String>,
+    #[serde(default)]
+    auth: AuthSection,
+}
+
+/// `gateway.auth`: how callers other than the master key and API keys authenticate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    jwt: Option<crate::access::jwt::JwtConfig>,
 }
 
 /// Parses the text of a config file; `origin` names the file in errors.
@@ -218,6 +228,19 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             .collect::<Result<Vec<_>, _>>()?;
         settings.allowed_hosts = Some(parse_hosts(&hosts, "gateway.allowed_hosts")?);
     }
+    if let Some(url) = g.public_url {
+        settings.public_url = Some(parse_public_url(&expand(&url, "gateway.public_url", env)?)?);
+    }
+    if let Some(mut jwt) = g.auth.jwt {
+        jwt.issuer = expand(&jwt.issuer, "gateway.auth.jwt.issuer", env)?;
+        if let Some(url) = jwt.jwks_url.take() {
+            jwt.jwks_url = Some(expand(&url, "gateway.auth.jwt.jwks_url", env)?);
+        }
+        let auth = crate::access::jwt::JwtAuth::new(jwt).map_err(|e| {
+            ConfigError::invalid(format!("gateway.auth.jwt.{}", e.field), e.message)
+        })?;
+        settings.jwt = Some(std::sync::Arc::new(auth));
+    }
     for (id, record) in file.mcp_servers.unwrap_or_default() {
         settings.servers.push(resolve_server(id, record, env)?);
     }
@@ -230,6 +253,29 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         settings.keys.push(record);
     }
     Ok(settings)
+}
+
+/// `gateway.public_url`: an absolute http(s) URL without query or fragment; a trailing
+/// slash is dropped.
+fn parse_public_url(text: &str) -> Result<url::Url, ConfigError> {
+    let field = "gateway.public_url";
+    let mut url = url::Url::parse(text.trim())
+        .map_err(|e| ConfigError::invalid(field, format!("{text:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::invalid(
+            field,
+            "must be an http(s) URL with a host",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            field,
+            "must have no query or fragment",
+        ));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
 }
 
 /// Turns one `mcp_servers:` entry into a validated record.
@@ -527,5 +573,57 @@ mcp_servers:
                 .servers
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn jwt_auth_and_the_public_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, r#"{"keys": []}"#).unwrap();
+        let env = MapEnv::new([("IDP", "https://idp.example.com")]);
+        let text = format!(
+            "gateway:\n  public_url: https://gw.example.com/\n  auth:\n    jwt:\n      issuer: ${{IDP}}/realm\n      jwks_file: {}\n      required_scopes: [mcp]\n      grants:\n        - groups: [eng]\n          servers: [github]\n",
+            jwks.display()
+        );
+        let s = parse(&text, "c.yaml", &env).unwrap();
+        assert_eq!(s.public_url.unwrap().as_str(), "https://gw.example.com/");
+        let jwt = s.jwt.unwrap();
+        assert_eq!(jwt.authorization_servers, ["https://idp.example.com/realm"]);
+        assert_eq!(jwt.scopes_supported, ["mcp"]);
+
+        let jwt_block = |body: &str| format!("gateway:\n  auth:\n    jwt:\n{body}");
+        for (text, field) in [
+            (jwt_block("      issuer: i\n"), "gateway.auth.jwt.jwks_url"),
+            (
+                jwt_block("      issuer: i\n      jwks_url: ftp://x/jwks\n"),
+                "gateway.auth.jwt.jwks_url",
+            ),
+            (
+                jwt_block("      issuer: i\n      jwks_file: /nonexistent/jwks.json\n"),
+                "gateway.auth.jwt.jwks_file",
+            ),
+            (
+                jwt_block(&format!(
+                    "      issuer: i\n      jwks_file: {}\n      grants: [{{tools: [\"a[\"]}}]\n",
+                    jwks.display()
+                )),
+                "gateway.auth.jwt.grants[0].tools",
+            ),
+            (
+                jwt_block("      issuer: i\n      jwks_url: http://x\n      algorithms: [none]\n"),
+                "algorithms",
+            ),
+            (
+                jwt_block("      issuer: i\n      jwks_url: http://x\n      audience: x\n"),
+                "audience",
+            ),
+            (
+                "gateway:\n  public_url: /relative\n".to_owned(),
+                "gateway.public_url",
+            ),
+        ] {
+            let err = parse(&text, "c.yaml", &env).unwrap_err().to_string();
+            assert!(err.contains(field), "{text}: {err}");
+        }
     }
 }

@@ -124,8 +124,8 @@ impl DirectLane {
         // it opens, and reaches only what it may.
         let who = parts.extensions.get::<Identity>();
         let access = who.map_or(Access::NOTHING, Identity::access);
-        let principal = who.map_or("".into(), Identity::principal);
-        if let Some(answer) = self.open_session(&parts.headers, &body, &principal) {
+        let principal = who.map_or("", Identity::principal);
+        if let Some(answer) = self.open_session(&parts.headers, &body, principal) {
             return Handled::Answered(answer);
         }
         if !request::plain_post(&parts.headers) {

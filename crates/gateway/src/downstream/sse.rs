@@ -103,7 +103,7 @@ fn router(gateway: Arc<Gateway>, sessions: Arc<Sessions>, limits: Limits) -> Rou
 async fn open(State(state): State<SseState>, who: Identity) -> Result<Response, ApiError> {
     let outbound = state
         .sessions
-        .open(&state.gateway, &state.limits, who.principal().into_owned())
+        .open(&state.gateway, &state.limits, who.principal().to_owned())
         .ok_or_else(|| {
             tracing::warn!(
                 max = state.limits.max_sessions,
@@ -155,7 +155,7 @@ async fn message(
             "POST /messages needs the ?sessionId= that GET /sse announced",
         )
     })?;
-    let session = state.sessions.get(&id, &who.principal()).ok_or_else(|| {
+    let session = state.sessions.get(&id, who.principal()).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "session_not_found",

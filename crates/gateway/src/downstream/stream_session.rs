@@ -167,7 +167,7 @@ impl StreamSession {
         match message {
             ClientJsonRpcMessage::Request(request) => {
                 let peer = ClientPeer::Session(outbox.clone());
-                let access = self.gateway.keys.access_of(&self.owner);
+                let access = self.gateway.access_of(&self.owner);
                 let (call, in_flight) = Call::in_session(outbox, &request, peer, access);
                 let (relay, outbox, revision) = (relay.clone(), outbox.clone(), revision.clone());
                 tokio::spawn(async move {
@@ -323,7 +323,7 @@ pub(crate) async fn serve_lines(
     let session = StreamSession {
         gateway,
         id: "stdio".to_owned(),
-        owner: crate::access::Identity::Local.principal().into_owned(),
+        owner: crate::access::Identity::Local.principal().to_owned(),
         inbound: inbound_rx,
         outbound,
         limits: StreamLimits {

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, sent as `Retry-After` (429).
     pub retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 or 403 (a 401 without one says `Bearer`).
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
@@ -30,6 +32,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -81,10 +84,17 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        let challenge = match self.challenge.map(HeaderValue::try_from) {
+            Some(Ok(challenge)) => Some(challenge),
+            _ if self.status == StatusCode::UNAUTHORIZED => {
+                Some(HeaderValue::from_static("Bearer"))
+            }
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

@@ -105,7 +105,7 @@ impl Relay {
         let owner = client.owner().unwrap_or_default();
         for (n, uri) in followed.into_iter().enumerate() {
             let call = Call {
-                access: self.gateway.keys.access_of(&owner),
+                access: self.gateway.access_of(&owner),
                 id: RequestId::String(format!("gw-resubscribe-{n}").into()),
                 capabilities: peer.capabilities().unwrap_or_default(),
                 peer: peer.clone(),
