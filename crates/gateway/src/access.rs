@@ -2,7 +2,8 @@
 //!
 //! The front door authenticates every request to an [`Identity`] ([`crate::front::auth`]):
 //! the operator (the master key; anyone on a keyless gateway, which listens on loopback
-//! only; the local user of `mcp-gateway stdio`) or an API key. The identity travels with
+//! only; the local user of `mcp-gateway stdio`), an API key ([`keys`]) or the caller a
+//! JWT of the configured identity provider names ([`jwt`]). The identity travels with
 //! the request (its extensions, then the relay's `Call`), and every route to an upstream
 //! — the relay's routing and lists on every MCP face and era, the REST catalog — asks
 //! its [`Access`] first. A name or URI outside it is answered exactly as one that does

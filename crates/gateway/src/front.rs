@@ -3,13 +3,16 @@
 //!
 //! 1. the Host and Origin rule ([`host_origin`]): `403 host_not_allowed` /
 //!    `403 origin_not_allowed`;
-//! 2. authentication ([`auth`]): the master key or an API key, else `401 unauthorized`;
-//!    the admin routes (servers, keys) take the master key only (`403 forbidden`);
+//! 2. authentication ([`auth`]): the master key, an API key or a JWT of the configured
+//!    identity provider, else `401 unauthorized` with the MCP authorization spec's
+//!    challenge ([`resource`]); the admin routes (servers, keys) take the master key only
+//!    (`403 forbidden`);
 //! 3. the limits ([`limits`]): body size and body deadline on every route, an answer
 //!    deadline on the routes the gateway answers itself;
 //! 4. the route: the REST handlers (`admin`) or an MCP endpoint (`downstream`).
 //!
-//! Only `/health/*` skips steps 1 and 2: those routes act on nothing (nor do the `404` and
+//! The Protected Resource Metadata ([`resource`]) skips step 2; only `/health/*` skips
+//! steps 1 and 2: those routes act on nothing (nor do the `404` and
 //! `405` answers to paths and methods no route takes). [`error::ApiError`] is the one place
 //! errors become HTTP statuses. `POST /mcp`, nearly every call, takes the hot path
 //! ([`Front`]): the same steps without the router's generic layers.

@@ -1,5 +1,5 @@
 //! JWT bearer tokens from an identity provider (`gateway.auth.jwt`): verified against the
-//! provider's published keys ([`super::jwks`]), its issuer, the token's times and the
+//! provider's published keys (`jwks.rs`), its issuer, the token's times and the
 //! endpoint it is presented to (RFC 8707: the `aud` must name this gateway), then mapped
 //! from its claims (`sub`, `scope`, `groups`, any claim) to the same allowlists API keys
 //! carry. Only asymmetric algorithms are accepted unless `algorithms` lists others.
