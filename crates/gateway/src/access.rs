@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod keys;
 mod limits;
 mod patterns;
+pub mod policy;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -100,27 +101,31 @@ impl Access {
         matches!(self.0, Grant::Everything)
     }
 
-    /// The allowlists whose union the caller reaches (`None`: everything).
-    fn allows(&self) -> Option<&[Arc<Allow>]> {
+    /// The allowlists whose union the caller reaches, and the caller's facts for their
+    /// policies (`None`: everything).
+    fn scope(&self) -> Option<(&[Arc<Allow>], &cel::Value)> {
         match &self.0 {
             Grant::Everything => None,
-            Grant::Key(key) => Some(std::slice::from_ref(&key.allow)),
-            Grant::Token(caller) => Some(&caller.allows),
-            Grant::Nothing => Some(&[]),
+            Grant::Key(key) => Some((std::slice::from_ref(&key.allow), &key.facts)),
+            Grant::Token(caller) => Some((&caller.allows, &caller.facts)),
+            Grant::Nothing => Some((&[], &cel::Value::Null)),
         }
     }
 
     /// Whether the caller reaches `server_id` at all (its tools, resources, prompts).
     pub fn allows_server(&self, server_id: &str) -> bool {
-        self.allows()
-            .is_none_or(|allows| allows.iter().any(|a| a.server(server_id)))
+        self.scope()
+            .is_none_or(|(allows, _)| allows.iter().any(|a| a.server(server_id)))
     }
 
     /// Whether the caller may list and call `server_id`'s tool `name` (the upstream's
     /// name); see [`Allow::tool`].
     pub fn allows_tool(&self, snapshot: &Snapshot, server_id: &str, name: &str) -> bool {
-        self.allows()
-            .is_none_or(|allows| allows.iter().any(|a| a.tool(snapshot, server_id, name)))
+        self.scope().is_none_or(|(allows, caller)| {
+            allows
+                .iter()
+                .any(|a| a.tool(snapshot, server_id, name, caller))
+        })
     }
 
     /// Lets one request to an upstream through the caller's limits (the operator has
@@ -241,7 +246,9 @@ mod tests {
         .mint(now)
         .unwrap();
         let id = minted.record.key_id.clone();
-        table.put(ActiveKey::new(minted.record.clone(), KeySource::Api).unwrap());
+        table.put(
+            ActiveKey::new(minted.record.clone(), KeySource::Api, &Default::default()).unwrap(),
+        );
         assert_eq!(table.find(&minted.key).unwrap().record.key_id, id);
         assert!(table.find("mgw_not-a-key").is_none());
         assert!(
@@ -251,10 +258,10 @@ mod tests {
 
         let mut expired = minted.record.clone();
         expired.expires_at = Some(now - chrono::Duration::seconds(1));
-        table.put(ActiveKey::new(expired, KeySource::Api).unwrap());
+        table.put(ActiveKey::new(expired, KeySource::Api, &Default::default()).unwrap());
         assert!(table.find(&minted.key).is_none(), "expired");
 
-        table.put(ActiveKey::new(minted.record, KeySource::Api).unwrap());
+        table.put(ActiveKey::new(minted.record, KeySource::Api, &Default::default()).unwrap());
         assert!(table.find(&minted.key).is_some());
         table.remove(&id);
         assert!(table.find(&minted.key).is_none(), "removed");

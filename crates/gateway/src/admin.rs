@@ -7,6 +7,7 @@ mod body;
 pub(crate) mod catalog;
 pub(crate) mod health;
 pub(crate) mod keys;
+pub(crate) mod policies;
 pub(crate) mod servers;
 
 use crate::front::ApiError;

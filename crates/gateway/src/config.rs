@@ -128,6 +128,8 @@ pub struct Settings {
     /// the base of its canonical URIs (OAuth resource metadata, token audiences). `None`:
     /// `http://<Host>` of each request.
     pub public_url: Option<url::Url>,
+    /// The `policies:` block (the table the stored policies join at start).
+    pub policies: std::sync::Arc<crate::access::policy::PolicyTable>,
     /// `gateway.auth.jwt`: JWT bearer tokens of an identity provider, accepted.
     pub jwt: Option<std::sync::Arc<crate::access::jwt::JwtAuth>>,
 }
@@ -166,6 +168,7 @@ impl Default for Settings {
             servers: Vec::new(),
             keys: Vec::new(),
             public_url: None,
+            policies: Default::default(),
             jwt: None,
         }
     }

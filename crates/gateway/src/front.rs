@@ -37,7 +37,7 @@ use axum::{
 use tower::ServiceExt;
 
 use crate::{
-    admin::{audit, catalog, health, keys, servers},
+    admin::{audit, catalog, health, keys, policies, servers},
     downstream::HotPath,
     gateway::Gateway,
 };
@@ -93,6 +93,13 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
             .route(
                 "/mcp/keys/{key_id}",
                 get(keys::get).patch(keys::update).delete(keys::remove),
+            )
+            .route("/mcp/policies", get(policies::list).post(policies::create))
+            .route(
+                "/mcp/policies/{name}",
+                get(policies::get)
+                    .put(policies::replace)
+                    .delete(policies::remove),
             )
             .route_layer(middleware::from_fn(auth::require_operator));
         // Public metadata: the Host/Origin rule, no key.

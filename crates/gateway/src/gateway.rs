@@ -1,6 +1,7 @@
 //! The gateway as a service: the registry, the store and the upstream supervisors, with
 //! the operations the REST API (and later the MCP front end) perform on them.
 
+mod access_admin;
 mod error;
 mod startup;
 
@@ -12,10 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::downstream::session_store::{MemorySessionStore, SessionStore};
 use crate::{
-    access::{
-        Access, KeyTable,
-        keys::{ActiveKey, KeyPatch, KeySource, NewKey},
-    },
+    access::{Access, KeyTable},
     config::Settings,
     model::{ServerRecord, Source},
     registry::{Registry, RegistryError, ServerEntry},
@@ -103,6 +101,7 @@ impl Gateway {
             startup: Arc::default(),
             keys: KeyTable::default(),
         });
+        gateway.load_policies().await?;
         gateway.load_keys().await?;
         if let Some(jwt) = gateway.settings.jwt.clone() {
             // The provider's keys, fetched beside the start (a slow provider delays
@@ -142,27 +141,6 @@ impl Gateway {
             }
         }
         tracing::info!(servers = self.registry.snapshot().servers.len(), store = %self.store.describe(), "registry loaded");
-        Ok(())
-    }
-
-    async fn load_keys(&self) -> Result<(), StoreError> {
-        for record in &self.settings.keys {
-            match ActiveKey::new(record.clone(), KeySource::Config) {
-                Ok(key) => _ = self.keys.put(key),
-                Err(e) => tracing::error!(key = %record.key_id, error = %e, "config key skipped"),
-            }
-        }
-        for record in self.store.load_keys().await? {
-            let id = record.key_id.clone();
-            if self.keys.get(&id).is_some() {
-                tracing::warn!(key = %id, "stored key has the id of a config-file key; the config file wins");
-                continue;
-            }
-            match ActiveKey::new(record, KeySource::Api) {
-                Ok(key) => _ = self.keys.put(key),
-                Err(e) => tracing::error!(key = %id, error = %e, "stored key skipped"),
-            }
-        }
         Ok(())
     }
 
@@ -246,83 +224,10 @@ impl Gateway {
         .await
     }
 
-    /// Creates an API key: stored (durably), then in force. The key itself is returned
-    /// once and kept nowhere.
-    pub async fn create_key(
-        self: &Arc<Self>,
-        spec: NewKey,
-    ) -> Result<(Arc<ActiveKey>, String), GatewayError> {
-        let minted = spec.mint(chrono::Utc::now())?;
-        self.detached(|this| async move {
-            let _admin = this.admin.lock().await;
-            this.store.insert_key(&minted.record).await?;
-            let key = this
-                .keys
-                .put(ActiveKey::new(minted.record, KeySource::Api)?);
-            tracing::info!(key = %key.record.key_id, name = %key.record.name, "API key created");
-            Ok((key, minted.key))
-        })
-        .await
-    }
-
-    /// Changes an API key's name, expiry, allowlists or metadata; in force for the next
-    /// request, on sessions already open too.
-    pub async fn update_key(
-        self: &Arc<Self>,
-        key_id: &str,
-        patch: KeyPatch,
-    ) -> Result<Arc<ActiveKey>, GatewayError> {
-        let key_id = key_id.to_owned();
-        self.detached(|this| async move {
-            let _admin = this.admin.lock().await;
-            let current = this.api_key(&key_id)?;
-            let record = patch.apply(current.record.clone(), chrono::Utc::now())?;
-            this.store.replace_key(&record).await?;
-            let key = this.keys.put(ActiveKey::new(record, KeySource::Api)?);
-            tracing::info!(key = %key_id, "API key updated");
-            Ok(key)
-        })
-        .await
-    }
-
-    /// Deletes an API key: it stops working at once, on sessions already open too.
-    pub async fn delete_key(self: &Arc<Self>, key_id: &str) -> Result<(), GatewayError> {
-        let key_id = key_id.to_owned();
-        self.detached(|this| async move {
-            let _admin = this.admin.lock().await;
-            this.api_key(&key_id)?;
-            this.store.delete_key(&key_id).await?;
-            this.keys.remove(&key_id);
-            tracing::info!(key = %key_id, "API key deleted");
-            Ok(())
-        })
-        .await
-    }
-
-    /// What `principal` (see [`crate::access::Identity::principal`]) may reach now: for
-    /// sessions, which outlive the request that opened them.
-    pub fn access_of(&self, principal: &str) -> crate::access::Access {
-        self.settings
-            .jwt
-            .as_ref()
-            .and_then(|jwt| jwt.access_of(principal))
-            .unwrap_or_else(|| self.keys.access_of(principal))
-    }
-
-    fn api_key(&self, key_id: &str) -> Result<Arc<ActiveKey>, GatewayError> {
-        match self.keys.get(key_id) {
-            None => Err(GatewayError::KeyNotFound(key_id.to_owned())),
-            Some(key) if key.source == KeySource::Config => {
-                Err(GatewayError::KeyConfigDefined(key_id.to_owned()))
-            }
-            Some(key) => Ok(key),
-        }
-    }
-
     /// Runs an admin change on its own task, so that the store and the registry change
     /// together even when the caller goes away half-way (a client that disconnects, a
     /// request timeout): dropping the returned future stops waiting, not the change.
-    async fn detached<T, F, Fut>(self: &Arc<Self>, change: F) -> Result<T, GatewayError>
+    pub(super) async fn detached<T, F, Fut>(self: &Arc<Self>, change: F) -> Result<T, GatewayError>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Self>) -> Fut,

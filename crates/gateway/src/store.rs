@@ -1,8 +1,8 @@
-//! Persistence of what the REST API creates: servers and API keys.
+//! Persistence of what the REST API creates: servers, API keys and policies.
 //!
 //! One repository trait, [`ServerStore`], with two implementations: [`MemoryStore`]
 //! (`STORE_MODEL_IN_DB=false`) and [`SqlStore`] (SQLite or Postgres through sqlx, with
-//! versioned migrations). Config-file servers and keys are never stored: the file is their
+//! versioned migrations). Config-file servers, keys and policies are never stored: the file is their
 //! source.
 
 mod memory;
@@ -10,7 +10,10 @@ mod sql;
 
 use std::sync::Arc;
 
-use crate::{access::keys::KeyRecord, model::ServerRecord};
+use crate::{
+    access::{keys::KeyRecord, policy::PolicyRecord},
+    model::ServerRecord,
+};
 
 pub use memory::MemoryStore;
 pub use sql::SqlStore;
@@ -36,6 +39,8 @@ pub enum StoreError {
     Corrupt { server_id: String, message: String },
     #[error("stored key {key_id:?} is unreadable: {message}")]
     CorruptKey { key_id: String, message: String },
+    #[error("stored policy {name:?} is unreadable: {message}")]
+    CorruptPolicy { name: String, message: String },
     #[error("stored record for server {server_id:?}: {field} {error}")]
     Secret {
         server_id: String,
@@ -64,6 +69,12 @@ pub trait ServerStore: Send + Sync + 'static {
     async fn replace_key(&self, record: &KeyRecord) -> Result<(), StoreError>;
     /// Deletes a key; returns whether it existed.
     async fn delete_key(&self, key_id: &str) -> Result<bool, StoreError>;
+    /// All stored policies, in creation order.
+    async fn load_policies(&self) -> Result<Vec<PolicyRecord>, StoreError>;
+    /// Stores a policy, replacing one of the same name.
+    async fn save_policy(&self, record: &PolicyRecord) -> Result<(), StoreError>;
+    /// Deletes a policy; returns whether it existed.
+    async fn delete_policy(&self, name: &str) -> Result<bool, StoreError>;
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// A description for logs, without credentials (e.g. `sqlite://mcp-gateway.db`).

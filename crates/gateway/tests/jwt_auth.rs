@@ -44,10 +44,12 @@ async fn setup(jwt: Value) -> Setup {
         .as_object_mut()
         .unwrap()
         .extend(jwt.as_object().unwrap().clone());
-    let auth = JwtAuth::new(serde_json::from_value(config).unwrap()).unwrap();
+    let policies = Default::default();
+    let auth = JwtAuth::new(serde_json::from_value(config).unwrap(), &policies).unwrap();
     let settings = Settings {
         master_key: Some(Secret::new(MASTER)),
         jwt: Some(auth.into()),
+        policies,
         ..Settings::default()
     };
     let (a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;

@@ -71,7 +71,35 @@ on_both_backends!(
     describe_hides_password,
     concurrent_writes,
     kill_9_loses_no_acknowledged_write,
+    policies_round_trip,
 );
+
+/// Policies: saved in order, replaced in place (same position, new record), deleted.
+async fn policies_round_trip(url: String) {
+    use mcp_gateway::access::policy::PolicySpec;
+    let store = SqlStore::connect(&url).await.expect("connect");
+    let policy = |name: &str, when: &str| {
+        let spec: PolicySpec =
+            serde_json::from_value(serde_json::json!({"effect": "deny", "when": when})).unwrap();
+        spec.record(name.into(), None).unwrap()
+    };
+    let (a, b) = (
+        policy("a", "tool.name == 'x'"),
+        policy("b", "'it' in caller.groups"),
+    );
+    store.save_policy(&a).await.unwrap();
+    store.save_policy(&b).await.unwrap();
+    let a2 = policy("a", "tool.name == \"it's\" && true");
+    store.save_policy(&a2).await.unwrap();
+    assert_eq!(
+        store.load_policies().await.unwrap(),
+        vec![a2.clone(), b.clone()]
+    );
+    assert!(store.delete_policy("a").await.unwrap());
+    assert!(!store.delete_policy("a").await.unwrap());
+    assert_eq!(store.load_policies().await.unwrap(), vec![b]);
+    store.close().await;
+}
 
 /// Insert/load order, duplicate, replace (in place), replace-missing, delete, re-insert.
 async fn crud(url: String) {

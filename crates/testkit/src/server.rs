@@ -21,7 +21,8 @@ use rmcp::{
         PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptArgument, PromptMessage,
         ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
         ResourceContents, ResourceTemplate, Role, ServerCapabilities, ServerConfig,
-        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, Tool, ToolAnnotations,
+        UnsubscribeRequestParams,
     },
     service::{Peer, RequestContext, SubscriptionContext},
 };
@@ -326,7 +327,8 @@ impl FixtureServer {
                     "properties": {"message": {"type": "string", "description": "Text to echo back."}},
                     "required": ["message"]
                 })),
-            ),
+            )
+            .annotate(ToolAnnotations::new().read_only(true).destructive(false)),
             Tool::new(
                 p("add"),
                 "Adds two numbers and returns the sum as text.",
@@ -335,7 +337,8 @@ impl FixtureServer {
                     "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
                     "required": ["a", "b"]
                 })),
-            ),
+            )
+            .annotate(ToolAnnotations::new().read_only(true).destructive(false)),
             Tool::new(
                 p("slow"),
                 "Sleeps for `ms` milliseconds, then answers; with `ticks`, sends that many \
@@ -361,7 +364,8 @@ impl FixtureServer {
                 p("whoami"),
                 "Returns the HTTP request headers the server saw, as a JSON object (empty over stdio).",
                 schema(json!({"type": "object", "properties": {}})),
-            ),
+            )
+            .annotate(ToolAnnotations::new().read_only(true).destructive(false)),
             Tool::new(
                 p("add_tool"),
                 "Adds a tool (default name dynamic_N) and sends notifications/tools/list_changed.",

@@ -1,23 +1,40 @@
-//! One allowlist: the servers and tools a key, or one grant of a JWT's claims, reaches.
+//! One allowlist: the servers and tools a key, or one grant of a JWT's claims, reaches,
+//! and the policies ([`super::policy`]) its tools are also subject to.
 
-use super::patterns::Patterns;
+use std::sync::Arc;
+
+use super::{
+    patterns::Patterns,
+    policy::{Decision, PolicyTable},
+};
 use crate::{model::FieldError, registry::Snapshot};
 
 const MAX_PATTERNS: usize = 256;
 
-/// Server ids and tool names (globs); `None` reaches every one.
+/// Server ids and tool names (globs; `None` reaches every one), and policy names.
 #[derive(Debug, Clone, Default)]
 pub struct Allow {
     servers: Option<Patterns>,
     tools: Option<Patterns>,
+    policies: Vec<String>,
+    /// Where the named policies are looked up at each decision (they can change).
+    table: Arc<PolicyTable>,
 }
 
 impl Allow {
-    /// Compiles the `servers` and `tools` lists; the error names the field.
-    pub fn new(servers: Option<&[String]>, tools: Option<&[String]>) -> Result<Self, FieldError> {
+    /// Compiles the `servers` and `tools` lists; the error names the field. `policies`
+    /// are looked up in `table` when a tool is decided on.
+    pub fn new(
+        servers: Option<&[String]>,
+        tools: Option<&[String]>,
+        policies: &[String],
+        table: &Arc<PolicyTable>,
+    ) -> Result<Self, FieldError> {
         Ok(Self {
             servers: compile("servers", servers)?,
             tools: compile("tools", tools)?,
+            policies: policies.to_vec(),
+            table: table.clone(),
         })
     }
 
@@ -26,21 +43,38 @@ impl Allow {
         self.servers.as_ref().is_none_or(|p| p.matches(server_id))
     }
 
-    /// Whether `server_id`'s tool `name` (the upstream's name) may be listed and called.
-    /// The tool patterns match `<server_id><sep><name>` or the name the tool is exposed
-    /// under at `/mcp`, whichever face the request came in on.
-    pub fn tool(&self, snapshot: &Snapshot, server_id: &str, name: &str) -> bool {
+    /// Whether `server_id`'s tool `name` (the upstream's name) may be listed and called
+    /// by `caller` (its facts, as policies see them). The tool patterns match
+    /// `<server_id><sep><name>` or the name the tool is exposed under at `/mcp`,
+    /// whichever face the request came in on; then the policies decide.
+    pub fn tool(
+        &self,
+        snapshot: &Snapshot,
+        server_id: &str,
+        name: &str,
+        caller: &cel::Value,
+    ) -> bool {
         if !self.server(server_id) {
             return false;
         }
-        let Some(tools) = &self.tools else {
-            return true;
-        };
         let qualified = snapshot.qualified_tool_name(server_id, name);
-        tools.matches(&qualified)
-            || snapshot
-                .exposed_tool_name(server_id, name)
-                .is_some_and(|exposed| exposed != qualified && tools.matches(&exposed))
+        let listed = self.tools.as_ref().is_none_or(|tools| {
+            tools.matches(&qualified)
+                || snapshot
+                    .exposed_tool_name(server_id, name)
+                    .is_some_and(|exposed| exposed != qualified && tools.matches(&exposed))
+        });
+        if !listed || self.policies.is_empty() {
+            return listed;
+        }
+        let tool = snapshot
+            .servers
+            .get(server_id)
+            .and_then(|entry| entry.catalog.tools.iter().find(|t| t.name == name));
+        tool.is_some_and(|tool| {
+            let decision = Decision::new(caller, server_id, tool, &qualified);
+            self.table.permit(&self.policies, &decision)
+        })
     }
 }
 

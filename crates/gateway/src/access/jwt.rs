@@ -25,6 +25,7 @@ use super::{
     allow::Allow,
     jwks::Jwks,
     limits::{Limits, RateLimit},
+    policy::{PolicyTable, caller_facts},
 };
 use crate::model::FieldError;
 
@@ -103,6 +104,9 @@ pub struct ClaimGrant {
     pub servers: Option<Vec<String>>,
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Named policies the grant's tools are also subject to.
+    #[serde(default)]
+    pub policies: Vec<String>,
 }
 
 /// Why a token was refused (the `error_description` of the `401`).
@@ -156,6 +160,8 @@ pub struct TokenCaller {
     expires_at: u64,
     pub(super) allows: Vec<Arc<Allow>>,
     pub(super) limits: Arc<Limits>,
+    /// What policies see of the caller (`caller`).
+    pub(super) facts: cel::Value,
 }
 
 impl TokenCaller {
@@ -217,8 +223,9 @@ const ASYMMETRIC: [Algorithm; 9] = [
 
 impl JwtAuth {
     /// Checks the configuration (a JWKS file is read now, a URL fetched by [`Self::load`]);
-    /// errors name the field under `gateway.auth.jwt`.
-    pub fn new(config: JwtConfig) -> Result<Self, FieldError> {
+    /// errors name the field under `gateway.auth.jwt`. Grants' policies are looked up in
+    /// `policies`.
+    pub fn new(config: JwtConfig, policies: &Arc<PolicyTable>) -> Result<Self, FieldError> {
         let issuer = config.issuer.trim().to_owned();
         if issuer.is_empty() {
             return Err(FieldError::invalid("issuer", "is required"));
@@ -268,10 +275,25 @@ impl JwtAuth {
                     .into_iter()
                     .enumerate()
                     .map(|(i, grant)| {
-                        let allow = Allow::new(grant.servers.as_deref(), grant.tools.as_deref())
-                            .map_err(|e| {
-                                FieldError::invalid(format!("grants[{i}].{}", e.field), e.message)
-                            })?;
+                        let allow = Allow::new(
+                            grant.servers.as_deref(),
+                            grant.tools.as_deref(),
+                            &grant.policies,
+                            policies,
+                        )
+                        .map_err(|e| {
+                            FieldError::invalid(format!("grants[{i}].{}", e.field), e.message)
+                        })?;
+                        if let Some(unknown) = grant
+                            .policies
+                            .iter()
+                            .find(|name| policies.get(name).is_none())
+                        {
+                            return Err(FieldError::invalid(
+                                format!("grants[{i}].policies"),
+                                format!("no policy named {unknown:?} in the policies: block"),
+                            ));
+                        }
                         Ok(CompiledGrant {
                             grant,
                             allow: Arc::new(allow),
@@ -418,8 +440,15 @@ impl JwtAuth {
             Some(known) => known.limits.clone(),
             None => Arc::new(Limits::new(self.rate_limit.as_ref()).unwrap_or_default()),
         };
+        let principal = format!("jwt:{subject}");
+        let facts = caller_facts(serde_json::json!({
+            "principal": principal, "kind": "jwt", "id": subject, "name": subject,
+            "subject": subject, "groups": groups, "scopes": scopes, "claims": claims,
+            "metadata": {},
+        }));
         let caller = Arc::new(TokenCaller {
-            principal: format!("jwt:{subject}"),
+            facts,
+            principal,
             subject,
             scopes,
             audiences,

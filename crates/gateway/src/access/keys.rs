@@ -12,7 +12,11 @@ use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
 
-use super::{allow::Allow, limits::Limits};
+use super::{
+    allow::Allow,
+    limits::Limits,
+    policy::{PolicyTable, caller_facts},
+};
 use crate::model::FieldError;
 
 pub use super::limits::RateLimit;
@@ -22,6 +26,7 @@ pub const KEY_PREFIX: &str = "mgw_";
 /// The shortest key a config file may declare.
 pub const MIN_CONFIGURED_KEY_LEN: usize = 32;
 const MAX_NAME_LEN: usize = 128;
+const MAX_POLICIES: usize = 32;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// An API key as stored.
@@ -43,6 +48,9 @@ pub struct KeyRecord {
     /// the key may list and call; `None`: every tool of the servers it reaches.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Named policies ([`super::policy`]) the key's tools are also subject to.
+    #[serde(default)]
+    pub policies: Vec<String>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
@@ -69,20 +77,37 @@ pub struct ActiveKey {
     pub principal: String,
     pub(super) allow: Arc<Allow>,
     pub(super) limits: Arc<Limits>,
+    /// What policies see of the key (`caller`).
+    pub(super) facts: cel::Value,
 }
 
 impl ActiveKey {
     /// Compiles a record's allowlists (a stored record was checked when written; the error
-    /// names the field anyway).
-    pub fn new(record: KeyRecord, source: KeySource) -> Result<Self, FieldError> {
-        let allow = Allow::new(record.servers.as_deref(), record.tools.as_deref())?;
+    /// names the field anyway); its policies are looked up in `policies`.
+    pub fn new(
+        record: KeyRecord,
+        source: KeySource,
+        policies: &Arc<PolicyTable>,
+    ) -> Result<Self, FieldError> {
+        let allow = Allow::new(
+            record.servers.as_deref(),
+            record.tools.as_deref(),
+            &record.policies,
+            policies,
+        )?;
         let limits = Limits::new(record.rate_limit.as_ref())?;
+        let principal = format!("key:{}", record.key_id);
+        let facts = caller_facts(serde_json::json!({
+            "principal": principal, "kind": "key", "id": record.key_id, "name": record.name,
+            "subject": "", "groups": [], "scopes": [], "claims": {}, "metadata": record.metadata,
+        }));
         Ok(Self {
-            principal: format!("key:{}", record.key_id),
+            principal,
             record,
             source,
             allow: Arc::new(allow),
             limits: Arc::new(limits),
+            facts,
         })
     }
 
@@ -101,6 +126,7 @@ impl ActiveKey {
             expired: self.is_expired(Utc::now()),
             servers: r.servers.clone(),
             tools: r.tools.clone(),
+            policies: r.policies.clone(),
             metadata: r.metadata.clone(),
             rate_limit: r.rate_limit.clone(),
             source: self.source,
@@ -119,6 +145,7 @@ pub struct KeyView {
     pub expired: bool,
     pub servers: Option<Vec<String>>,
     pub tools: Option<Vec<String>>,
+    pub policies: Vec<String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub rate_limit: Option<RateLimit>,
     pub source: KeySource,
@@ -135,6 +162,8 @@ pub struct NewKey {
     pub servers: Option<Vec<String>>,
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub policies: Vec<String>,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
@@ -154,6 +183,8 @@ pub struct KeyPatch {
     pub servers: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     pub tools: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub policies: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, deserialize_with = "present")]
@@ -201,6 +232,7 @@ impl NewKey {
             expires_at: self.expires_at,
             servers: self.servers,
             tools: self.tools,
+            policies: self.policies,
             metadata: self.metadata.unwrap_or_default(),
             rate_limit: self.rate_limit,
         };
@@ -223,6 +255,9 @@ impl KeyPatch {
         }
         if let Some(tools) = self.tools {
             record.tools = tools;
+        }
+        if let Some(policies) = self.policies {
+            record.policies = policies;
         }
         if let Some(metadata) = self.metadata {
             record.metadata = metadata;
@@ -257,7 +292,16 @@ pub fn check(record: &KeyRecord, now: DateTime<Utc>) -> Result<(), FieldError> {
             format!("is {metadata} bytes of JSON; at most {MAX_METADATA_BYTES}"),
         ));
     }
-    ActiveKey::new(record.clone(), KeySource::Api).map(|_| ())
+    if record.policies.len() > MAX_POLICIES {
+        return Err(FieldError::invalid(
+            "policies",
+            format!(
+                "names {} policies; at most {MAX_POLICIES}",
+                record.policies.len()
+            ),
+        ));
+    }
+    ActiveKey::new(record.clone(), KeySource::Api, &Arc::default()).map(|_| ())
 }
 
 /// A key declared in the config file: `key_id` is its entry's name, `key` its value.

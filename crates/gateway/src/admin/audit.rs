@@ -3,8 +3,9 @@
 //! 403, 409, 422, …; the front door's `host_not_allowed` and `origin_not_allowed` too).
 //!
 //! Fields: `action` (`register` | `update` | `delete` for servers, `create_key` |
-//! `update_key` | `delete_key` for API keys), `server_id`, `transport`, `url` (without
-//! userinfo, query or fragment), `key_id`, `caller` (`master_key` when a master key is
+//! `update_key` | `delete_key` for API keys, `create_policy` | `replace_policy` |
+//! `delete_policy` for policies), `server_id`, `transport`, `url` (without userinfo,
+//! query or fragment), `key_id`, `policy`, `caller` (`master_key` when a master key is
 //! configured and was presented, `loopback` when none is configured, `key:<key_id>` for an
 //! API key (refused: admin changes need the master key), `anonymous` for a
 //! refused key or a request refused before authentication), `client` (the peer address,
@@ -66,12 +67,21 @@ pub struct Target {
     pub url: Option<String>,
     /// An API key's id (key changes).
     pub key_id: Option<String>,
+    /// A policy's name (policy changes).
+    pub policy: Option<String>,
 }
 
 impl Target {
     pub fn key(key_id: &str) -> Self {
         Self {
             key_id: Some(key_id.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    pub fn policy(name: &str) -> Self {
+        Self {
+            policy: Some(name.to_owned()),
             ..Self::default()
         }
     }
@@ -88,7 +98,7 @@ impl Target {
             server_id: (!record.server_id.is_empty()).then(|| record.server_id.clone()),
             transport: Some(record.transport_kind().as_str()),
             url: record.url.as_deref().map(redact_url),
-            key_id: None,
+            ..Self::default()
         }
     }
 }
@@ -100,6 +110,17 @@ pub(crate) fn change_of(method: &Method, path: &str) -> Option<(&'static str, Ta
     }
     if path == "/mcp/keys" && method == Method::POST {
         return Some(("create_key", Target::default()));
+    }
+    if path == "/mcp/policies" && method == Method::POST {
+        return Some(("create_policy", Target::default()));
+    }
+    if let Some(name) = path.strip_prefix("/mcp/policies/") {
+        let action = match *method {
+            Method::PUT => "replace_policy",
+            Method::DELETE => "delete_policy",
+            _ => return None,
+        };
+        return (!name.is_empty() && !name.contains('/')).then(|| (action, Target::policy(name)));
     }
     if let Some(id) = path.strip_prefix("/mcp/keys/") {
         let action = match *method {
@@ -142,6 +163,7 @@ pub fn change(
     let transport = target.transport.unwrap_or(dash);
     let url = target.url.as_deref().unwrap_or(dash);
     let key_id = target.key_id.as_deref().unwrap_or(dash);
+    let policy = target.policy.as_deref().unwrap_or(dash);
     let client = caller
         .client
         .map_or_else(|| dash.to_owned(), |a| a.to_string());
@@ -153,6 +175,7 @@ pub fn change(
             transport,
             url,
             key_id,
+            policy,
             caller = ?caller.who,
             client,
             outcome = "ok",
@@ -166,6 +189,7 @@ pub fn change(
             transport,
             url,
             key_id,
+            policy,
             caller = ?caller.who,
             client,
             outcome = "refused",
@@ -201,6 +225,20 @@ impl Pending {
         self.finished = true;
         change(&self.caller, self.action, &self.target, outcome);
     }
+
+    /// Emits the event of a change's `result` (`ok` is its status when it succeeded) and
+    /// passes the result on.
+    pub fn conclude<T>(
+        self,
+        result: Result<T, crate::front::ApiError>,
+        ok: StatusCode,
+    ) -> Result<T, crate::front::ApiError> {
+        self.finish(match &result {
+            Ok(_) => Ok(ok),
+            Err(e) => Err((e.status, e.code)),
+        });
+        result
+    }
 }
 
 impl Drop for Pending {
@@ -213,6 +251,7 @@ impl Drop for Pending {
                 transport = self.target.transport.unwrap_or("-"),
                 url = self.target.url.as_deref().unwrap_or("-"),
                 key_id = self.target.key_id.as_deref().unwrap_or("-"),
+                policy = self.target.policy.as_deref().unwrap_or("-"),
                 caller = ?self.caller.who,
                 client = self.caller.client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
                 outcome = "abandoned",

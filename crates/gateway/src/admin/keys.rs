@@ -40,7 +40,7 @@ pub async fn create(
         Ok(gateway.create_key(spec).await?)
     }
     .await;
-    finish(audit, &result, StatusCode::CREATED);
+    let result = audit.conclude(result, StatusCode::CREATED);
     let (key, secret) = result?;
     let view = key.view();
     Ok((StatusCode::CREATED, Json(Created { key: secret, view })))
@@ -74,7 +74,7 @@ pub async fn update(
         Ok(gateway.update_key(&key_id, patch).await?)
     }
     .await;
-    finish(audit, &result, StatusCode::OK);
+    let result = audit.conclude(result, StatusCode::OK);
     Ok(Json(result?.view()))
 }
 
@@ -85,14 +85,7 @@ pub async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     let audit = Pending::new(caller, "delete_key", Target::key(&key_id));
     let result = gateway.delete_key(&key_id).await.map_err(ApiError::from);
-    finish(audit, &result, StatusCode::OK);
+    let result = audit.conclude(result, StatusCode::OK);
     result?;
     Ok(Json(json!({ "status": "deleted", "key_id": key_id })))
-}
-
-fn finish<T>(audit: Pending, result: &Result<T, ApiError>, ok: StatusCode) {
-    audit.finish(match result {
-        Ok(_) => Ok(ok),
-        Err(e) => Err((e.status, e.code)),
-    });
 }

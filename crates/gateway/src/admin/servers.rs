@@ -51,21 +51,12 @@ pub async fn create(
         Ok(gateway.register(record).await?)
     }
     .await;
-    audited(audit, result, StatusCode::CREATED).map(|entry| {
+    audit.conclude(result, StatusCode::CREATED).map(|entry| {
         (
             StatusCode::CREATED,
             Json(Changed::new("registered", entry.view())),
         )
     })
-}
-
-/// Emits the audit event of a change's result and passes the result on.
-fn audited<T>(audit: Pending, result: Result<T, ApiError>, ok: StatusCode) -> Result<T, ApiError> {
-    audit.finish(match &result {
-        Ok(_) => Ok(ok),
-        Err(e) => Err((e.status, e.code)),
-    });
-    result
 }
 
 pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
@@ -102,7 +93,9 @@ pub async fn replace(
         Ok(gateway.update(&server_id, record).await?)
     }
     .await;
-    audited(audit, result, StatusCode::OK).map(|entry| Json(Changed::new("updated", entry.view())))
+    audit
+        .conclude(result, StatusCode::OK)
+        .map(|entry| Json(Changed::new("updated", entry.view())))
 }
 
 pub async fn remove(
@@ -116,7 +109,7 @@ pub async fn remove(
     };
     let audit = Pending::new(caller, "delete", target);
     let result = gateway.unregister(&server_id).await.map_err(ApiError::from);
-    audited(audit, result, StatusCode::OK)?;
+    audit.conclude(result, StatusCode::OK)?;
     Ok(Json(
         json!({"status": "unregistered", "server_id": server_id}),
     ))

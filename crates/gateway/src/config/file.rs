@@ -21,6 +21,7 @@ use super::{
     parse_cidrs, parse_commands, parse_hosts, parse_listen,
 };
 use crate::{
+    access::policy::{Policy, PolicySource},
     model::{RegistrationPolicy, ServerRecord},
     secret::Secret,
 };
@@ -35,6 +36,9 @@ struct FileConfig {
     /// API keys, by key id (see [`ConfiguredKey`]).
     #[serde(default)]
     keys: Option<IndexMap<String, ConfiguredKey>>,
+    /// Named policies, by name (see [`crate::access::policy`]).
+    #[serde(default)]
+    policies: Option<IndexMap<String, crate::access::policy::PolicySpec>>,
 }
 
 /// One entry of the `keys:` block: the key's value (`${VAR}` expanded; at least 32
@@ -231,12 +235,21 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
     if let Some(url) = g.public_url {
         settings.public_url = Some(parse_public_url(&expand(&url, "gateway.public_url", env)?)?);
     }
+    for (name, spec) in file.policies.unwrap_or_default() {
+        let path = format!("policies.{name}");
+        let invalid = |e: crate::model::FieldError| {
+            ConfigError::invalid(format!("{path}.{}", e.field), e.message)
+        };
+        let record = spec.record(name, None).map_err(invalid)?;
+        let policy = Policy::new(record, PolicySource::Config).map_err(invalid)?;
+        settings.policies.put(policy);
+    }
     if let Some(mut jwt) = g.auth.jwt {
         jwt.issuer = expand(&jwt.issuer, "gateway.auth.jwt.issuer", env)?;
         if let Some(url) = jwt.jwks_url.take() {
             jwt.jwks_url = Some(expand(&url, "gateway.auth.jwt.jwks_url", env)?);
         }
-        let auth = crate::access::jwt::JwtAuth::new(jwt).map_err(|e| {
+        let auth = crate::access::jwt::JwtAuth::new(jwt, &settings.policies).map_err(|e| {
             ConfigError::invalid(format!("gateway.auth.jwt.{}", e.field), e.message)
         })?;
         settings.jwt = Some(std::sync::Arc::new(auth));
@@ -250,6 +263,16 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
         let key = expand(&entry.key, &format!("{path}.key"), env)?;
         let record = crate::access::keys::configured(&id, &key, entry.spec, now)
             .map_err(|e| ConfigError::invalid(format!("{path}.{}", e.field), e.message))?;
+        if let Some(unknown) = record
+            .policies
+            .iter()
+            .find(|name| settings.policies.get(name).is_none())
+        {
+            return Err(ConfigError::invalid(
+                format!("{path}.policies"),
+                format!("no policy named {unknown:?} in the policies: block"),
+            ));
+        }
         settings.keys.push(record);
     }
     Ok(settings)
@@ -623,6 +646,33 @@ mcp_servers:
             ),
         ] {
             let err = parse(&text, "c.yaml", &env).unwrap_err().to_string();
+            assert!(err.contains(field), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn policies_from_the_file() {
+        let env = MapEnv::new([("BOT_KEY", "mgw_0123456789abcdefghijklmnopqrstuvwxyzABCD")]);
+        let text = "policies:\n  read-only:\n    effect: allow\n    when: tool.annotations.readOnlyHint\n    description: tools that change nothing\nkeys:\n  bot:\n    key: ${BOT_KEY}\n    name: bot\n    policies: [read-only]\n";
+        let s = parse(text, "c.yaml", &env).unwrap();
+        let policy = s.policies.get("read-only").unwrap();
+        assert_eq!(policy.source, PolicySource::Config);
+        assert_eq!(s.keys[0].policies, ["read-only"]);
+        for (text, field) in [
+            (
+                "policies:\n  p:\n    effect: deny\n    when: \"tool.name ==\"\n",
+                "policies.p.when",
+            ),
+            (
+                "policies:\n  p:\n    effect: deny\n    when: \"true\"\n    whom: x\n",
+                "whom",
+            ),
+            (
+                "keys:\n  bot:\n    key: ${BOT_KEY}\n    name: bot\n    policies: [nope]\n",
+                "keys.bot.policies",
+            ),
+        ] {
+            let err = parse(text, "c.yaml", &env).unwrap_err().to_string();
             assert!(err.contains(field), "{text}: {err}");
         }
     }

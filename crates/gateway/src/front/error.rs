@@ -130,6 +130,18 @@ impl From<GatewayError> for ApiError {
             GatewayError::KeyConfigDefined(_) => {
                 Self::new(StatusCode::CONFLICT, "key_defined_in_config", message)
             }
+            GatewayError::PolicyNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "policy_not_found", message)
+            }
+            GatewayError::PolicyExists(_) => {
+                Self::new(StatusCode::CONFLICT, "policy_exists", message)
+            }
+            GatewayError::PolicyConfigDefined(_) => {
+                Self::new(StatusCode::CONFLICT, "policy_defined_in_config", message)
+            }
+            GatewayError::PolicyInUse { .. } => {
+                Self::new(StatusCode::CONFLICT, "policy_in_use", message)
+            }
             GatewayError::ToolNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "tool_not_found", message)
             }

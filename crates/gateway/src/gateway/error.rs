@@ -23,6 +23,16 @@ pub enum GatewayError {
         "key {0:?} is defined in the config file and cannot be changed through the API; edit the file instead"
     )]
     KeyConfigDefined(String),
+    #[error("no policy named {0:?}")]
+    PolicyNotFound(String),
+    #[error("a policy named {0:?} exists (PUT /mcp/policies/{0} replaces it)")]
+    PolicyExists(String),
+    #[error(
+        "policy {0:?} is defined in the config file and cannot be changed through the API; edit the file instead"
+    )]
+    PolicyConfigDefined(String),
+    #[error("policy {name:?} is named by the keys {keys:?}; take it off them first")]
+    PolicyInUse { name: String, keys: Vec<String> },
     #[error(
         "rate limited: this key's {} is reached; retry in {:.1} s",
         .0.limit,

@@ -5,12 +5,16 @@ use std::sync::Mutex;
 use indexmap::IndexMap;
 
 use super::{ServerStore, StoreError};
-use crate::{access::keys::KeyRecord, model::ServerRecord};
+use crate::{
+    access::{keys::KeyRecord, policy::PolicyRecord},
+    model::ServerRecord,
+};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<IndexMap<String, ServerRecord>>,
     keys: Mutex<IndexMap<String, KeyRecord>>,
+    policies: Mutex<IndexMap<String, PolicyRecord>>,
 }
 
 impl MemoryStore {
@@ -22,6 +26,10 @@ impl MemoryStore {
 
     fn keys(&self) -> std::sync::MutexGuard<'_, IndexMap<String, KeyRecord>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn policies(&self) -> std::sync::MutexGuard<'_, IndexMap<String, PolicyRecord>> {
+        self.policies.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -80,6 +88,19 @@ impl ServerStore for MemoryStore {
 
     async fn delete_key(&self, key_id: &str) -> Result<bool, StoreError> {
         Ok(self.keys().shift_remove(key_id).is_some())
+    }
+
+    async fn load_policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        Ok(self.policies().values().cloned().collect())
+    }
+
+    async fn save_policy(&self, record: &PolicyRecord) -> Result<(), StoreError> {
+        self.policies().insert(record.name.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.policies().shift_remove(name).is_some())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -32,7 +32,7 @@ use sqlx::sqlite::{
 
 use super::{ServerStore, StoreError};
 use crate::{
-    access::keys::KeyRecord,
+    access::{keys::KeyRecord, policy::PolicyRecord},
     model::ServerRecord,
     secret::{
         Secret,
@@ -69,6 +69,11 @@ mod query {
     pub const REPLACE_KEY: &str = "UPDATE mcp_keys SET record = $2, updated_at = CURRENT_TIMESTAMP \
                                    WHERE key_id = $1";
     pub const DELETE_KEY: &str = "DELETE FROM mcp_keys WHERE key_id = $1";
+    pub const LOAD_POLICIES: &str = "SELECT name, record FROM mcp_policies ORDER BY seq";
+    pub const SAVE_POLICY: &str = "INSERT INTO mcp_policies (name, record) VALUES ($1, $2) \
+                                   ON CONFLICT (name) DO UPDATE SET record = excluded.record, \
+                                   updated_at = CURRENT_TIMESTAMP";
+    pub const DELETE_POLICY: &str = "DELETE FROM mcp_policies WHERE name = $1";
 }
 
 /// The store of API-registered servers in SQLite or Postgres.
@@ -284,6 +289,50 @@ impl ServerStore for SqlStore {
         let deleted = with_pool!(&self.backend, |pool| {
             sqlx::query(query::DELETE_KEY)
                 .bind(key_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
+    async fn load_policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(&self.backend, |pool| {
+            sqlx::query_as(query::LOAD_POLICIES).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(name, json)| {
+                serde_json::from_str::<PolicyRecord>(&json)
+                    .ok()
+                    .filter(|record| record.name == name)
+                    .ok_or_else(|| StoreError::CorruptPolicy {
+                        message: "the stored JSON is not its policy record".to_owned(),
+                        name,
+                    })
+            })
+            .collect()
+    }
+
+    async fn save_policy(&self, record: &PolicyRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| StoreError::CorruptPolicy {
+            name: record.name.clone(),
+            message: format!("cannot be encoded as JSON: {e}"),
+        })?;
+        with_pool!(&self.backend, |pool| {
+            sqlx::query(query::SAVE_POLICY)
+                .bind(&record.name)
+                .bind(&json)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
+        let deleted = with_pool!(&self.backend, |pool| {
+            sqlx::query(query::DELETE_POLICY)
+                .bind(name)
                 .execute(pool)
                 .await?
                 .rows_affected()
