@@ -10,6 +10,7 @@
 mod catalog;
 mod client;
 mod keys;
+mod policies;
 mod render;
 mod servers;
 
@@ -35,6 +36,8 @@ pub enum AdminCommand {
     Servers(ServersArgs),
     /// Create, list and delete API keys (scoped credentials for MCP clients).
     Keys(KeysArgs),
+    /// Create, list, replace and delete named policies (CEL rules over callers and tools).
+    Policies(PoliciesArgs),
     /// List the tools a running gateway exposes, or call one.
     Tools(ToolsArgs),
     /// List the resources and resource templates a running gateway exposes.
@@ -120,6 +123,14 @@ pub struct KeysArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PoliciesArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: policies::PoliciesCommand,
+}
+
+#[derive(Debug, Args)]
 pub struct ToolsArgs {
     #[command(flatten)]
     conn: Connection,
@@ -152,6 +163,14 @@ pub struct HealthArgs {
     ready: bool,
 }
 
+/// An id or name that goes into a URL path must be one segment of it.
+fn check_segment(id: &str, what: &str) -> Result<(), Failure> {
+    if id.is_empty() || id == "." || id == ".." || id.contains('/') {
+        return Err(Failure::usage(format!("{id:?} is not a {what}")));
+    }
+    Ok(())
+}
+
 async fn health(args: &HealthArgs) -> Outcome {
     let client = client::Client::new(&args.conn, DEFAULT_TIMEOUT)?;
     let route = if args.ready {
@@ -174,6 +193,7 @@ pub async fn run(command: AdminCommand) -> ExitCode {
         AdminCommand::Health(args) => health(&args).await,
         AdminCommand::Servers(args) => servers::run(&args.conn, args.command).await,
         AdminCommand::Keys(args) => keys::run(&args.conn, args.command).await,
+        AdminCommand::Policies(args) => policies::run(&args.conn, args.command).await,
         AdminCommand::Tools(args) => catalog::run_tools(&args.conn, args.command).await,
         AdminCommand::Resources(args) => catalog::run_resources(&args.conn, args.command).await,
         AdminCommand::Prompts(args) => catalog::run_prompts(&args.conn, args.command).await,

@@ -507,6 +507,80 @@ fn admin_commands_against_a_running_gateway() {
 }
 
 #[test]
+fn keys_and_policies_commands() {
+    let gw = Gateway::start();
+    let out = gw
+        .cli(&[
+            "policies",
+            "create",
+            "--name",
+            "read-only",
+            "--allow",
+            "tool.annotations.readOnlyHint",
+            "--description",
+            "tools that change nothing",
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains("read-only") && out.stdout.contains("allow"),
+        "{out:?}"
+    );
+    gw.cli(&[
+        "policies",
+        "create",
+        "--name",
+        "bad",
+        "--deny",
+        "tool.name ==",
+    ])
+    .api_error("invalid_field");
+    let out = gw.cli(&["policies", "list"]).ok();
+    assert!(
+        out.stdout.contains("tool.annotations.readOnlyHint"),
+        "{out:?}"
+    );
+
+    let out = gw
+        .cli(&[
+            "keys",
+            "create",
+            "--json",
+            "--name",
+            "reader",
+            "--policy",
+            "read-only",
+        ])
+        .ok();
+    let key = out.json();
+    assert!(key["key"].as_str().unwrap().starts_with("mgw_"), "{out:?}");
+    assert_eq!(key["policies"], serde_json::json!(["read-only"]));
+    let key_id = key["key_id"].as_str().unwrap().to_owned();
+    let out = gw.cli(&["keys", "get", &key_id]).ok();
+    assert!(out.stdout.contains("read-only"), "{out:?}");
+    gw.cli(&["policies", "rm", "read-only"])
+        .api_error("policy_in_use");
+    gw.cli(&["keys", "create", "--name", "x", "--policy", "nope"])
+        .api_error("invalid_field");
+
+    gw.cli(&["keys", "rm", &key_id]).ok();
+    let out = gw
+        .cli(&[
+            "policies",
+            "create",
+            "--replace",
+            "--name",
+            "read-only",
+            "--deny",
+            "false",
+        ])
+        .ok();
+    assert!(out.stdout.contains("deny"), "{out:?}");
+    gw.cli(&["policies", "rm", "read-only"]).ok();
+    gw.cli(&["policies", "get", "read-only"])
+        .api_error("policy_not_found");
+}
+
+#[test]
 fn an_unreachable_gateway_exits_69() {
     let url = format!("http://127.0.0.1:{}", free_port());
     for args in [
@@ -657,6 +731,13 @@ fn every_command_has_help() {
         &["servers", "add"],
         &["servers", "update"],
         &["servers", "rm"],
+        &["keys"],
+        &["keys", "create"],
+        &["keys", "list"],
+        &["policies"],
+        &["policies", "create"],
+        &["policies", "list"],
+        &["policies", "rm"],
         &["tools"],
         &["tools", "list"],
         &["tools", "call"],

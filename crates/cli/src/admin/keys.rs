@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Connection, DEFAULT_TIMEOUT, Failure, Outcome,
+    Connection, DEFAULT_TIMEOUT, Outcome, check_segment,
     client::Client,
     parse_json_object, read_arg_or_stdin,
     render::{self, items, scalar, str_at},
@@ -26,6 +26,10 @@ pub enum KeysCommand {
         /// `github__*`; repeatable). Without it: every tool of the servers it reaches.
         #[arg(long = "tool", value_name = "NAME_OR_GLOB")]
         tools: Vec<String>,
+        /// Subject the key's tools to this named policy too (repeatable; see
+        /// `mcp-gateway policies`).
+        #[arg(long = "policy", value_name = "NAME")]
+        policies: Vec<String>,
         /// When the key stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z).
         #[arg(long, value_name = "TIME")]
         expires_at: Option<String>,
@@ -65,6 +69,7 @@ Examples:
   mcp-gateway keys create --name ci-bot --server github --tool 'github__search_*'
   mcp-gateway keys create --name nightly --expires-at 2027-01-31T00:00:00Z
   mcp-gateway keys create --name agent --requests-per-minute 120 --burst 20 --max-concurrent 4
+  mcp-gateway keys create --name reader --policy read-only
 
 Clients send the key as `Authorization: Bearer <key>`; it reaches only what it grants, and
 answers as for a name that does not exist for anything else.";
@@ -76,6 +81,7 @@ pub async fn run(conn: &Connection, command: KeysCommand) -> Outcome {
             name,
             servers,
             tools,
+            policies,
             expires_at,
             metadata,
             requests_per_minute,
@@ -89,6 +95,9 @@ pub async fn run(conn: &Connection, command: KeysCommand) -> Outcome {
             }
             if !tools.is_empty() {
                 body.insert("tools".into(), json!(tools));
+            }
+            if !policies.is_empty() {
+                body.insert("policies".into(), json!(policies));
             }
             if let Some(at) = expires_at {
                 body.insert("expires_at".into(), json!(at));
@@ -115,7 +124,7 @@ pub async fn run(conn: &Connection, command: KeysCommand) -> Outcome {
         }
         KeysCommand::List => list(conn, &client()?).await,
         KeysCommand::Get { key_id } => {
-            check_id(&key_id)?;
+            check_segment(&key_id, "key id")?;
             let answer = client()?.get(&["mcp", "keys", &key_id]).await?;
             if conn.json {
                 render::json(&answer);
@@ -125,7 +134,7 @@ pub async fn run(conn: &Connection, command: KeysCommand) -> Outcome {
             Ok(())
         }
         KeysCommand::Rm { key_id } => {
-            check_id(&key_id)?;
+            check_segment(&key_id, "key id")?;
             let answer = client()?.delete(&["mcp", "keys", &key_id]).await?;
             if conn.json {
                 render::json(&answer);
@@ -189,6 +198,7 @@ fn fields(key: &Value) -> Vec<(String, String)> {
         ("prefix".into(), render::clean(str_at(key, "prefix"))),
         ("servers".into(), allowlist(key.get("servers"))),
         ("tools".into(), allowlist(key.get("tools"))),
+        ("policies".into(), names(key.get("policies"))),
         ("expires".into(), expiry(key)),
         ("rate_limit".into(), rate_limit(key.get("rate_limit"))),
         ("created_at".into(), scalar(key.get("created_at"))),
@@ -208,6 +218,14 @@ fn allowlist(value: Option<&Value>) -> String {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
+    }
+}
+
+/// The names, or `none`.
+fn names(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => allowlist(value),
+        _ => "none".into(),
     }
 }
 
@@ -237,12 +255,4 @@ fn expiry(key: &Value) -> String {
         (Some(at), Some(true)) => format!("{} (expired)", render::clean(at)),
         (Some(at), _) => render::clean(at),
     }
-}
-
-/// A key id must be one URL path segment.
-fn check_id(id: &str) -> Result<(), Failure> {
-    if id.is_empty() || id == "." || id == ".." {
-        return Err(Failure::usage(format!("{id:?} is not a key id")));
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Connection, DEFAULT_TIMEOUT, Failure, Outcome,
+    Connection, DEFAULT_TIMEOUT, Failure, Outcome, check_segment,
     client::Client,
     parse_json_object, read_arg_or_stdin,
     render::{self, items, scalar, str_at},
@@ -161,7 +161,7 @@ pub async fn run(conn: &Connection, command: ServersCommand) -> Outcome {
     match command {
         ServersCommand::List => list(conn, &client()?).await,
         ServersCommand::Get { id } => {
-            check_id(&id)?;
+            check_segment(&id, "server id")?;
             get(conn, &client()?, &id).await
         }
         ServersCommand::Add(args) => {
@@ -173,7 +173,7 @@ pub async fn run(conn: &Connection, command: ServersCommand) -> Outcome {
             update(conn, &client()?, record).await
         }
         ServersCommand::Rm { id } => {
-            check_id(&id)?;
+            check_segment(&id, "server id")?;
             rm(conn, &client()?, &id).await
         }
     }
@@ -370,7 +370,7 @@ async fn update(conn: &Connection, client: &Client, record: Map<String, Value>) 
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    check_id(&id)?;
+    check_segment(&id, "server id")?;
     let answer = client
         .put(&["mcp", "servers", &id], &Value::Object(record))
         .await?;
@@ -392,14 +392,6 @@ async fn rm(conn: &Connection, client: &Client, id: &str) -> Outcome {
         render::json(&answer);
     } else {
         render::out(&format!("unregistered server {}", render::clean(id)));
-    }
-    Ok(())
-}
-
-/// A server id must be one URL path segment.
-fn check_id(id: &str) -> Result<(), Failure> {
-    if id.is_empty() || id == "." || id == ".." {
-        return Err(Failure::usage(format!("{id:?} is not a server id")));
     }
     Ok(())
 }
@@ -433,7 +425,7 @@ impl RecordFlags {
     fn to_record(&self) -> Result<Map<String, Value>, Failure> {
         let mut record = Map::new();
         let id = self.id.clone().unwrap_or_default();
-        check_id(&id)?;
+        check_segment(&id, "server id")?;
         record.insert("server_id".into(), json!(id));
         let mut put = |key: &str, value: Option<Value>| {
             if let Some(value) = value {
