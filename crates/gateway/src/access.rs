@@ -9,6 +9,7 @@
 //! its [`Access`] first. A name or URI outside it is answered exactly as one that does
 //! not exist.
 
+mod admission;
 mod allow;
 mod jwks;
 pub mod jwt;
@@ -28,8 +29,9 @@ use self::{
 };
 use crate::registry::Snapshot;
 
+pub use admission::{Admission, AuditCalls, Called};
 pub use allow::Allow;
-pub use limits::{Admission, Limited, RateLimit};
+pub use limits::{Limited, Limits, RateLimit, Slot};
 pub use patterns::Patterns;
 
 /// Who made a request.
@@ -130,12 +132,27 @@ impl Access {
 
     /// Lets one request to an upstream through the caller's limits (the operator has
     /// none), or says when to retry.
-    pub fn admit(&self) -> Result<Admission, Limited> {
+    pub fn admit(&self) -> Result<Option<Slot>, Limited> {
         match &self.0 {
-            Grant::Key(key) => key.limits.admit(),
-            Grant::Token(caller) => caller.limits.admit(),
-            Grant::Everything | Grant::Nothing => Ok(Admission::UNLIMITED),
+            Grant::Key(key) => key.limits.admit().map(Some),
+            Grant::Token(caller) => caller.limits.admit().map(Some),
+            Grant::Everything | Grant::Nothing => Ok(None),
         }
+    }
+
+    /// Who, for the audit of calls: a key's or a token's principal, or `operator`.
+    pub fn principal(&self) -> &str {
+        match &self.0 {
+            Grant::Key(key) => &key.principal,
+            Grant::Token(caller) => &caller.principal,
+            Grant::Everything => "operator",
+            Grant::Nothing => "nobody",
+        }
+    }
+
+    /// Whether this is a key's or a token's access (not the operator's).
+    pub fn is_identity(&self) -> bool {
+        matches!(self.0, Grant::Key(_) | Grant::Token(_))
     }
 }
 

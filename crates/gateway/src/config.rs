@@ -128,6 +128,10 @@ pub struct Settings {
     /// the base of its canonical URIs (OAuth resource metadata, token audiences). `None`:
     /// `http://<Host>` of each request.
     pub public_url: Option<url::Url>,
+    /// `gateway.audit_calls`: which MCP calls to upstreams the audit log records.
+    pub audit_calls: crate::access::AuditCalls,
+    /// `gateway.audit_call_arguments`: record the arguments of audited calls too.
+    pub audit_call_arguments: bool,
     /// The `policies:` block (the table the stored policies join at start).
     pub policies: std::sync::Arc<crate::access::policy::PolicyTable>,
     /// `gateway.auth.jwt`: JWT bearer tokens of an identity provider, accepted.
@@ -168,6 +172,8 @@ impl Default for Settings {
             servers: Vec::new(),
             keys: Vec::new(),
             public_url: None,
+            audit_calls: Default::default(),
+            audit_call_arguments: false,
             policies: Default::default(),
             jwt: None,
         }

@@ -276,14 +276,24 @@ impl Gateway {
         let peer = entry.runtime.peer().ok_or_else(|| {
             GatewayError::Upstream(entry.record.server_id.clone(), UpstreamError::Unavailable)
         })?;
-        let _admitted = access.admit().map_err(GatewayError::RateLimited)?;
+        let called = crate::access::Called {
+            method: "tools/call",
+            name: &route.upstream_name,
+        };
+        let mut admitted = self
+            .admit(access, entry, called)
+            .map_err(GatewayError::RateLimited)?;
+        if admitted.is_audited() && self.settings.audit_call_arguments {
+            admitted.record_arguments(&serde_json::json!(arguments));
+        }
         let mut params = CallToolRequestParams::new(route.upstream_name.to_string());
         params.arguments = arguments;
         let call = async { peer.call_tool(params).await.map_err(UpstreamError::from) };
-        entry
+        let result = entry
             .call_upstream(call)
             .await
-            .map_err(|e| GatewayError::Upstream(entry.record.server_id.clone(), e))
+            .map_err(|e| GatewayError::Upstream(entry.record.server_id.clone(), e));
+        admitted.track(result)
     }
 
     /// Number of MCP sessions watched for list changes (diagnostics, tests): a session

@@ -113,6 +113,10 @@ pub struct ServerRecord {
     /// Per-call timeout in seconds for requests to this server (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// Rate limits and concurrency caps of single tools (by the upstream's tool name),
+    /// shared by every caller: to spare an upstream's expensive tools.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_limits: BTreeMap<String, crate::access::RateLimit>,
     /// Free-form operator data, stored and returned as given.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,

@@ -1,6 +1,6 @@
-//! Rate limits and concurrency caps: what a key (or a JWT subject) may ask of upstreams,
-//! as configured ([`RateLimit`]) and as counted ([`Limits`]), and the [`Admission`] a
-//! request holds while it is in flight.
+//! Rate limits and concurrency caps: what a key, a JWT subject or a tool may be asked
+//! of upstreams, as configured ([`RateLimit`]) and as counted ([`Limits`]), and the
+//! [`Slot`] a request holds among the requests in flight while it runs.
 
 use std::{
     num::NonZeroU32,
@@ -77,7 +77,7 @@ impl Limits {
     }
 
     /// Lets one request through, or says when to retry.
-    pub fn admit(self: &Arc<Self>) -> Result<Admission, Limited> {
+    pub fn admit(self: &Arc<Self>) -> Result<Slot, Limited> {
         if let Some(cap) = self.max_concurrent {
             let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
             if before >= cap {
@@ -85,12 +85,13 @@ impl Limits {
                 return Err(Limited {
                     retry_after: Duration::from_secs(1),
                     limit: "max_concurrent",
+                    whose: "caller",
                 });
             }
         } else {
             self.in_flight.fetch_add(1, Ordering::Relaxed);
         }
-        let admission = Admission(Some(self.clone()));
+        let slot = Slot(self.clone());
         if let Some(bucket) = &self.bucket
             && let Err(not_until) = bucket.check()
         {
@@ -99,28 +100,21 @@ impl Limits {
             return Err(Limited {
                 retry_after: wait.max(Duration::from_millis(1)),
                 limit: "requests_per_minute",
+                whose: "caller",
             });
         }
-        Ok(admission)
+        Ok(slot)
     }
 }
 
-/// A request let through its caller's limits: holds its place among the requests in
-/// flight until dropped.
+/// A request's place among the requests in flight of one [`Limits`], until dropped.
 #[must_use = "the request counts as in flight while this is held"]
 #[derive(Debug)]
-pub struct Admission(Option<Arc<Limits>>);
+pub struct Slot(Arc<Limits>);
 
-impl Admission {
-    /// A request without limits (the operator's).
-    pub const UNLIMITED: Admission = Admission(None);
-}
-
-impl Drop for Admission {
+impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(limits) = &self.0 {
-            limits.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -131,6 +125,20 @@ pub struct Limited {
     pub retry_after: Duration,
     /// What was exceeded: `requests_per_minute` or `max_concurrent`.
     pub limit: &'static str,
+    /// Whose limit: the `caller`'s (its key or JWT subject) or the `tool`'s.
+    pub whose: &'static str,
+}
+
+impl std::fmt::Display for Limited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rate limited: the {}'s {} is reached; retry in {:.1} s",
+            self.whose,
+            self.limit,
+            self.retry_after.as_secs_f64()
+        )
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ struct GatewaySection {
     request_timeout_secs: Option<u64>,
     worker_threads: Option<usize>,
     public_url: Option<String>,
+    audit_calls: Option<crate::access::AuditCalls>,
+    audit_call_arguments: Option<bool>,
     #[serde(default)]
     auth: AuthSection,
 }
@@ -232,6 +234,8 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             .collect::<Result<Vec<_>, _>>()?;
         settings.allowed_hosts = Some(parse_hosts(&hosts, "gateway.allowed_hosts")?);
     }
+    settings.audit_calls = g.audit_calls.unwrap_or_default();
+    settings.audit_call_arguments = g.audit_call_arguments.unwrap_or(false);
     if let Some(url) = g.public_url {
         settings.public_url = Some(parse_public_url(&expand(&url, "gateway.public_url", env)?)?);
     }

@@ -186,9 +186,17 @@ impl DirectLane {
         let Some(call) = request::lane_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
-        let Some(route) = self.route(call.method, &call.target, asking.is_some(), &access) else {
+        let Some(mut route) = self.route(call.method, &call.target, asking.is_some(), &access)
+        else {
             return Handled::Pass(rebuilt(body));
         };
+        if route.admitted.is_audited()
+            && self.gateway.settings.audit_call_arguments
+            && let Some(arguments) = call.arguments
+        {
+            let arguments = serde_json::from_str(arguments.get()).unwrap_or_default();
+            route.admitted.record_arguments(&arguments);
+        }
         let stateless = caller == Caller::Stateless;
         // A session's request is cancelled by its `notifications/cancelled`, or when the
         // session ends.
@@ -406,9 +414,13 @@ impl DirectLane {
         let relay = &self.relay;
         let (entry, upstream_target, admitted) = match method {
             Method::CallTool => relay.tool_owner(&snapshot, target, asks, access).ok()?,
-            Method::GetPrompt => relay.prompt_owner(&snapshot, target, access).ok()?,
+            Method::GetPrompt => relay
+                .prompt_owner(&snapshot, target, "prompts/get", access)
+                .ok()?,
             Method::ReadResource => {
-                let (entry, admitted) = relay.resource_owner(&snapshot, target, access).ok()?;
+                let (entry, admitted) = relay
+                    .resource_owner(&snapshot, target, "resources/read", access)
+                    .ok()?;
                 (entry, Arc::from(target), admitted)
             }
         };
@@ -521,7 +533,7 @@ impl UpstreamSession {
 /// could not be used and nothing was sent.
 async fn relay(
     entry: Arc<ServerEntry>,
-    _admitted: Admission,
+    mut admitted: Admission,
     call: impl Future<Output = Result<Outcome, LaneError>>,
 ) -> Result<Option<Outcome>, rmcp::ErrorData> {
     let call = async {
@@ -531,8 +543,17 @@ async fn relay(
             Err(LaneError::Failed(e)) => Err(e),
         }
     };
-    entry
+    let outcome = entry
         .call_upstream(call)
         .await
-        .map_err(|e| error::upstream(&entry.record.server_id, e))
+        .map_err(|e| error::upstream(&entry.record.server_id, e));
+    match outcome {
+        // Nothing was sent: the general path serves the request, with an admission of
+        // its own.
+        Ok(None) => {
+            admitted.withdraw();
+            Ok(None)
+        }
+        outcome => admitted.track(outcome),
+    }
 }

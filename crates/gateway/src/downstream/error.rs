@@ -19,14 +19,11 @@ pub fn rate_limited(limited: crate::access::Limited) -> McpError {
     let after = limited.retry_after;
     McpError::new(
         crate::protocol::RATE_LIMITED,
-        format!(
-            "rate limited: this key's {} is reached; retry in {:.1} s",
-            limited.limit,
-            after.as_secs_f64()
-        ),
+        limited.to_string(),
         Some(json!({
             "reason": "rate_limited",
             "limit": limited.limit,
+            "of": limited.whose,
             "retry_after_ms": after.as_millis() as u64,
         })),
     )

@@ -31,7 +31,7 @@ pub use self::call::{Call, access_of};
 use self::upstream_session::Upstream;
 use super::{error, owned::ClientSession, view::Scope};
 use crate::{
-    access::{Access, Admission},
+    access::{Access, Admission, Called},
     client_peer::ClientPeer,
     gateway::Gateway,
     protocol::{self, can_be_asked},
@@ -304,16 +304,21 @@ impl Relay {
             return Err(error::unknown("tool", name));
         };
         let entry = Self::entry(snapshot, &route.server_id)?;
-        let admitted = access.admit().map_err(error::rate_limited)?;
+        let called = Called {
+            method: "tools/call",
+            name: &route.upstream_name,
+        };
+        let admitted = self.admit(access, &entry, called)?;
         Ok((entry, route.upstream_name, admitted))
     }
 
     /// The server that should answer for a resource URI in this scope (the URI goes to
-    /// it unchanged).
+    /// it unchanged), for `method` (`resources/read`, `resources/subscribe`, …).
     pub(crate) fn resource_owner(
         &self,
         snapshot: &Snapshot,
         uri: &str,
+        method: &'static str,
         access: &Access,
     ) -> Result<(Arc<ServerEntry>, Admission), McpError> {
         let server = self.scope.resource_server(snapshot, uri);
@@ -321,15 +326,17 @@ impl Relay {
             Some(id) => Self::entry(snapshot, &id)?,
             None => return Err(error::unknown("resource", uri)),
         };
-        let admitted = access.admit().map_err(error::rate_limited)?;
+        let admitted = self.admit(access, &entry, Called { method, name: uri })?;
         Ok((entry, admitted))
     }
 
-    /// The server that answers for a prompt name in this scope, and its name there.
+    /// The server that answers for a prompt name in this scope, and its name there, for
+    /// `method` (`prompts/get`, `completion/complete`).
     pub(crate) fn prompt_owner(
         &self,
         snapshot: &Snapshot,
         name: &str,
+        method: &'static str,
         access: &Access,
     ) -> Result<(Arc<ServerEntry>, Arc<str>, Admission), McpError> {
         let route = self
@@ -338,8 +345,24 @@ impl Relay {
             .filter(|route| access.allows_server(&route.server_id))
             .ok_or_else(|| error::unknown("prompt", name))?;
         let entry = Self::entry(snapshot, &route.server_id)?;
-        let admitted = access.admit().map_err(error::rate_limited)?;
+        let called = Called {
+            method,
+            name: &route.upstream_name,
+        };
+        let admitted = self.admit(access, &entry, called)?;
         Ok((entry, route.upstream_name, admitted))
+    }
+
+    /// [`Gateway::admit`](crate::gateway::Gateway::admit), as the client sees a refusal.
+    pub(crate) fn admit(
+        &self,
+        access: &Access,
+        entry: &ServerEntry,
+        called: Called<'_>,
+    ) -> Result<Admission, McpError> {
+        self.gateway
+            .admit(access, entry, called)
+            .map_err(error::rate_limited)
     }
 }
 

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use super::{Gateway, GatewayError};
 use crate::{
     access::{
+        Access, Admission, Called, Limited,
         keys::{ActiveKey, KeyPatch, KeySource, NewKey},
         policy::{Policy, PolicySource, PolicySpec},
     },
     model::FieldError,
+    registry::ServerEntry,
     store::StoreError,
 };
 
@@ -204,6 +206,35 @@ impl Gateway {
             }
             Some(policy) => Ok(policy),
         }
+    }
+
+    /// Lets one request to `entry`'s upstream through the caller's limits and the tool's
+    /// (`tool_limits`), and opens its audit record (`gateway.audit_calls`); or says when
+    /// to retry. Every routed request to an upstream, on every face, comes here.
+    pub fn admit(
+        &self,
+        access: &Access,
+        entry: &ServerEntry,
+        called: Called<'_>,
+    ) -> Result<Admission, Limited> {
+        let caller = access.admit()?;
+        let tool = match called.method {
+            "tools/call" => entry.tool_limits.get(called.name),
+            _ => None,
+        };
+        let tool = tool
+            .map(|limits| limits.admit())
+            .transpose()
+            .map_err(|limited| Limited {
+                whose: "tool",
+                ..limited
+            })?;
+        let audited = self.settings.audit_calls.covers(access).then_some((
+            access,
+            entry.record.server_id.as_str(),
+            called,
+        ));
+        Ok(Admission::new(caller, tool, audited))
     }
 
     fn check_policies_exist(&self, names: &[String]) -> Result<(), FieldError> {

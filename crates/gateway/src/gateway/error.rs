@@ -33,11 +33,7 @@ pub enum GatewayError {
     PolicyConfigDefined(String),
     #[error("policy {name:?} is named by the keys {keys:?}; take it off them first")]
     PolicyInUse { name: String, keys: Vec<String> },
-    #[error(
-        "rate limited: this key's {} is reached; retry in {:.1} s",
-        .0.limit,
-        .0.retry_after.as_secs_f64()
-    )]
+    #[error("{0}")]
     RateLimited(crate::access::Limited),
     #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
     ToolNotFound(String),

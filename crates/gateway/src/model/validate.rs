@@ -237,6 +237,20 @@ impl ServerRecord {
                 ));
             }
         }
+        if self.tool_limits.len() > 256 {
+            return Err(FieldError::invalid(
+                "tool_limits",
+                "has more than 256 tools",
+            ));
+        }
+        for (tool, limit) in &self.tool_limits {
+            if tool.is_empty() {
+                return Err(FieldError::invalid("tool_limits", "names an empty tool"));
+            }
+            crate::access::Limits::new(Some(limit)).map_err(|e| {
+                FieldError::invalid(format!("tool_limits.{tool}.{}", e.field), e.message)
+            })?;
+        }
         if self.timeout_secs == Some(0) {
             return Err(FieldError::invalid("timeout_secs", "must be at least 1"));
         }

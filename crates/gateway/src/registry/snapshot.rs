@@ -27,6 +27,8 @@ pub struct ServerEntry {
     pub source: Source,
     pub catalog: Arc<Catalog>,
     pub runtime: Arc<ServerRuntime>,
+    /// The state of the record's `tool_limits`, by tool name.
+    pub tool_limits: Arc<std::collections::HashMap<String, Arc<crate::access::Limits>>>,
     /// Content hashes of what this server exposes, to tell real list changes from refreshes.
     pub fingerprint: Fingerprint,
     /// This entry's routes, built once and shared by every snapshot that holds the entry.
@@ -90,7 +92,17 @@ fn hash_items<'a, T: serde::Serialize + 'a>(items: impl Iterator<Item = &'a T>) 
 
 impl ServerEntry {
     pub(super) fn new(record: ServerRecord, source: Source) -> Self {
+        // The record was validated: its limits are well-formed.
+        let tool_limits = record
+            .tool_limits
+            .iter()
+            .filter_map(|(tool, limit)| {
+                let limits = crate::access::Limits::new(Some(limit)).ok()?;
+                Some((tool.clone(), Arc::new(limits)))
+            })
+            .collect();
         Self {
+            tool_limits: Arc::new(tool_limits),
             record: Arc::new(record),
             source,
             catalog: Arc::new(Catalog::default()),
@@ -107,6 +119,7 @@ impl ServerEntry {
             source: self.source,
             catalog: Arc::new(catalog),
             runtime: self.runtime.clone(),
+            tool_limits: self.tool_limits.clone(),
             fingerprint: Fingerprint::default(),
             routes: OnceLock::new(),
         }

@@ -7,7 +7,7 @@ use super::raw::Answer;
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
-/// An MCP client over streamable HTTP with a bearer key, in either era.
+/// An MCP client over streamable HTTP with a bearer key (none if empty), in either era.
 pub struct Mcp {
     http: reqwest::Client,
     pub url: String,
@@ -48,8 +48,10 @@ impl Mcp {
             .http
             .post(&self.url)
             .header("accept", ACCEPT)
-            .bearer_auth(&self.key)
             .json(body);
+        if !self.key.is_empty() {
+            request = request.bearer_auth(&self.key);
+        }
         match &self.session {
             Some(session) => {
                 request = request

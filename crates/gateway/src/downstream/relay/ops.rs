@@ -18,6 +18,7 @@ use rmcp::{
 
 use super::{Call, Relay, upstream_session::until_cancelled};
 use crate::{
+    access::Called,
     downstream::{
         error,
         view::{Scope, page_where, template_item},
@@ -25,6 +26,9 @@ use crate::{
     protocol::mark_complete,
     registry::{Route, TemplateRoute},
 };
+
+/// The method completions are audited under.
+const COMPLETE: &str = "completion/complete";
 
 impl Relay {
     /// What the face tells a client in `initialize` (and 2026-07-28 discovery).
@@ -117,18 +121,20 @@ impl Relay {
         call: &Call,
     ) -> Result<GetPromptResponse, McpError> {
         let snapshot = self.catalog().await;
-        let (entry, upstream_name, _admitted) =
-            self.prompt_owner(&snapshot, &request.name, &call.access)?;
+        let (entry, upstream_name, mut admitted) =
+            self.prompt_owner(&snapshot, &request.name, "prompts/get", &call.access)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
         let mut params = request.clone();
         params.name = upstream_name.to_string();
         params.meta = meta;
-        let mut response = until_cancelled(
-            &call.cancelled,
-            Self::relay(&upstream.entry, upstream.peer.get_prompt_once(params)),
-        )
-        .await?;
+        let mut response = admitted.track(
+            until_cancelled(
+                &call.cancelled,
+                Self::relay(&upstream.entry, upstream.peer.get_prompt_once(params)),
+            )
+            .await,
+        )?;
         if let GetPromptResponse::Complete(result) = &mut response {
             mark_complete(&mut result.result_type);
         }
@@ -178,16 +184,19 @@ impl Relay {
         call: &Call,
     ) -> Result<ReadResourceResponse, McpError> {
         let snapshot = self.catalog().await;
-        let (entry, _admitted) = self.resource_owner(&snapshot, &request.uri, &call.access)?;
+        let (entry, mut admitted) =
+            self.resource_owner(&snapshot, &request.uri, "resources/read", &call.access)?;
         let upstream = self.upstream(entry, call).await?;
         let (_call, meta) = self.begin(&upstream.calls, call, None);
         let mut request = request;
         request.meta = meta;
-        let mut response = until_cancelled(
-            &call.cancelled,
-            Self::relay(&upstream.entry, upstream.peer.read_resource_once(request)),
-        )
-        .await?;
+        let mut response = admitted.track(
+            until_cancelled(
+                &call.cancelled,
+                Self::relay(&upstream.entry, upstream.peer.read_resource_once(request)),
+            )
+            .await,
+        )?;
         if let ReadResourceResponse::Complete(result) = &mut response {
             mark_complete(&mut result.result_type);
         }
@@ -201,10 +210,10 @@ impl Relay {
     ) -> Result<CompleteResult, McpError> {
         let snapshot = self.catalog().await;
         let mut upstream = request.clone();
-        let (entry, _admitted) = match &request.r#ref {
+        let (entry, mut admitted) = match &request.r#ref {
             Reference::Prompt(prompt) => {
                 let (entry, upstream_name, admitted) =
-                    self.prompt_owner(&snapshot, &prompt.name, &call.access)?;
+                    self.prompt_owner(&snapshot, &prompt.name, COMPLETE, &call.access)?;
                 if let Reference::Prompt(p) = &mut upstream.r#ref {
                     p.name = upstream_name.to_string();
                 }
@@ -220,11 +229,18 @@ impl Relay {
                     .filter(|id| call.access.allows_server(id));
                 match owner {
                     // A template's own URI: its server, within the caller's limits.
-                    Some(id) => (
-                        Self::entry(&snapshot, &id)?,
-                        call.access.admit().map_err(error::rate_limited)?,
-                    ),
-                    None => self.resource_owner(&snapshot, &resource.uri, &call.access)?,
+                    Some(id) => {
+                        let entry = Self::entry(&snapshot, &id)?;
+                        let called = Called {
+                            method: COMPLETE,
+                            name: &resource.uri,
+                        };
+                        let admitted = self.admit(&call.access, &entry, called)?;
+                        (entry, admitted)
+                    }
+                    None => {
+                        self.resource_owner(&snapshot, &resource.uri, COMPLETE, &call.access)?
+                    }
                 }
             }
             _ => {
@@ -239,11 +255,13 @@ impl Relay {
         upstream.meta = meta;
         // A legacy upstream's results have no resultType; 2026-07-28 clients need one
         // (rmcp strips it again for older clients).
-        let mut result = until_cancelled(
-            &call.cancelled,
-            Self::relay(&session.entry, session.peer.complete(upstream)),
-        )
-        .await?;
+        let mut result = admitted.track(
+            until_cancelled(
+                &call.cancelled,
+                Self::relay(&session.entry, session.peer.complete(upstream)),
+            )
+            .await,
+        )?;
         mark_complete(&mut result.result_type);
         Ok(result)
     }

@@ -11,7 +11,9 @@ use rmcp::{
 };
 
 use super::{Call, Relay, upstream_session::Upstream};
-use crate::{client_peer::ClientPeer, downstream::owned::ClientSession, upstream::Client};
+use crate::{
+    access::Admission, client_peer::ClientPeer, downstream::owned::ClientSession, upstream::Client,
+};
 
 impl Relay {
     /// `resources/subscribe`: `resources/updated` for `uri` reaches this session from now on.
@@ -51,10 +53,13 @@ impl Relay {
         // A client with upstream sessions of its own subscribes on its own session, where
         // whatever else it does with that server happens (server-everything, say, starts
         // sending updates when that session calls a tool); the updates come to it alone.
-        let upstream = self.subscription_upstream(&request.uri, call).await?;
+        let (upstream, mut admitted) = self
+            .subscription_upstream(&request.uri, "resources/subscribe", call)
+            .await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, call, None);
-            return Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
+            let subscribed = Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
+            return admitted.track(subscribed);
         }
         let Upstream { entry, peer, .. } = upstream;
         let uri = request.uri.clone();
@@ -62,7 +67,9 @@ impl Relay {
         // One upstream subscription per URI, however many sessions follow it.
         if entry.runtime.calls.subscribers(&uri).is_empty() {
             let (_call, _) = self.begin(&entry.runtime.calls, call, None);
-            Self::relay(&entry, peer.subscribe(request)).await?;
+            admitted.track(Self::relay(&entry, peer.subscribe(request)).await)?;
+        } else {
+            admitted.track(Ok::<_, McpError>(()))?;
         }
         // Updates come after the request: to the session, not the request's stream.
         let client = Client {
@@ -79,17 +86,22 @@ impl Relay {
     /// session of its own when the shared one speaks 2026-07-28, which has no
     /// `resources/subscribe` (the client's own session is a session-era one where the
     /// upstream offers one, as it would be directly).
-    async fn subscription_upstream(&self, uri: &str, call: &Call) -> Result<Upstream, McpError> {
+    async fn subscription_upstream(
+        &self,
+        uri: &str,
+        method: &'static str,
+        call: &Call,
+    ) -> Result<(Upstream, Admission), McpError> {
         let snapshot = self.catalog().await;
-        let (entry, _admitted) = self.resource_owner(&snapshot, uri, &call.access)?;
+        let (entry, admitted) = self.resource_owner(&snapshot, uri, method, &call.access)?;
         let upstream = self.upstream(entry.clone(), call).await?;
         let session_era = !crate::upstream::is_stateless(&upstream.peer);
         if upstream.is_owned() || session_era || call.stateless {
-            return Ok(upstream);
+            return Ok((upstream, admitted));
         }
         let limit = self.gateway.settings.max_client_processes_per_server;
         let owned = self.client(call).upstream(&entry, limit).await?;
-        Ok(Upstream::owned(entry, owned))
+        Ok((Upstream::owned(entry, owned), admitted))
     }
 
     /// Follows again the resources a session rebuilt from its record had subscribed to
@@ -127,16 +139,21 @@ impl Relay {
         request: UnsubscribeRequestParams,
         call: &Call,
     ) -> Result<(), McpError> {
-        let upstream = self.subscription_upstream(&request.uri, call).await?;
+        let (upstream, mut admitted) = self
+            .subscription_upstream(&request.uri, "resources/unsubscribe", call)
+            .await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, call, None);
-            return Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
+            let unsubscribed =
+                Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
+            return admitted.track(unsubscribed);
         }
         let Upstream { entry, peer, .. } = upstream;
         if entry.runtime.calls.unsubscribe(&request.uri, self.session) {
-            return Ok(()); // other sessions still follow this resource
+            // Other sessions still follow this resource.
+            return admitted.track(Ok(()));
         }
         let (_call, _) = self.begin(&entry.runtime.calls, call, None);
-        Self::relay(&entry, peer.unsubscribe(request)).await
+        admitted.track(Self::relay(&entry, peer.unsubscribe(request)).await)
     }
 }

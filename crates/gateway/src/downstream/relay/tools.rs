@@ -91,11 +91,25 @@ impl Relay {
             self.discover_asking_tools().await;
             snapshot = self.snapshot();
         }
-        let (entry, upstream_name, _admitted) =
+        let (entry, upstream_name, mut admitted) =
             self.tool_owner(&snapshot, &request.name, asks, &context.access)?;
-        let modern = context.stateless;
+        if admitted.is_audited() && self.gateway.settings.audit_call_arguments {
+            admitted.record_arguments(&serde_json::json!(request.arguments));
+        }
         let mut params = request.clone();
         params.name = upstream_name.to_string().into();
+        let called = self.call_tool_on(entry, params, context).await;
+        admitted.track(called)
+    }
+
+    /// Calls the tool `params` names (the upstream's name) on `entry`'s server.
+    async fn call_tool_on(
+        &self,
+        entry: Arc<ServerEntry>,
+        mut params: CallToolRequestParams,
+        context: &Call,
+    ) -> Result<CallToolResponse, McpError> {
+        let modern = context.stateless;
 
         if modern {
             let limit = self.gateway.settings.max_client_processes_per_server;
