@@ -671,3 +671,49 @@ async fn the_concurrency_cap_counts_calls_in_flight() {
         "the place was freed"
     );
 }
+
+#[tokio::test]
+async fn the_typescript_sdk_sees_and_calls_only_what_a_key_grants() {
+    let s = setup(Settings::default()).await;
+    if mcp_gateway_testkit::npm_bin_or_skip("mcp-server-everything").is_none() {
+        return; // the npm peers (and the SDK with them) are not installed
+    }
+    let (key, _) = s
+        .key(json!({"name": "ts", "tools": ["a__echo", "b__b_*"]}))
+        .await;
+    let expected = json!([
+        "a__echo",
+        "b__b_add",
+        "b__b_add_tool",
+        "b__b_echo",
+        "b__b_fail",
+        "b__b_slow",
+        "b__b_whoami"
+    ]);
+    let script = mcp_gateway_testkit::interop_dir()
+        .join("clients")
+        .join("ts_scoped.mjs");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("node")
+            .arg(&script)
+            .args([&s.base, &key, &expected.to_string(), "a__echo", "a__add"])
+            .current_dir(mcp_gateway_testkit::interop_dir())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the script finished within 60 s")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stdout.contains("FAIL"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        7,
+        "{stdout}"
+    );
+}
