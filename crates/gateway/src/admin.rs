@@ -5,6 +5,7 @@
 pub mod audit;
 mod body;
 pub(crate) mod catalog;
+pub(crate) mod credentials;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod policies;

@@ -11,7 +11,7 @@ mod bridge;
 mod changes;
 pub(crate) mod direct;
 mod error;
-mod owned;
+pub(crate) mod owned;
 mod relay;
 mod server;
 pub mod session_store;

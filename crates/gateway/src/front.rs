@@ -37,7 +37,7 @@ use axum::{
 use tower::ServiceExt;
 
 use crate::{
-    admin::{audit, catalog, health, keys, policies, servers},
+    admin::{audit, catalog, credentials, health, keys, policies, servers},
     downstream::HotPath,
     gateway::Gateway,
 };
@@ -112,6 +112,13 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
             .route_layer(handler_timeout.clone())
             .route_layer(middleware::from_fn_with_state(door.clone(), admit));
         let guarded = admin
+            // A caller's own credentials: any identity, for itself.
+            .route(
+                "/mcp/servers/{server_id}/credentials",
+                get(credentials::get)
+                    .put(credentials::put)
+                    .delete(credentials::remove),
+            )
             .route("/mcp/tools", get(catalog::tools))
             .route("/mcp/resources", get(catalog::resources))
             .route("/mcp/prompts", get(catalog::prompts))

@@ -2,6 +2,7 @@
 //! the operations the REST API (and later the MCP front end) perform on them.
 
 mod access_admin;
+mod credentials;
 mod error;
 mod startup;
 
@@ -24,6 +25,7 @@ use crate::{
     },
 };
 
+pub(crate) use credentials::CredentialError;
 pub use error::GatewayError;
 pub use startup::StartupWait;
 
@@ -49,6 +51,8 @@ pub struct Gateway {
     pub(crate) startup: Arc<StartupWait>,
     /// The API keys in force (the config file's and the stored ones).
     pub keys: KeyTable,
+    /// Callers' own credentials for per-user servers, and their sessions with them.
+    credentials: credentials::Credentials,
 }
 
 impl Gateway {
@@ -100,8 +104,10 @@ impl Gateway {
             sessions,
             startup: Arc::default(),
             keys: KeyTable::default(),
+            credentials: Default::default(),
         });
         gateway.load_policies().await?;
+        gateway.load_credentials().await?;
         gateway.load_keys().await?;
         if let Some(jwt) = gateway.settings.jwt.clone() {
             // The provider's keys, fetched beside the start (a slow provider delays
@@ -273,9 +279,18 @@ impl Gateway {
             }
             return Err(GatewayError::ToolNotFound(exposed.to_owned()));
         };
-        let peer = entry.runtime.peer().ok_or_else(|| {
-            GatewayError::Upstream(entry.record.server_id.clone(), UpstreamError::Unavailable)
-        })?;
+        let server_id = &entry.record.server_id;
+        let peer = match self.caller_upstream(entry, access).await {
+            Ok(Some(mine)) => mine.peer.clone(),
+            Ok(None) => entry.runtime.peer().ok_or_else(|| {
+                GatewayError::Upstream(server_id.clone(), UpstreamError::Unavailable)
+            })?,
+            Err(CredentialError::Missing(id)) => return Err(GatewayError::CredentialRequired(id)),
+            Err(CredentialError::Upstream(e)) => {
+                let failed = UpstreamError::Connect(e.message.to_string());
+                return Err(GatewayError::Upstream(server_id.clone(), failed));
+            }
+        };
         let called = crate::access::Called {
             method: "tools/call",
             name: &route.upstream_name,

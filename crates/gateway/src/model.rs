@@ -35,6 +35,24 @@ impl TransportKind {
     }
 }
 
+/// Whose credential a server's calls carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialMode {
+    /// The record's `auth_value`, for every caller.
+    #[default]
+    Shared,
+    /// Each caller's own (`PUT /mcp/servers/{id}/credentials`), on upstream sessions of
+    /// that caller only; the record's `auth_value` serves discovery and the operator.
+    PerUser,
+}
+
+impl CredentialMode {
+    fn is_shared(&self) -> bool {
+        *self == CredentialMode::Shared
+    }
+}
+
 /// How the gateway authenticates to an upstream server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,6 +135,9 @@ pub struct ServerRecord {
     /// shared by every caller: to spare an upstream's expensive tools.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_limits: BTreeMap<String, crate::access::RateLimit>,
+    /// `shared` (default) or `per_user`: see [`CredentialMode`].
+    #[serde(default, skip_serializing_if = "CredentialMode::is_shared")]
+    pub credentials: CredentialMode,
     /// Free-form operator data, stored and returned as given.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,

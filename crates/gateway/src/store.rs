@@ -49,6 +49,15 @@ pub enum StoreError {
     },
 }
 
+/// A caller's own credential for a per-user server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    pub server_id: String,
+    /// Whose (see [`crate::access::Identity::principal`]).
+    pub principal: String,
+    pub value: crate::secret::Secret,
+}
+
 /// The repository of API-registered servers. Every write is durable when it returns `Ok`:
 /// an acknowledged registration survives `kill -9`.
 #[async_trait::async_trait]
@@ -75,6 +84,13 @@ pub trait ServerStore: Send + Sync + 'static {
     async fn save_policy(&self, record: &PolicyRecord) -> Result<(), StoreError>;
     /// Deletes a policy; returns whether it existed.
     async fn delete_policy(&self, name: &str) -> Result<bool, StoreError>;
+    /// Every caller's stored credential for per-user servers.
+    async fn load_credentials(&self) -> Result<Vec<StoredCredential>, StoreError>;
+    /// Stores `principal`'s credential for `server_id`, replacing any.
+    async fn save_credential(&self, credential: &StoredCredential) -> Result<(), StoreError>;
+    /// Deletes `principal`'s credential for `server_id`; returns whether it existed.
+    async fn delete_credential(&self, server_id: &str, principal: &str)
+    -> Result<bool, StoreError>;
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// A description for logs, without credentials (e.g. `sqlite://mcp-gateway.db`).

@@ -72,7 +72,61 @@ on_both_backends!(
     concurrent_writes,
     kill_9_loses_no_acknowledged_write,
     policies_round_trip,
+    credentials_sealed_at_rest,
 );
+
+/// Callers' credentials: sealed with the key (the column never holds the value), replaced
+/// in place, deleted; without the key they do not load.
+async fn credentials_sealed_at_rest(url: String) {
+    use mcp_gateway::store::StoredCredential;
+    let key = SecretKey::parse(AT_REST_KEY).unwrap();
+    let store = SqlStore::connect(&url)
+        .await
+        .expect("connect")
+        .with_secret_key(Some(key.clone()));
+    let credential = |principal: &str, value: &str| StoredCredential {
+        server_id: "gh".into(),
+        principal: principal.into(),
+        value: Secret::new(value),
+    };
+    store
+        .save_credential(&credential("key:a", "ghp-alice-1"))
+        .await
+        .unwrap();
+    store
+        .save_credential(&credential("key:a", "ghp-alice-2"))
+        .await
+        .unwrap();
+    store
+        .save_credential(&credential("jwt:bob", "ghp-bob"))
+        .await
+        .unwrap();
+    let concat = if url.starts_with("sqlite") {
+        "SELECT group_concat(value, ',') FROM mcp_credentials"
+    } else {
+        "SELECT string_agg(value, ',') FROM mcp_credentials"
+    };
+    let raw = raw_string(&url, concat).await;
+    assert!(!raw.contains("ghp-"), "plaintext at rest: {raw}");
+    let mut loaded = store.load_credentials().await.unwrap();
+    loaded.sort_by(|a, b| a.principal.cmp(&b.principal));
+    assert_eq!(
+        loaded,
+        vec![
+            credential("jwt:bob", "ghp-bob"),
+            credential("key:a", "ghp-alice-2")
+        ]
+    );
+    assert!(store.delete_credential("gh", "key:a").await.unwrap());
+    assert!(!store.delete_credential("gh", "key:a").await.unwrap());
+    store.close().await;
+    let without_key = SqlStore::connect(&url).await.expect("connect");
+    assert!(
+        without_key.load_credentials().await.is_err(),
+        "sealed values need the key"
+    );
+    without_key.close().await;
+}
 
 /// Policies: saved in order, replaced in place (same position, new record), deleted.
 async fn policies_round_trip(url: String) {

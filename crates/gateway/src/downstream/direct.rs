@@ -424,6 +424,13 @@ impl DirectLane {
                 (entry, Arc::from(target), admitted)
             }
         };
+        // A caller's requests to a per-user server go on its own session: the general
+        // path's.
+        if entry.record.credentials == crate::model::CredentialMode::PerUser && access.is_identity()
+        {
+            admitted.withdraw();
+            return None;
+        }
         let relay_stateless = crate::upstream::is_stateless(&*entry.runtime.peer()?);
         let lane = entry.runtime.lane(&entry.record)?;
         Some(Route {

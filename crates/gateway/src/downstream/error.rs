@@ -29,6 +29,14 @@ pub fn rate_limited(limited: crate::access::Limited) -> McpError {
     )
 }
 
+/// A request to a per-user server from a caller that stored no credential for it.
+pub fn credential_required(server_id: &str) -> McpError {
+    McpError::invalid_request(
+        crate::gateway::CredentialError::missing_message(server_id),
+        Some(json!({"reason": "credential_required", "server_id": server_id})),
+    )
+}
+
 pub fn bad_cursor(_: BadCursor) -> McpError {
     McpError::invalid_params("invalid pagination cursor", None)
 }

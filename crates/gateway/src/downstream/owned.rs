@@ -163,11 +163,14 @@ impl OwnedUpstream {
         Arc::ptr_eq(&self.runtime, runtime)
     }
 
+    /// Whether the session has ended (closed here, or by the upstream).
+    pub fn is_closed(&self) -> bool {
+        self.end.is_cancelled() || self.peer.is_transport_closed()
+    }
+
     /// Whether the session still serves `entry` and is open.
-    fn serves(&self, entry: &ServerEntry) -> bool {
-        Arc::ptr_eq(&self.runtime, &entry.runtime)
-            && !self.end.is_cancelled()
-            && !self.peer.is_transport_closed()
+    pub fn serves(&self, entry: &ServerEntry) -> bool {
+        Arc::ptr_eq(&self.runtime, &entry.runtime) && !self.is_closed()
     }
 }
 

@@ -217,6 +217,9 @@ impl Relay {
     /// when the client can be asked something (it declared sampling, elicitation or roots,
     /// or set a log level), else the server's shared session.
     async fn upstream(&self, entry: Arc<ServerEntry>, call: &Call) -> Result<Upstream, McpError> {
+        if let Some(mine) = self.caller_upstream(&entry, call).await? {
+            return Ok(Upstream::owned(entry, mine));
+        }
         // A 2026-07-28 request has no session to own anything: only its `tools/call` can
         // be asked something, through a session for that call (`for_stateless_call`).
         if call.stateless || !self.asks(call) {
@@ -225,6 +228,22 @@ impl Relay {
         let limit = self.gateway.settings.max_client_processes_per_server;
         let owned = self.client(call).upstream(&entry, limit).await?;
         Ok(Upstream::owned(entry, owned))
+    }
+
+    /// The caller's own session with a per-user server (see
+    /// [`Gateway::caller_upstream`](crate::gateway::Gateway::caller_upstream)); `None`:
+    /// not one.
+    async fn caller_upstream(
+        &self,
+        entry: &ServerEntry,
+        call: &Call,
+    ) -> Result<Option<Arc<crate::downstream::owned::OwnedUpstream>>, McpError> {
+        use crate::gateway::CredentialError;
+        match self.gateway.caller_upstream(entry, &call.access).await {
+            Ok(mine) => Ok(mine),
+            Err(CredentialError::Missing(server_id)) => Err(error::credential_required(&server_id)),
+            Err(CredentialError::Upstream(e)) => Err(e),
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

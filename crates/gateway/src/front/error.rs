@@ -142,6 +142,12 @@ impl From<GatewayError> for ApiError {
             GatewayError::PolicyInUse { .. } => {
                 Self::new(StatusCode::CONFLICT, "policy_in_use", message)
             }
+            GatewayError::CredentialRequired(_) => {
+                Self::new(StatusCode::FORBIDDEN, "credential_required", message)
+            }
+            GatewayError::CredentialNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "credential_not_found", message)
+            }
             GatewayError::ToolNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "tool_not_found", message)
             }

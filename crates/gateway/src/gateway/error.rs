@@ -35,6 +35,10 @@ pub enum GatewayError {
     PolicyInUse { name: String, keys: Vec<String> },
     #[error("{0}")]
     RateLimited(crate::access::Limited),
+    #[error("{}", super::CredentialError::missing_message(.0))]
+    CredentialRequired(String),
+    #[error("no credential of yours is stored for server {0:?}")]
+    CredentialNotFound(String),
     #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
     ToolNotFound(String),
     #[error("upstream {0:?}: {1}")]

@@ -126,6 +126,22 @@ impl ServerEntry {
         .fingerprinted()
     }
 
+    /// This server as one caller reaches it: the record with the caller's own
+    /// credential in place of its `auth_value` (servers with `credentials: per_user`).
+    pub fn for_caller(&self, credential: crate::secret::Secret) -> Self {
+        let mut record = ServerRecord::clone(&self.record);
+        record.auth_value = Some(credential);
+        Self {
+            record: Arc::new(record),
+            source: self.source,
+            catalog: self.catalog.clone(),
+            runtime: self.runtime.clone(),
+            tool_limits: self.tool_limits.clone(),
+            fingerprint: self.fingerprint,
+            routes: OnceLock::new(),
+        }
+    }
+
     fn fingerprinted(mut self) -> Self {
         self.fingerprint = Fingerprint::of(&self);
         self

@@ -4,7 +4,13 @@ use std::sync::Mutex;
 
 use indexmap::IndexMap;
 
-use super::{ServerStore, StoreError};
+use super::{ServerStore, StoreError, StoredCredential};
+
+/// A map of the store (a panic while holding it cannot leave a half-written map: every
+/// write is one insert or remove, so a poisoned lock is still usable).
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    map.lock().unwrap_or_else(|p| p.into_inner())
+}
 use crate::{
     access::{keys::KeyRecord, policy::PolicyRecord},
     model::ServerRecord,
@@ -15,21 +21,20 @@ pub struct MemoryStore {
     records: Mutex<IndexMap<String, ServerRecord>>,
     keys: Mutex<IndexMap<String, KeyRecord>>,
     policies: Mutex<IndexMap<String, PolicyRecord>>,
+    credentials: Mutex<IndexMap<(String, String), StoredCredential>>,
 }
 
 impl MemoryStore {
     fn records(&self) -> std::sync::MutexGuard<'_, IndexMap<String, ServerRecord>> {
-        // A panic while holding this lock cannot leave a half-written map (every write is
-        // one insert or remove), so a poisoned lock is still usable.
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.records)
     }
 
     fn keys(&self) -> std::sync::MutexGuard<'_, IndexMap<String, KeyRecord>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.keys)
     }
 
     fn policies(&self) -> std::sync::MutexGuard<'_, IndexMap<String, PolicyRecord>> {
-        self.policies.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.policies)
     }
 }
 
@@ -101,6 +106,25 @@ impl ServerStore for MemoryStore {
 
     async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.policies().shift_remove(name).is_some())
+    }
+
+    async fn load_credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
+        Ok(lock(&self.credentials).values().cloned().collect())
+    }
+
+    async fn save_credential(&self, credential: &StoredCredential) -> Result<(), StoreError> {
+        let at = (credential.server_id.clone(), credential.principal.clone());
+        lock(&self.credentials).insert(at, credential.clone());
+        Ok(())
+    }
+
+    async fn delete_credential(
+        &self,
+        server_id: &str,
+        principal: &str,
+    ) -> Result<bool, StoreError> {
+        let at = (server_id.to_owned(), principal.to_owned());
+        Ok(lock(&self.credentials).shift_remove(&at).is_some())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -30,7 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{ServerStore, StoreError};
+use super::{ServerStore, StoreError, StoredCredential};
 use crate::{
     access::{keys::KeyRecord, policy::PolicyRecord},
     model::ServerRecord,
@@ -74,6 +74,13 @@ mod query {
                                    ON CONFLICT (name) DO UPDATE SET record = excluded.record, \
                                    updated_at = CURRENT_TIMESTAMP";
     pub const DELETE_POLICY: &str = "DELETE FROM mcp_policies WHERE name = $1";
+    pub const LOAD_CREDENTIALS: &str = "SELECT server_id, principal, value FROM mcp_credentials";
+    pub const SAVE_CREDENTIAL: &str = "INSERT INTO mcp_credentials (server_id, principal, value) \
+                                       VALUES ($1, $2, $3) ON CONFLICT (server_id, principal) \
+                                       DO UPDATE SET value = excluded.value, \
+                                       updated_at = CURRENT_TIMESTAMP";
+    pub const DELETE_CREDENTIAL: &str =
+        "DELETE FROM mcp_credentials WHERE server_id = $1 AND principal = $2";
 }
 
 /// The store of API-registered servers in SQLite or Postgres.
@@ -333,6 +340,63 @@ impl ServerStore for SqlStore {
         let deleted = with_pool!(&self.backend, |pool| {
             sqlx::query(query::DELETE_POLICY)
                 .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
+    }
+
+    async fn load_credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
+        let rows: Vec<(String, String, String)> = with_pool!(&self.backend, |pool| {
+            sqlx::query_as(query::LOAD_CREDENTIALS)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(server_id, principal, value)| {
+                let value = at_rest::open(&value, self.key.as_ref()).map_err(|error| {
+                    StoreError::Secret {
+                        field: format!("credential of {principal}"),
+                        server_id: server_id.clone(),
+                        error,
+                    }
+                })?;
+                Ok(StoredCredential {
+                    server_id,
+                    principal,
+                    value: Secret::new(value),
+                })
+            })
+            .collect()
+    }
+
+    async fn save_credential(&self, credential: &StoredCredential) -> Result<(), StoreError> {
+        let value = match &self.key {
+            Some(key) => key.seal(credential.value.expose()),
+            None => credential.value.expose().to_owned(),
+        };
+        with_pool!(&self.backend, |pool| {
+            sqlx::query(query::SAVE_CREDENTIAL)
+                .bind(&credential.server_id)
+                .bind(&credential.principal)
+                .bind(&value)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    async fn delete_credential(
+        &self,
+        server_id: &str,
+        principal: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = with_pool!(&self.backend, |pool| {
+            sqlx::query(query::DELETE_CREDENTIAL)
+                .bind(server_id)
+                .bind(principal)
                 .execute(pool)
                 .await?
                 .rows_affected()

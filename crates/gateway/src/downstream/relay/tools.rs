@@ -113,7 +113,10 @@ impl Relay {
 
         if modern {
             let limit = self.gateway.settings.max_client_processes_per_server;
-            let upstream = Upstream::for_stateless_call(entry, context, limit).await?;
+            let upstream = match self.caller_upstream(&entry, context).await? {
+                Some(mine) => Upstream::owned(entry, mine),
+                None => Upstream::for_stateless_call(entry, context, limit).await?,
+            };
             let (input, asks) = mpsc::channel(8);
             let (call, meta) = self.begin(&upstream.calls, context, Some(input));
             params.meta = meta;

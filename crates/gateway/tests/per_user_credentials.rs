@@ -1,0 +1,199 @@
+//! Per-user upstream credentials over real sockets: on a server marked
+//! `credentials: per_user`, each API key stores its own credential, and its requests reach
+//! the upstream with it — never with another caller's, under concurrency, whichever face
+//! and era they take — while the operator's requests (and discovery) use the record's
+//! own. A caller without a credential is told how to add one; a credential is never shown
+//! back, and deleting it takes effect on the next request.
+
+mod common;
+
+use common::{bearer::Mcp, *};
+use mcp_gateway::{config::Settings, secret::Secret};
+use mcp_gateway_testkit::FixtureOptions;
+use serde_json::{Value, json};
+
+const MASTER: &str = "per-user-master-key";
+
+/// The `authorization` header the fixture's upstream saw for a `whoami` call's answer.
+fn authorization(answer: &Value) -> String {
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a whoami result: {answer}"));
+    let headers: Value = serde_json::from_str(text).unwrap();
+    headers["authorization"].as_str().unwrap_or("-").to_owned()
+}
+
+#[tokio::test]
+async fn each_caller_reaches_the_upstream_with_its_own_credential() {
+    let settings = Settings {
+        master_key: Some(Secret::new(MASTER)),
+        ..Settings::default()
+    };
+    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+    let running = started(settings).await;
+    let record = record(json!({"server_id": "a", "url": fixture.url(),
+        "auth_type": "bearer_token", "auth_value": "service-token", "credentials": "per_user"}));
+    running.gateway.register(record).await.unwrap();
+    wait_healthy(&running.gateway, "a").await;
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut request = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut keys = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let (status, created) = send(
+            reqwest::Method::POST,
+            "/mcp/keys",
+            MASTER,
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        keys.push(created["key"].as_str().unwrap().to_owned());
+    }
+    let (alice, bob, carol) = (&keys[0], &keys[1], &keys[2]);
+    let credentials = "/mcp/servers/a/credentials";
+    for (key, token) in [(alice, "alice-token"), (bob, "bob-token")] {
+        let (status, stored) = send(
+            reqwest::Method::PUT,
+            credentials,
+            key,
+            Some(json!({"auth_value": token})),
+        )
+        .await;
+        assert_eq!(status, 200, "{stored}");
+        assert!(!stored.to_string().contains(token), "never shown back");
+    }
+    let (status, state) = send(reqwest::Method::GET, credentials, alice, None).await;
+    assert_eq!((status, state["stored"].clone()), (200, json!(true)));
+    assert!(!state.to_string().contains("alice-token"));
+    let (_, state) = send(reqwest::Method::GET, credentials, carol, None).await;
+    assert_eq!(state["stored"], false);
+
+    // Refused: the master key (the operator uses the record's), an unknown server, a
+    // body with something else.
+    for (path, key, body, status, code) in [
+        (
+            credentials,
+            MASTER,
+            json!({"auth_value": "x"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            "/mcp/servers/nope/credentials",
+            alice.as_str(),
+            json!({"auth_value": "x"}),
+            404,
+            "server_not_found",
+        ),
+        (
+            credentials,
+            alice.as_str(),
+            json!({"auth_value": "x", "user": "y"}),
+            422,
+            "invalid_field",
+        ),
+    ] {
+        let (got, answer) = send(reqwest::Method::PUT, path, key, Some(body)).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {answer}"
+        );
+    }
+
+    // Many calls at once, on every face: each reaches the upstream with its own.
+    let mut calls = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        for (key, token) in [(alice, "alice-token"), (bob, "bob-token")] {
+            let (http, base, key) = (http.clone(), base.clone(), key.clone());
+            let want = format!("Bearer {token}");
+            calls.spawn(async move {
+                let stateless = Mcp::new(&http, &format!("{base}/mcp"), &key);
+                assert_eq!(
+                    authorization(&stateless.call("a__whoami").await),
+                    want,
+                    "{round}"
+                );
+                let session = Mcp::new(&http, &format!("{base}/mcp"), &key).open().await;
+                assert_eq!(authorization(&session.call("a__whoami").await), want);
+                let own = Mcp::new(&http, &format!("{base}/mcp/servers/a/mcp"), &key);
+                assert_eq!(authorization(&own.call("whoami").await), want);
+                let rest: Value = http
+                    .post(format!("{base}/mcp/tools/call"))
+                    .bearer_auth(&key)
+                    .json(&json!({"name": "a__whoami", "arguments": {}}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let rest = json!({"result": rest});
+                assert_eq!(authorization(&rest), want);
+            });
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap();
+    }
+
+    // The operator's requests carry the record's credential.
+    let operator = Mcp::new(&http, &format!("{base}/mcp"), MASTER);
+    assert_eq!(
+        authorization(&operator.call("a__whoami").await),
+        "Bearer service-token"
+    );
+
+    // A caller without one is told how to add it.
+    let refused = Mcp::new(&http, &format!("{base}/mcp"), carol)
+        .call("a__whoami")
+        .await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("PUT /mcp/servers/a/credentials"),
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["data"]["reason"], "credential_required");
+    let (status, rest) = send(
+        reqwest::Method::POST,
+        "/mcp/tools/call",
+        carol,
+        Some(json!({"name": "a__whoami", "arguments": {}})),
+    )
+    .await;
+    assert_eq!(
+        (status, rest["error"]["code"].as_str()),
+        (403, Some("credential_required"))
+    );
+
+    // Deleted: the next request has none.
+    let (status, _) = send(reqwest::Method::DELETE, credentials, alice, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(reqwest::Method::DELETE, credentials, alice, None).await;
+    assert_eq!(status, 404);
+    let after = Mcp::new(&http, &format!("{base}/mcp"), alice)
+        .call("a__whoami")
+        .await;
+    assert_eq!(
+        after["error"]["data"]["reason"], "credential_required",
+        "{after}"
+    );
+    drop(running);
+}
