@@ -150,6 +150,14 @@ impl Access {
         }
     }
 
+    /// The caller's JWT, for a token exchange (RFC 8693); `None` for keys and the operator.
+    pub fn bearer_token(&self) -> Option<&crate::secret::Secret> {
+        match &self.0 {
+            Grant::Token(caller) => Some(&caller.token),
+            _ => None,
+        }
+    }
+
     /// Whether this is a key's or a token's access (not the operator's).
     pub fn is_identity(&self) -> bool {
         matches!(self.0, Grant::Key(_) | Grant::Token(_))

@@ -286,8 +286,8 @@ impl Gateway {
                 GatewayError::Upstream(server_id.clone(), UpstreamError::Unavailable)
             })?,
             Err(CredentialError::Missing(id)) => return Err(GatewayError::CredentialRequired(id)),
-            Err(CredentialError::Upstream(e)) => {
-                let failed = UpstreamError::Connect(e.message.to_string());
+            Err(refused) => {
+                let failed = UpstreamError::Connect(refused.explain().0);
                 return Err(GatewayError::Upstream(server_id.clone(), failed));
             }
         };

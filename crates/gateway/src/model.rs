@@ -53,6 +53,15 @@ impl CredentialMode {
     }
 }
 
+impl ServerRecord {
+    /// Whether a key's or JWT caller's requests go on an upstream session of its own,
+    /// with its own credential: stored (`credentials: per_user`) or exchanged for its
+    /// token (`auth_type: token_exchange`).
+    pub fn per_caller(&self) -> bool {
+        self.credentials == CredentialMode::PerUser || self.auth_type == AuthType::TokenExchange
+    }
+}
+
 /// How the gateway authenticates to an upstream server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,6 +76,30 @@ pub enum AuthType {
     Basic,
     /// A pre-obtained OAuth 2 access token, sent as a bearer token.
     Oauth2,
+    /// OAuth 2.0 Token Exchange (RFC 8693): a JWT caller's token is exchanged at
+    /// `token_exchange.token_endpoint` for one for this upstream, sent as a bearer token
+    /// on that caller's own upstream session (`auth_value`, if set, serves discovery and
+    /// the operator).
+    TokenExchange,
+}
+
+/// Where and how to exchange a caller's token (RFC 8693), for `auth_type: token_exchange`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchange {
+    /// The authorization server's token endpoint.
+    pub token_endpoint: String,
+    /// This gateway's client id there (HTTP Basic authentication with `client_secret`).
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// `audience`, `scope` and `resource` of the exchange request, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 /// Where a server registration came from.
@@ -135,6 +168,9 @@ pub struct ServerRecord {
     /// shared by every caller: to spare an upstream's expensive tools.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_limits: BTreeMap<String, crate::access::RateLimit>,
+    /// For `auth_type: token_exchange`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<TokenExchange>,
     /// `shared` (default) or `per_user`: see [`CredentialMode`].
     #[serde(default, skip_serializing_if = "CredentialMode::is_shared")]
     pub credentials: CredentialMode,

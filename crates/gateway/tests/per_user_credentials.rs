@@ -197,3 +197,111 @@ async fn each_caller_reaches_the_upstream_with_its_own_credential() {
     );
     drop(running);
 }
+
+#[tokio::test]
+async fn a_jwt_callers_token_is_exchanged_for_the_upstream_and_never_forwarded() {
+    use mcp_gateway::access::jwt::JwtAuth;
+    use mcp_gateway_testkit::idp::{IdpKey, STS_CLIENT_ID, STS_CLIENT_SECRET, TestIdp};
+    let idp = TestIdp::start().await;
+    let policies = Default::default();
+    let config = json!({"issuer": idp.issuer, "jwks_url": idp.jwks_url});
+    let auth = JwtAuth::new(serde_json::from_value(config).unwrap(), &policies).unwrap();
+    let settings = Settings {
+        master_key: Some(Secret::new(MASTER)),
+        jwt: Some(auth.into()),
+        policies,
+        ..Settings::default()
+    };
+    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+    let running = started(settings).await;
+    let record = record(json!({"server_id": "x", "url": fixture.url(),
+        "auth_type": "token_exchange",
+        "token_exchange": {"token_endpoint": idp.token_endpoint(), "client_id": STS_CLIENT_ID,
+            "client_secret": STS_CLIENT_SECRET, "audience": "fixture-api"}}));
+    running.gateway.register(record).await.unwrap();
+    wait_healthy(&running.gateway, "x").await;
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let token = |subject: &str| {
+        let claims = idp.claims(subject, &format!("{base}/mcp"));
+        idp.sign(IdpKey::Ec, &claims)
+    };
+
+    let mut calls = tokio::task::JoinSet::new();
+    for round in 0..3 {
+        for subject in ["alice", "bob"] {
+            let (http, url, jwt) = (http.clone(), format!("{base}/mcp"), token(subject));
+            calls.spawn(async move {
+                let stateless = Mcp::new(&http, &url, &jwt);
+                let seen = authorization(&stateless.call("x__whoami").await);
+                assert!(
+                    seen.starts_with(&format!("Bearer xchg-{subject}-")),
+                    "{round}: {seen}"
+                );
+                let session = Mcp::new(&http, &url, &jwt).open().await;
+                let answer = session.call("x__whoami").await;
+                assert!(
+                    !answer.to_string().contains(&jwt),
+                    "the caller's token went upstream"
+                );
+                assert!(authorization(&answer).starts_with(&format!("Bearer xchg-{subject}-")));
+            });
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap();
+    }
+    // One exchange per caller (kept until it expires), for the configured audience.
+    let mut exchanges = idp.exchanges();
+    exchanges.sort();
+    assert_eq!(
+        exchanges,
+        [
+            ("alice".to_owned(), "fixture-api".to_owned()),
+            ("bob".to_owned(), "fixture-api".to_owned())
+        ]
+    );
+
+    // An API key has no token to exchange; the operator's requests carry the record's
+    // credential (none here).
+    let created: Value = http
+        .post(format!("{base}/mcp/keys"))
+        .bearer_auth(MASTER)
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = Mcp::new(
+        &http,
+        &format!("{base}/mcp"),
+        created["key"].as_str().unwrap(),
+    )
+    .call("x__whoami")
+    .await;
+    assert_eq!(
+        refused["error"]["data"]["reason"], "token_required",
+        "{refused}"
+    );
+    let operator = Mcp::new(&http, &format!("{base}/mcp"), MASTER);
+    assert_eq!(authorization(&operator.call("x__whoami").await), "-");
+
+    // The record shows the exchange without its client secret.
+    let view: Value = http
+        .get(format!("{base}/mcp/servers/x"))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["token_exchange"]["client_secret_configured"], true,
+        "{view}"
+    );
+    assert!(!view.to_string().contains(STS_CLIENT_SECRET));
+    drop(running);
+}

@@ -1,6 +1,11 @@
 //! A test identity provider: signs JWTs with fixed test keys (`idp_keys/`, made for these
 //! tests and used nowhere else) and publishes their JWK Set over HTTP on loopback,
 //! counting how often it is fetched. What is published can change (a key rotation).
+//!
+//! It is also a security token service (OAuth 2.0 Token Exchange, RFC 8693) at
+//! `POST /token`: for client [`STS_CLIENT_ID`] / [`STS_CLIENT_SECRET`] (HTTP Basic), it
+//! verifies the `subject_token`'s signature against its own keys and answers a token
+//! `xchg-<sub>-<n>` for the `audience` asked, valid for five minutes.
 
 use std::sync::{
     Arc, Mutex,
@@ -71,9 +76,14 @@ impl IdpKey {
     }
 }
 
+pub const STS_CLIENT_ID: &str = "gateway";
+pub const STS_CLIENT_SECRET: &str = "gateway-sts-secret";
+
 struct Published {
     keys: Mutex<Vec<IdpKey>>,
     fetches: AtomicUsize,
+    /// Token exchanges made: (subject, audience).
+    exchanges: Mutex<Vec<(String, String)>>,
 }
 
 /// The provider, serving `GET /jwks.json` until dropped.
@@ -96,9 +106,11 @@ impl TestIdp {
         let published = Arc::new(Published {
             keys: Mutex::new(vec![IdpKey::Rsa, IdpKey::Ec]),
             fetches: AtomicUsize::new(0),
+            exchanges: Mutex::default(),
         });
         let app = Router::new()
             .route("/jwks.json", get(jwks))
+            .route("/token", axum::routing::post(token_exchange))
             .with_state(published.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
@@ -116,6 +128,16 @@ impl TestIdp {
     /// Publishes `key` too (a rotation).
     pub fn publish(&self, key: IdpKey) {
         self.published.keys.lock().unwrap().push(key);
+    }
+
+    /// The token endpoint (RFC 8693).
+    pub fn token_endpoint(&self) -> String {
+        self.jwks_url.replace("/jwks.json", "/token")
+    }
+
+    /// The exchanges made so far: (subject, audience).
+    pub fn exchanges(&self) -> Vec<(String, String)> {
+        self.published.exchanges.lock().unwrap().clone()
     }
 
     /// How often the JWK Set was fetched.
@@ -178,4 +200,64 @@ async fn jwks(State(published): State<Arc<Published>>) -> Json<Value> {
         .map(|k| k.jwk())
         .collect();
     Json(json!({ "keys": keys }))
+}
+
+/// `POST /token`: RFC 8693 token exchange, answering as RFC 6749 §5 says.
+async fn token_exchange(
+    State(published): State<Arc<Published>>,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    use axum::http::StatusCode;
+    use base64::Engine;
+    let refuse = |status, error: &str| (status, Json(json!({ "error": error })));
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{STS_CLIENT_ID}:{STS_CLIENT_SECRET}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:token-exchange")
+    {
+        return refuse(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let Some(subject_token) = form.get("subject_token") else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    // The subject token must be one of ours: its signature checked with our key.
+    let keys: Vec<IdpKey> = published.keys.lock().unwrap().clone();
+    let subject = jsonwebtoken::decode_header(subject_token)
+        .ok()
+        .and_then(|header| {
+            let key = keys
+                .iter()
+                .find(|k| Some(k.kid()) == header.kid.as_deref())?;
+            let jwk: Jwk = serde_json::from_value(key.jwk()).ok()?;
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+            let mut validation = jsonwebtoken::Validation::new(key.alg());
+            validation.validate_aud = false;
+            jsonwebtoken::decode::<Value>(subject_token, &decoding, &validation).ok()
+        })
+        .and_then(|data| data.claims["sub"].as_str().map(str::to_owned));
+    let Some(subject) = subject else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let audience = form.get("audience").cloned().unwrap_or_default();
+    let n = {
+        let mut exchanges = published.exchanges.lock().unwrap();
+        exchanges.push((subject.clone(), audience));
+        exchanges.len()
+    };
+    (
+        StatusCode::OK,
+        Json(json!({
+            "access_token": format!("xchg-{subject}-{n}"),
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+        })),
+    )
 }

@@ -162,6 +162,9 @@ pub struct TokenCaller {
     pub(super) limits: Arc<Limits>,
     /// What policies see of the caller (`caller`).
     pub(super) facts: cel::Value,
+    /// The token itself: only ever sent to a configured token-exchange endpoint
+    /// (RFC 8693), never upstream.
+    pub(super) token: crate::secret::Secret,
 }
 
 impl TokenCaller {
@@ -349,7 +352,7 @@ impl JwtAuth {
         let key = self.jwks.key_for(&header).await?;
         let claims =
             jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation)?.claims;
-        let caller = self.caller(&claims)?;
+        let caller = self.caller(&claims, token)?;
         self.remember(digest, &caller, now);
         Ok(caller)
     }
@@ -410,7 +413,11 @@ impl JwtAuth {
     }
 
     /// The caller of a token whose signature and times were checked.
-    fn caller(&self, claims: &Map<String, Value>) -> Result<Arc<TokenCaller>, TokenError> {
+    fn caller(
+        &self,
+        claims: &Map<String, Value>,
+        token: &str,
+    ) -> Result<Arc<TokenCaller>, TokenError> {
         let subject = claims
             .get(&self.subject_claim)
             .and_then(Value::as_str)
@@ -448,6 +455,7 @@ impl JwtAuth {
         }));
         let caller = Arc::new(TokenCaller {
             facts,
+            token: crate::secret::Secret::new(token),
             principal,
             subject,
             scopes,

@@ -424,10 +424,9 @@ impl DirectLane {
                 (entry, Arc::from(target), admitted)
             }
         };
-        // A caller's requests to a per-user server go on its own session: the general
-        // path's.
-        if entry.record.credentials == crate::model::CredentialMode::PerUser && access.is_identity()
-        {
+        // A caller's requests to a per-user or token-exchange server go on its own
+        // session: the general path's.
+        if entry.record.per_caller() && access.is_identity() {
             admitted.withdraw();
             return None;
         }

@@ -29,11 +29,13 @@ pub fn rate_limited(limited: crate::access::Limited) -> McpError {
     )
 }
 
-/// A request to a per-user server from a caller that stored no credential for it.
-pub fn credential_required(server_id: &str) -> McpError {
+/// A request to a per-user or token-exchange server without a credential for the
+/// caller (none stored, no token to exchange, the exchange refused).
+pub fn credential_refused(server_id: &str, why: &crate::gateway::CredentialError) -> McpError {
+    let (message, reason) = why.explain();
     McpError::invalid_request(
-        crate::gateway::CredentialError::missing_message(server_id),
-        Some(json!({"reason": "credential_required", "server_id": server_id})),
+        message,
+        Some(json!({"reason": reason, "server_id": server_id})),
     )
 }
 

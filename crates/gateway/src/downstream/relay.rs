@@ -241,8 +241,8 @@ impl Relay {
         use crate::gateway::CredentialError;
         match self.gateway.caller_upstream(entry, &call.access).await {
             Ok(mine) => Ok(mine),
-            Err(CredentialError::Missing(server_id)) => Err(error::credential_required(&server_id)),
             Err(CredentialError::Upstream(e)) => Err(e),
+            Err(refused) => Err(error::credential_refused(&entry.record.server_id, &refused)),
         }
     }
 

@@ -237,6 +237,33 @@ impl ServerRecord {
                 ));
             }
         }
+        match (&self.auth_type, &self.token_exchange) {
+            (AuthType::TokenExchange, None) => {
+                return Err(FieldError::invalid(
+                    "token_exchange",
+                    "is required with auth_type token_exchange (token_endpoint, client_id, …)",
+                ));
+            }
+            (AuthType::TokenExchange, Some(exchange)) => {
+                validate_url(&exchange.token_endpoint, policy).map_err(|e| FieldError {
+                    field: "token_exchange.token_endpoint".into(),
+                    ..e
+                })?;
+                if exchange.client_id.trim().is_empty() {
+                    return Err(FieldError::invalid(
+                        "token_exchange.client_id",
+                        "is required",
+                    ));
+                }
+            }
+            (_, Some(_)) => {
+                return Err(FieldError::invalid(
+                    "token_exchange",
+                    "is only used with auth_type token_exchange",
+                ));
+            }
+            (_, None) => {}
+        }
         if self.tool_limits.len() > 256 {
             return Err(FieldError::invalid(
                 "tool_limits",

@@ -70,6 +70,13 @@ pub struct ServerView {
     pub cwd: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// `shared` or `per_user`.
+    pub credentials: super::CredentialMode,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_limits: BTreeMap<String, crate::access::RateLimit>,
+    /// The token exchange, without its client secret (`client_secret_configured`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<serde_json::Value>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// `config` (read-only through the API) or `api`.
     pub source: Source,
@@ -104,6 +111,18 @@ impl ServerView {
             env_names: record.env.keys().cloned().collect(),
             cwd: record.cwd.clone(),
             timeout_secs: record.timeout_secs,
+            credentials: record.credentials,
+            tool_limits: record.tool_limits.clone(),
+            token_exchange: record.token_exchange.as_ref().map(|t| {
+                serde_json::json!({
+                    "token_endpoint": t.token_endpoint,
+                    "client_id": t.client_id,
+                    "client_secret_configured": t.client_secret.is_some(),
+                    "audience": t.audience,
+                    "scope": t.scope,
+                    "resource": t.resource,
+                })
+            }),
             metadata: record.metadata.clone(),
             source,
             health,

@@ -466,7 +466,12 @@ fn secrets_mut(record: &mut ServerRecord) -> impl Iterator<Item = (String, &mut 
         .iter_mut()
         .map(|(k, v)| (format!("headers.{k}"), v));
     let env = record.env.iter_mut().map(|(k, v)| (format!("env.{k}"), v));
-    auth.into_iter().chain(headers).chain(env)
+    let exchange = record
+        .token_exchange
+        .as_mut()
+        .and_then(|t| t.client_secret.as_mut())
+        .map(|s| ("token_exchange.client_secret".to_owned(), s));
+    auth.into_iter().chain(headers).chain(env).chain(exchange)
 }
 
 /// The record as stored: with a key, every secret value sealed.

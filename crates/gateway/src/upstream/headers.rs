@@ -17,7 +17,9 @@ pub fn upstream_headers(record: &ServerRecord) -> Result<HeaderMap, String> {
     {
         let (name, value) = match record.auth_type {
             AuthType::None => return Err("auth_value is set but auth_type is none".into()),
-            AuthType::BearerToken | AuthType::Oauth2 => (AUTHORIZATION, format!("Bearer {value}")),
+            AuthType::BearerToken | AuthType::Oauth2 | AuthType::TokenExchange => {
+                (AUTHORIZATION, format!("Bearer {value}"))
+            }
             AuthType::Basic => (
                 AUTHORIZATION,
                 format!("Basic {}", BASE64.encode(value.as_bytes())),
