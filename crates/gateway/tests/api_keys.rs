@@ -10,88 +10,22 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    bearer::{Mcp, error_shape, names},
+    bearer::{error_shape, names},
+    guarded::{Guarded, guarded},
     *,
 };
-use mcp_gateway::{app::Running, config::Settings, secret::Secret};
-use mcp_gateway_testkit::{FixtureHandle, FixtureOptions, README_URI};
+use mcp_gateway::{config::Settings, secret::Secret};
+use mcp_gateway_testkit::README_URI;
 use serde_json::{Value, json};
 
 const MASTER: &str = "api-keys-master-key";
 
-struct Setup {
-    running: Running,
-    _a: FixtureHandle,
-    _b: FixtureHandle,
-    base: String,
-    http: reqwest::Client,
-}
+type Setup = Guarded;
 
 /// A gateway with a master key and two fixture upstreams: `a` (tools `echo`, `whoami`,
 /// …) and `b` (the same tools as `b_echo`, …).
 async fn setup(settings: Settings) -> Setup {
-    let settings = Settings {
-        master_key: Some(Secret::new(MASTER)),
-        ..settings
-    };
-    let (a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;
-    let b = mcp_gateway_testkit::spawn_http(FixtureOptions {
-        tools_prefix: "b_".into(),
-        ..FixtureOptions::default()
-    })
-    .await;
-    let record = record(json!({"server_id": "b", "url": b.url()}));
-    running.gateway.register(record).await.unwrap();
-    wait_healthy(&running.gateway, "b").await;
-    let base = format!("http://{}", running.addr);
-    Setup {
-        running,
-        _a: a,
-        _b: b,
-        base,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Setup {
-    async fn rest(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// Creates a key with the master key; its value.
-    async fn key(&self, spec: Value) -> (String, String) {
-        let (status, body) = self
-            .rest(reqwest::Method::POST, "/mcp/keys", MASTER, Some(spec))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        (
-            body["key"].as_str().unwrap().to_owned(),
-            body["key_id"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    fn mcp(&self, path: &str, key: &str) -> Mcp {
-        Mcp::new(&self.http, &format!("{}{path}", self.base), key)
-    }
+    guarded(settings, MASTER, true).await
 }
 
 #[tokio::test]

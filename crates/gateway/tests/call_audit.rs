@@ -9,8 +9,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{bearer::Mcp, *};
-use mcp_gateway::{access::AuditCalls, config::Settings, secret::Secret};
+use common::{bearer::Mcp, guarded::guarded, *};
+use mcp_gateway::{access::AuditCalls, config::Settings};
 use mcp_gateway_testkit::FixtureOptions;
 use serde_json::{Value, json};
 
@@ -55,25 +55,13 @@ async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let settings = Settings {
-        master_key: Some(Secret::new(MASTER)),
         audit_call_arguments: true,
         ..Settings::default()
     };
-    let (_a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/mcp/keys"))
-        .bearer_auth(MASTER)
-        .json(&json!({"name": "audited"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap();
-    let principal = format!("key:{}", created["key_id"].as_str().unwrap());
+    let gw = guarded(settings, MASTER, false).await;
+    let (base, http) = (&gw.base, &gw.http);
+    let (key, key_id) = gw.key(json!({"name": "audited"})).await;
+    let (key, principal) = (key.as_str(), format!("key:{key_id}"));
 
     // The key's calls: stateless (the direct lane), on a session, and over REST.
     let stateless = Mcp::new(&http, &format!("{base}/mcp"), key);
@@ -125,7 +113,6 @@ async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
     );
     assert_eq!(calls[0]["arguments"], r#"{"message":"hi"}"#);
     assert_eq!(calls[3]["arguments"], r#"{"message":"rest"}"#);
-    drop(running);
 }
 
 #[tokio::test]

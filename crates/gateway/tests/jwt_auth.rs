@@ -14,25 +14,26 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    bearer::{Mcp, error_shape, names},
+    bearer::{error_shape, names},
+    guarded::{Guarded, guarded},
     *,
 };
-use mcp_gateway::{access::jwt::JwtAuth, app::Running, config::Settings, secret::Secret};
-use mcp_gateway_testkit::{
-    FixtureHandle, FixtureOptions,
-    idp::{IdpKey, TestIdp, hs256_token, now, unsigned_token},
-};
+use mcp_gateway::{access::jwt::JwtAuth, config::Settings};
+use mcp_gateway_testkit::idp::{IdpKey, TestIdp, hs256_token, now, unsigned_token};
 use serde_json::{Value, json};
 
 const MASTER: &str = "jwt-master-key";
 
 struct Setup {
     idp: TestIdp,
-    running: Running,
-    _a: FixtureHandle,
-    _b: FixtureHandle,
-    base: String,
-    http: reqwest::Client,
+    gw: Guarded,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Guarded;
+    fn deref(&self) -> &Guarded {
+        &self.gw
+    }
 }
 
 /// A gateway with a master key, JWTs of a test provider (`jwt` is merged into the
@@ -47,29 +48,12 @@ async fn setup(jwt: Value) -> Setup {
     let policies = Default::default();
     let auth = JwtAuth::new(serde_json::from_value(config).unwrap(), &policies).unwrap();
     let settings = Settings {
-        master_key: Some(Secret::new(MASTER)),
         jwt: Some(auth.into()),
         policies,
         ..Settings::default()
     };
-    let (a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;
-    let b = mcp_gateway_testkit::spawn_http(FixtureOptions {
-        tools_prefix: "b_".into(),
-        ..FixtureOptions::default()
-    })
-    .await;
-    let record = record(json!({"server_id": "b", "url": b.url()}));
-    running.gateway.register(record).await.unwrap();
-    wait_healthy(&running.gateway, "b").await;
-    let base = format!("http://{}", running.addr);
-    Setup {
-        idp,
-        running,
-        _a: a,
-        _b: b,
-        base,
-        http: reqwest::Client::new(),
-    }
+    let gw = guarded(settings, MASTER, true).await;
+    Setup { idp, gw }
 }
 
 impl Setup {
@@ -99,10 +83,6 @@ impl Setup {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         (status, challenge, response.json().await.unwrap())
-    }
-
-    fn mcp(&self, path: &str, token: &str) -> Mcp {
-        Mcp::new(&self.http, &format!("{}{path}", self.base), token)
     }
 }
 
@@ -420,5 +400,4 @@ async fn a_rotated_key_is_fetched_when_a_token_first_names_it() {
         s.tools(&s.token(IdpKey::Rsa, "alice", json!({}))).await.0,
         200
     );
-    drop(s.running);
 }

@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::{bearer::Mcp, *};
-use mcp_gateway::{config::Settings, secret::Secret};
-use mcp_gateway_testkit::FixtureOptions;
+use common::{bearer::Mcp, guarded::guarded, *};
+use mcp_gateway::config::Settings;
 use serde_json::{Value, json};
 
 const MASTER: &str = "per-user-master-key";
@@ -25,64 +24,38 @@ fn authorization(answer: &Value) -> String {
 
 #[tokio::test]
 async fn each_caller_reaches_the_upstream_with_its_own_credential() {
-    let settings = Settings {
-        master_key: Some(Secret::new(MASTER)),
-        ..Settings::default()
-    };
-    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
-    let running = started(settings).await;
-    let record = record(json!({"server_id": "a", "url": fixture.url(),
+    let gw = guarded(Settings::default(), MASTER, false).await;
+    let record = record(json!({"server_id": "a2", "url": gw.fixtures[0].url(),
         "auth_type": "bearer_token", "auth_value": "service-token", "credentials": "per_user"}));
-    running.gateway.register(record).await.unwrap();
-    wait_healthy(&running.gateway, "a").await;
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
-        let mut request = http
-            .request(method, format!("{base}{path}"))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
-            )
-        }
-    };
+    gw.running.gateway.register(record).await.unwrap();
+    wait_healthy(&gw.running.gateway, "a2").await;
+    let (base, http) = (&gw.base, &gw.http);
     let mut keys = Vec::new();
     for name in ["alice", "bob", "carol"] {
-        let (status, created) = send(
-            reqwest::Method::POST,
-            "/mcp/keys",
-            MASTER,
-            Some(json!({"name": name})),
-        )
-        .await;
-        assert_eq!(status, 201);
-        keys.push(created["key"].as_str().unwrap().to_owned());
+        keys.push(gw.key(json!({"name": name})).await.0);
     }
     let (alice, bob, carol) = (&keys[0], &keys[1], &keys[2]);
-    let credentials = "/mcp/servers/a/credentials";
+    let credentials = "/mcp/servers/a2/credentials";
     for (key, token) in [(alice, "alice-token"), (bob, "bob-token")] {
-        let (status, stored) = send(
-            reqwest::Method::PUT,
-            credentials,
-            key,
-            Some(json!({"auth_value": token})),
-        )
-        .await;
+        let (status, stored) = gw
+            .rest(
+                reqwest::Method::PUT,
+                credentials,
+                key,
+                Some(json!({"auth_value": token})),
+            )
+            .await;
         assert_eq!(status, 200, "{stored}");
         assert!(!stored.to_string().contains(token), "never shown back");
     }
-    let (status, state) = send(reqwest::Method::GET, credentials, alice, None).await;
+    let (status, state) = gw
+        .rest(reqwest::Method::GET, credentials, alice, None)
+        .await;
     assert_eq!((status, state["stored"].clone()), (200, json!(true)));
     assert!(!state.to_string().contains("alice-token"));
-    let (_, state) = send(reqwest::Method::GET, credentials, carol, None).await;
+    let (_, state) = gw
+        .rest(reqwest::Method::GET, credentials, carol, None)
+        .await;
     assert_eq!(state["stored"], false);
 
     // Refused: the master key (the operator uses the record's), an unknown server, a
@@ -110,7 +83,7 @@ async fn each_caller_reaches_the_upstream_with_its_own_credential() {
             "invalid_field",
         ),
     ] {
-        let (got, answer) = send(reqwest::Method::PUT, path, key, Some(body)).await;
+        let (got, answer) = gw.rest(reqwest::Method::PUT, path, key, Some(body)).await;
         assert_eq!(
             (got, answer["error"]["code"].as_str()),
             (status, Some(code)),
@@ -122,23 +95,23 @@ async fn each_caller_reaches_the_upstream_with_its_own_credential() {
     let mut calls = tokio::task::JoinSet::new();
     for round in 0..4 {
         for (key, token) in [(alice, "alice-token"), (bob, "bob-token")] {
-            let (http, base, key) = (http.clone(), base.clone(), key.clone());
+            let (http, base, key) = (http.clone(), base.to_owned(), key.clone());
             let want = format!("Bearer {token}");
             calls.spawn(async move {
                 let stateless = Mcp::new(&http, &format!("{base}/mcp"), &key);
                 assert_eq!(
-                    authorization(&stateless.call("a__whoami").await),
+                    authorization(&stateless.call("a2__whoami").await),
                     want,
                     "{round}"
                 );
                 let session = Mcp::new(&http, &format!("{base}/mcp"), &key).open().await;
-                assert_eq!(authorization(&session.call("a__whoami").await), want);
-                let own = Mcp::new(&http, &format!("{base}/mcp/servers/a/mcp"), &key);
+                assert_eq!(authorization(&session.call("a2__whoami").await), want);
+                let own = Mcp::new(&http, &format!("{base}/mcp/servers/a2/mcp"), &key);
                 assert_eq!(authorization(&own.call("whoami").await), want);
                 let rest: Value = http
                     .post(format!("{base}/mcp/tools/call"))
                     .bearer_auth(&key)
-                    .json(&json!({"name": "a__whoami", "arguments": {}}))
+                    .json(&json!({"name": "a2__whoami", "arguments": {}}))
                     .send()
                     .await
                     .unwrap()
@@ -157,45 +130,49 @@ async fn each_caller_reaches_the_upstream_with_its_own_credential() {
     // The operator's requests carry the record's credential.
     let operator = Mcp::new(&http, &format!("{base}/mcp"), MASTER);
     assert_eq!(
-        authorization(&operator.call("a__whoami").await),
+        authorization(&operator.call("a2__whoami").await),
         "Bearer service-token"
     );
 
     // A caller without one is told how to add it.
     let refused = Mcp::new(&http, &format!("{base}/mcp"), carol)
-        .call("a__whoami")
+        .call("a2__whoami")
         .await;
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("PUT /mcp/servers/a/credentials"),
+        message.contains("PUT /mcp/servers/a2/credentials"),
         "{refused}"
     );
     assert_eq!(refused["error"]["data"]["reason"], "credential_required");
-    let (status, rest) = send(
-        reqwest::Method::POST,
-        "/mcp/tools/call",
-        carol,
-        Some(json!({"name": "a__whoami", "arguments": {}})),
-    )
-    .await;
+    let (status, rest) = gw
+        .rest(
+            reqwest::Method::POST,
+            "/mcp/tools/call",
+            carol,
+            Some(json!({"name": "a2__whoami", "arguments": {}})),
+        )
+        .await;
     assert_eq!(
         (status, rest["error"]["code"].as_str()),
         (403, Some("credential_required"))
     );
 
     // Deleted: the next request has none.
-    let (status, _) = send(reqwest::Method::DELETE, credentials, alice, None).await;
+    let (status, _) = gw
+        .rest(reqwest::Method::DELETE, credentials, alice, None)
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = send(reqwest::Method::DELETE, credentials, alice, None).await;
+    let (status, _) = gw
+        .rest(reqwest::Method::DELETE, credentials, alice, None)
+        .await;
     assert_eq!(status, 404);
     let after = Mcp::new(&http, &format!("{base}/mcp"), alice)
-        .call("a__whoami")
+        .call("a2__whoami")
         .await;
     assert_eq!(
         after["error"]["data"]["reason"], "credential_required",
         "{after}"
     );
-    drop(running);
 }
 
 #[tokio::test]
@@ -207,21 +184,18 @@ async fn a_jwt_callers_token_is_exchanged_for_the_upstream_and_never_forwarded()
     let config = json!({"issuer": idp.issuer, "jwks_url": idp.jwks_url});
     let auth = JwtAuth::new(serde_json::from_value(config).unwrap(), &policies).unwrap();
     let settings = Settings {
-        master_key: Some(Secret::new(MASTER)),
         jwt: Some(auth.into()),
         policies,
         ..Settings::default()
     };
-    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
-    let running = started(settings).await;
-    let record = record(json!({"server_id": "x", "url": fixture.url(),
+    let gw = guarded(settings, MASTER, false).await;
+    let record = record(json!({"server_id": "x", "url": gw.fixtures[0].url(),
         "auth_type": "token_exchange",
         "token_exchange": {"token_endpoint": idp.token_endpoint(), "client_id": STS_CLIENT_ID,
             "client_secret": STS_CLIENT_SECRET, "audience": "fixture-api"}}));
-    running.gateway.register(record).await.unwrap();
-    wait_healthy(&running.gateway, "x").await;
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
+    gw.running.gateway.register(record).await.unwrap();
+    wait_healthy(&gw.running.gateway, "x").await;
+    let (base, http) = (&gw.base, &gw.http);
     let token = |subject: &str| {
         let claims = idp.claims(subject, &format!("{base}/mcp"));
         idp.sign(IdpKey::Ec, &claims)
@@ -264,23 +238,8 @@ async fn a_jwt_callers_token_is_exchanged_for_the_upstream_and_never_forwarded()
 
     // An API key has no token to exchange; the operator's requests carry the record's
     // credential (none here).
-    let created: Value = http
-        .post(format!("{base}/mcp/keys"))
-        .bearer_auth(MASTER)
-        .json(&json!({"name": "k"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let refused = Mcp::new(
-        &http,
-        &format!("{base}/mcp"),
-        created["key"].as_str().unwrap(),
-    )
-    .call("x__whoami")
-    .await;
+    let (key, _) = gw.key(json!({"name": "k"})).await;
+    let refused = gw.mcp("/mcp", &key).call("x__whoami").await;
     assert_eq!(
         refused["error"]["data"]["reason"], "token_required",
         "{refused}"
@@ -303,5 +262,4 @@ async fn a_jwt_callers_token_is_exchanged_for_the_upstream_and_never_forwarded()
         "{view}"
     );
     assert!(!view.to_string().contains(STS_CLIENT_SECRET));
-    drop(running);
 }

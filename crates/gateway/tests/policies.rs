@@ -9,70 +9,24 @@ mod common;
 
 use common::{
     bearer::{Mcp, error_shape},
-    *,
+    guarded::{Guarded, guarded},
 };
 use mcp_gateway::{
     access::{
         jwt::JwtAuth,
         policy::{Policy, PolicySource, PolicySpec},
     },
-    app::Running,
     config::Settings,
-    secret::Secret,
 };
-use mcp_gateway_testkit::{
-    FixtureHandle, FixtureOptions,
-    idp::{IdpKey, TestIdp},
-};
+use mcp_gateway_testkit::idp::{IdpKey, TestIdp};
 use serde_json::{Value, json};
 
 const MASTER: &str = "policies-master-key";
 
-struct Setup {
-    running: Running,
-    _a: FixtureHandle,
-    base: String,
-    http: reqwest::Client,
-}
-
 /// A gateway with a master key and a fixture upstream `a`: `echo`, `add` and `whoami`
 /// are annotated read-only, the others carry no annotations (destructive, by the spec).
-async fn setup(settings: Settings) -> Setup {
-    let settings = Settings {
-        master_key: Some(Secret::new(MASTER)),
-        ..settings
-    };
-    let (a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;
-    let base = format!("http://{}", running.addr);
-    Setup {
-        running,
-        _a: a,
-        base,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Setup {
-    async fn rest(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(MASTER);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn key(&self, spec: Value) -> String {
-        let (status, body) = self
-            .rest(reqwest::Method::POST, "/mcp/keys", Some(spec))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["key"].as_str().unwrap().to_owned()
-    }
+async fn setup(settings: Settings) -> Guarded {
+    guarded(settings, MASTER, false).await
 }
 
 #[tokio::test]
@@ -84,6 +38,7 @@ async fn policies_are_managed_with_the_master_key_and_checked_when_written() {
         .rest(
             reqwest::Method::POST,
             "/mcp/policies",
+            MASTER,
             Some(read_only.clone()),
         )
         .await;
@@ -121,7 +76,12 @@ async fn policies_are_managed_with_the_master_key_and_checked_when_written() {
         ),
     ] {
         let (status, answer) = s
-            .rest(reqwest::Method::POST, "/mcp/policies", Some(body.clone()))
+            .rest(
+                reqwest::Method::POST,
+                "/mcp/policies",
+                MASTER,
+                Some(body.clone()),
+            )
             .await;
         assert!(status == 409 || status == 422, "{body}: {answer}");
         assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
@@ -129,7 +89,9 @@ async fn policies_are_managed_with_the_master_key_and_checked_when_written() {
             assert_eq!(answer["error"]["field"], field, "{body}: {answer}");
         }
     }
-    let (_, list) = s.rest(reqwest::Method::GET, "/mcp/policies", None).await;
+    let (_, list) = s
+        .rest(reqwest::Method::GET, "/mcp/policies", MASTER, None)
+        .await;
     assert_eq!(list["policies"].as_array().unwrap().len(), 1, "{list}");
 
     // A key may name only policies that exist; a policy a key names stays.
@@ -137,14 +99,20 @@ async fn policies_are_managed_with_the_master_key_and_checked_when_written() {
         .rest(
             reqwest::Method::POST,
             "/mcp/keys",
+            MASTER,
             Some(json!({"name": "k", "policies": ["nope"]})),
         )
         .await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["field"], "policies");
-    let key = s.key(json!({"name": "k", "policies": ["read-only"]})).await;
+    let (key, _) = s.key(json!({"name": "k", "policies": ["read-only"]})).await;
     let (status, in_use) = s
-        .rest(reqwest::Method::DELETE, "/mcp/policies/read-only", None)
+        .rest(
+            reqwest::Method::DELETE,
+            "/mcp/policies/read-only",
+            MASTER,
+            None,
+        )
         .await;
     assert_eq!(status, 409);
     assert_eq!(in_use["error"]["code"], "policy_in_use");
@@ -161,16 +129,13 @@ async fn policies_are_managed_with_the_master_key_and_checked_when_written() {
 
     // Replace and get; an unknown name is 404.
     let (status, replaced) = s
-        .rest(
-            reqwest::Method::PUT,
-            "/mcp/policies/read-only",
-            Some(json!({"effect": "allow", "when": "tool.annotations.readOnlyHint && server.id == 'a'"})),
+        .rest(reqwest::Method::PUT, "/mcp/policies/read-only", MASTER, Some(json!({"effect": "allow", "when": "tool.annotations.readOnlyHint && server.id == 'a'"})),
         )
         .await;
     assert_eq!(status, 200, "{replaced}");
     assert_eq!(replaced["created_at"], created["created_at"]);
     let (status, _) = s
-        .rest(reqwest::Method::GET, "/mcp/policies/nope", None)
+        .rest(reqwest::Method::GET, "/mcp/policies/nope", MASTER, None)
         .await;
     assert_eq!(status, 404);
 }
@@ -183,11 +148,11 @@ async fn policies_decide_what_a_key_sees_and_calls_on_every_face() {
         json!({"name": "no-headers", "effect": "deny", "when": "tool.name == 'whoami'"}),
     ] {
         let (status, answer) = s
-            .rest(reqwest::Method::POST, "/mcp/policies", Some(body))
+            .rest(reqwest::Method::POST, "/mcp/policies", MASTER, Some(body))
             .await;
         assert_eq!(status, 201, "{answer}");
     }
-    let key = s
+    let (key, _) = s
         .key(json!({"name": "reader", "policies": ["read-only", "no-headers"]}))
         .await;
 
@@ -233,13 +198,13 @@ async fn policies_decide_what_a_key_sees_and_calls_on_every_face() {
         .rest(
             reqwest::Method::PUT,
             "/mcp/policies/no-headers",
+            MASTER,
             Some(json!({"effect": "deny", "when": "tool.name == 'add'"})),
         )
         .await;
     assert_eq!(status, 200);
     let client = Mcp::new(&s.http, &format!("{}/mcp", s.base), &key);
     assert_eq!(client.tool_names().await, vec!["a__echo", "a__whoami"]);
-    drop(s.running);
 }
 
 #[tokio::test]
@@ -290,6 +255,7 @@ async fn jwt_grants_name_policies_that_see_the_claims() {
         .rest(
             reqwest::Method::DELETE,
             "/mcp/policies/no-destructive-for-interns",
+            MASTER,
             None,
         )
         .await;

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod bearer;
+pub mod guarded;
 pub mod lane;
 pub mod raw;
 pub mod sse;
