@@ -64,9 +64,9 @@ async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
     let (key, principal) = (key.as_str(), format!("key:{key_id}"));
 
     // The key's calls: stateless (the direct lane), on a session, and over REST.
-    let stateless = Mcp::new(&http, &format!("{base}/mcp"), key);
+    let stateless = Mcp::new(http, &format!("{base}/mcp"), key);
     assert!(stateless.call("a__echo").await.get("result").is_some());
-    let session = Mcp::new(&http, &format!("{base}/mcp"), key).open().await;
+    let session = Mcp::new(http, &format!("{base}/mcp"), key).open().await;
     assert!(session.call("a__echo").await.get("result").is_some());
     let (status, _) = session
         .request(
@@ -87,7 +87,7 @@ async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
     // Refused before reaching an upstream: nothing to audit.
     assert!(stateless.call("a__nope").await.get("error").is_some());
     // The operator's own call.
-    let operator = Mcp::new(&http, &format!("{base}/mcp"), MASTER);
+    let operator = Mcp::new(http, &format!("{base}/mcp"), MASTER);
     assert!(operator.call("a__echo").await.get("result").is_some());
 
     let calls = captured.calls();

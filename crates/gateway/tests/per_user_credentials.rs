@@ -128,14 +128,14 @@ async fn each_caller_reaches_the_upstream_with_its_own_credential() {
     }
 
     // The operator's requests carry the record's credential.
-    let operator = Mcp::new(&http, &format!("{base}/mcp"), MASTER);
+    let operator = Mcp::new(http, &format!("{base}/mcp"), MASTER);
     assert_eq!(
         authorization(&operator.call("a2__whoami").await),
         "Bearer service-token"
     );
 
     // A caller without one is told how to add it.
-    let refused = Mcp::new(&http, &format!("{base}/mcp"), carol)
+    let refused = Mcp::new(http, &format!("{base}/mcp"), carol)
         .call("a2__whoami")
         .await;
     let message = refused["error"]["message"].as_str().unwrap_or_default();
@@ -166,7 +166,7 @@ async fn each_caller_reaches_the_upstream_with_its_own_credential() {
         .rest(reqwest::Method::DELETE, credentials, alice, None)
         .await;
     assert_eq!(status, 404);
-    let after = Mcp::new(&http, &format!("{base}/mcp"), alice)
+    let after = Mcp::new(http, &format!("{base}/mcp"), alice)
         .call("a2__whoami")
         .await;
     assert_eq!(
@@ -244,7 +244,7 @@ async fn a_jwt_callers_token_is_exchanged_for_the_upstream_and_never_forwarded()
         refused["error"]["data"]["reason"], "token_required",
         "{refused}"
     );
-    let operator = Mcp::new(&http, &format!("{base}/mcp"), MASTER);
+    let operator = Mcp::new(http, &format!("{base}/mcp"), MASTER);
     assert_eq!(authorization(&operator.call("x__whoami").await), "-");
 
     // The record shows the exchange without its client secret.
