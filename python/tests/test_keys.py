@@ -98,3 +98,73 @@ def test_key_requests_are_checked_before_sending(gateway: MCPGateway) -> None:
     with pytest.raises(InvalidField) as error:
         gateway.create_key("x", tools=["a["])
     assert error.value.field == "tools"
+
+
+def test_policies_decide_what_a_key_sees_and_calls(gateway: MCPGateway) -> None:
+    from mcp_gateway.errors import PolicyExists, PolicyInUse, PolicyNotFound
+
+    created = gateway.create_policy(
+        "py-no-env", effect="deny", when="tool.name == 'get-env'", description="no secrets"
+    )
+    assert created["name"] == "py-no-env" and created["source"] == "api"
+    with pytest.raises(PolicyExists):
+        gateway.create_policy("py-no-env", effect="deny", when="false")
+    with pytest.raises(InvalidField) as bad:
+        gateway.create_policy("py-bad", effect="deny", when="tool.name ==")
+    assert bad.value.field == "when"
+    key = gateway.create_key("py-policed", servers=["everything"], policies=["py-no-env"])
+    try:
+        policed = get_mcp_gateway(gateway.url, key["key"])
+        names = {str(t["name"]) for t in policed.list_tools()}
+        assert "everything__echo" in names and "everything__get-env" not in names
+        with pytest.raises(ToolNotFound):
+            policed.call_tool("everything__get-env", {})
+        with pytest.raises(PolicyInUse):
+            gateway.delete_policy("py-no-env")
+        # A replaced policy acts at the next request.
+        gateway.replace_policy("py-no-env", effect="deny", when="tool.name == 'echo'")
+        names = {str(t["name"]) for t in policed.list_tools()}
+        assert "everything__echo" not in names and "everything__get-env" in names
+        assert [p["name"] for p in gateway.list_policies()] == ["py-no-env"]
+    finally:
+        gateway.delete_key(key["key_id"])
+    gateway.delete_policy("py-no-env")
+    with pytest.raises(PolicyNotFound):
+        gateway.get_policy("py-no-env")
+
+
+def test_a_key_keeps_its_own_credential_for_a_per_user_server(
+    gateway: MCPGateway, everything_http_url: str
+) -> None:
+    from mcp_gateway.errors import CredentialNotFound, CredentialRequired
+
+    gateway.register_server(
+        {
+            "server_id": "py-per-user",
+            "url": everything_http_url,
+            "auth_type": "bearer_token",
+            "credentials": "per_user",
+        }
+    )
+    from .conftest import wait_healthy
+
+    wait_healthy(gateway, "py-per-user")
+    key = gateway.create_key("py-credentials", servers=["py-per-user"])
+    try:
+        mine = get_mcp_gateway(gateway.url, key["key"])
+        assert mine.has_credential("py-per-user") is False
+        with pytest.raises(CredentialRequired):
+            mine.call_tool("py-per-user__echo", {"message": "x"})
+        answer = mine.set_credential("py-per-user", "my-own-upstream-token")
+        assert "my-own-upstream-token" not in str(answer)
+        assert mine.has_credential("py-per-user") is True
+        echoed = mine.call_tool("py-per-user__echo", {"message": "mine"})
+        assert echoed["content"][0]["text"] == "Echo: mine"
+        with pytest.raises(InvalidField):
+            gateway.set_credential("py-per-user", "the operator has none")
+        mine.delete_credential("py-per-user")
+        with pytest.raises(CredentialNotFound):
+            mine.delete_credential("py-per-user")
+    finally:
+        gateway.delete_key(key["key_id"])
+        gateway.unregister_server("py-per-user")

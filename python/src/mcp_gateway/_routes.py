@@ -40,6 +40,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/mcp/keys/{key_id}"): "get_key",
     ("PATCH", "/mcp/keys/{key_id}"): "update_key",
     ("DELETE", "/mcp/keys/{key_id}"): "delete_key",
+    ("POST", "/mcp/policies"): "create_policy",
+    ("GET", "/mcp/policies"): "list_policies",
+    ("GET", "/mcp/policies/{name}"): "get_policy",
+    ("PUT", "/mcp/policies/{name}"): "replace_policy",
+    ("DELETE", "/mcp/policies/{name}"): "delete_policy",
+    ("GET", "/mcp/servers/{server_id}/credentials"): "has_credential",
+    ("PUT", "/mcp/servers/{server_id}/credentials"): "set_credential",
+    ("DELETE", "/mcp/servers/{server_id}/credentials"): "delete_credential",
     ("GET", "/health/readiness"): "health",
     ("GET", "/health/liveliness"): "liveliness",
     ("GET", "/health/liveness"): "liveliness",
@@ -136,6 +144,7 @@ def create_key(
     *,
     servers: Sequence[str] | None = None,
     tools: Sequence[str] | None = None,
+    policies: Sequence[str] | None = None,
     expires_at: str | datetime | None = None,
     metadata: Mapping[str, Any] | None = None,
     rate_limit: Mapping[str, int] | None = None,
@@ -144,6 +153,8 @@ def create_key(
         raise InvalidField("name: is required", field="name")
     body: dict[str, Any] = {"name": name}
     body.update(_key_fields(servers=servers, tools=tools, expires_at=expires_at))
+    if policies is not None:
+        body["policies"] = _patterns(policies, "policies")
     if metadata is not None:
         body["metadata"] = dict(metadata)
     if rate_limit is not None:
@@ -160,14 +171,14 @@ def get_key(key_id: str) -> Call[dict[str, Any]]:
 
 
 def update_key(key_id: str, **changes: Any) -> Call[dict[str, Any]]:
-    allowed = {"name", "servers", "tools", "expires_at", "metadata", "rate_limit"}
+    allowed = {"name", "servers", "tools", "policies", "expires_at", "metadata", "rate_limit"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidField(f"{unknown[0]}: is not a field of an API key", field=unknown[0])
     body = dict(changes)
     if isinstance(body.get("expires_at"), datetime):
         body["expires_at"] = body["expires_at"].isoformat()
-    for field in ("servers", "tools"):
+    for field in ("servers", "tools", "policies"):
         if body.get(field) is not None:
             body[field] = _patterns(body[field], field)
     return Call("PATCH", _key_path(key_id), _object, body=body)
@@ -205,6 +216,65 @@ def _key_path(key_id: str) -> str:
     if not isinstance(key_id, str) or not key_id:
         raise InvalidField("key_id: is required", field="key_id")
     return "/mcp/keys/" + quote(key_id, safe="")
+
+
+def create_policy(
+    name: str, *, effect: str, when: str, description: str = ""
+) -> Call[dict[str, Any]]:
+    body = _policy_body(effect, when, description)
+    body["name"] = name
+    return Call("POST", "/mcp/policies", _object, body=body)
+
+
+def list_policies() -> Call[list[dict[str, Any]]]:
+    return Call(
+        "GET", "/mcp/policies", lambda body: cast(list[dict[str, Any]], _items(body, "policies"))
+    )
+
+
+def get_policy(name: str) -> Call[dict[str, Any]]:
+    return Call("GET", _policy_path(name), _object)
+
+
+def replace_policy(
+    name: str, *, effect: str, when: str, description: str = ""
+) -> Call[dict[str, Any]]:
+    return Call("PUT", _policy_path(name), _object, body=_policy_body(effect, when, description))
+
+
+def delete_policy(name: str) -> Call[dict[str, Any]]:
+    return Call("DELETE", _policy_path(name), _object)
+
+
+def _policy_body(effect: str, when: str, description: str) -> dict[str, Any]:
+    if effect not in ("allow", "deny"):
+        raise InvalidField("effect: must be allow or deny", field="effect")
+    if not isinstance(when, str) or not when.strip():
+        raise InvalidField("when: is required (a CEL expression)", field="when")
+    return {"effect": effect, "when": when, "description": description}
+
+
+def _policy_path(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidField("name: is required", field="name")
+    return "/mcp/policies/" + quote(name, safe="")
+
+
+def set_credential(server_id: str, auth_value: str) -> Call[dict[str, Any]]:
+    if not isinstance(auth_value, str) or not auth_value:
+        raise InvalidField("auth_value: is required", field="auth_value")
+    body = {"auth_value": auth_value}
+    return Call("PUT", _server_path(server_id) + "/credentials", _object, body=body)
+
+
+def has_credential(server_id: str) -> Call[bool]:
+    return Call(
+        "GET", _server_path(server_id) + "/credentials", lambda body: bool(_object(body)["stored"])
+    )
+
+
+def delete_credential(server_id: str) -> Call[dict[str, Any]]:
+    return Call("DELETE", _server_path(server_id) + "/credentials", _object)
 
 
 def health() -> Call[dict[str, Any]]:

@@ -169,19 +169,22 @@ class MCPGateway(_Base):
         *,
         servers: Sequence[str] | None = None,
         tools: Sequence[str] | None = None,
+        policies: Sequence[str] | None = None,
         expires_at: str | datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
         rate_limit: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
         """Creates an API key (``POST /mcp/keys``, master key only). The answer's ``key``
         is the key itself, shown this once; ``servers`` and ``tools`` are allowlists of
-        server ids and exposed tool names (globs such as ``github__*``); ``rate_limit``
-        takes ``requests_per_minute``, ``burst`` and ``max_concurrent``."""
+        server ids and exposed tool names (globs such as ``github__*``); ``policies`` names
+        policies its tools are also subject to; ``rate_limit`` takes
+        ``requests_per_minute``, ``burst`` and ``max_concurrent``."""
         return self._send(
             _routes.create_key(
                 name,
                 servers=servers,
                 tools=tools,
+                policies=policies,
                 expires_at=expires_at,
                 metadata=metadata,
                 rate_limit=rate_limit,
@@ -197,14 +200,59 @@ class MCPGateway(_Base):
         return self._send(_routes.get_key(key_id))
 
     def update_key(self, key_id: str, **changes: Any) -> dict[str, Any]:
-        """Changes the fields given (``name``, ``servers``, ``tools``, ``expires_at``,
-        ``metadata``; ``None`` clears a list or the expiry) (``PATCH /mcp/keys/{key_id}``).
+        """Changes the fields given (``name``, ``servers``, ``tools``, ``policies``,
+        ``expires_at``, ``metadata``, ``rate_limit``; ``None`` clears a list, the expiry or
+        the limit) (``PATCH /mcp/keys/{key_id}``).
         Applies at once, to sessions already open too."""
         return self._send(_routes.update_key(key_id, **changes))
 
     def delete_key(self, key_id: str) -> dict[str, Any]:
         """Deletes an API key: it stops working at once (``DELETE /mcp/keys/{key_id}``)."""
         return self._send(_routes.delete_key(key_id))
+
+    def create_policy(
+        self, name: str, *, effect: str, when: str, description: str = ""
+    ) -> dict[str, Any]:
+        """Creates a named policy (``POST /mcp/policies``, master key only): ``effect``
+        ``allow`` or ``deny`` when ``when``, a CEL expression over ``caller``, ``server``
+        and ``tool``, holds."""
+        return self._send(
+            _routes.create_policy(name, effect=effect, when=when, description=description)
+        )
+
+    def list_policies(self) -> list[dict[str, Any]]:
+        """Every policy (``GET /mcp/policies``)."""
+        return self._send(_routes.list_policies())
+
+    def get_policy(self, name: str) -> dict[str, Any]:
+        """One policy (``GET /mcp/policies/{name}``)."""
+        return self._send(_routes.get_policy(name))
+
+    def replace_policy(
+        self, name: str, *, effect: str, when: str, description: str = ""
+    ) -> dict[str, Any]:
+        """Replaces a policy (``PUT /mcp/policies/{name}``); in force at the next request."""
+        return self._send(
+            _routes.replace_policy(name, effect=effect, when=when, description=description)
+        )
+
+    def delete_policy(self, name: str) -> dict[str, Any]:
+        """Deletes a policy no key names (``DELETE /mcp/policies/{name}``)."""
+        return self._send(_routes.delete_policy(name))
+
+    def set_credential(self, server_id: str, auth_value: str) -> dict[str, Any]:
+        """Stores this client's own credential for a server marked ``credentials:
+        per_user`` (``PUT /mcp/servers/{id}/credentials``, with an API key or token, not
+        the master key): its requests to that server carry it. Never shown back."""
+        return self._send(_routes.set_credential(server_id, auth_value))
+
+    def has_credential(self, server_id: str) -> bool:
+        """Whether this client stored a credential for the server."""
+        return self._send(_routes.has_credential(server_id))
+
+    def delete_credential(self, server_id: str) -> dict[str, Any]:
+        """Deletes this client's credential for the server."""
+        return self._send(_routes.delete_credential(server_id))
 
     def health(self) -> dict[str, Any]:
         """Readiness: ``status`` (``ready`` / ``not_ready``), store and server counts."""
@@ -301,6 +349,7 @@ class AsyncMCPGateway(_Base):
         *,
         servers: Sequence[str] | None = None,
         tools: Sequence[str] | None = None,
+        policies: Sequence[str] | None = None,
         expires_at: str | datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
         rate_limit: Mapping[str, int] | None = None,
@@ -311,6 +360,7 @@ class AsyncMCPGateway(_Base):
                 name,
                 servers=servers,
                 tools=tools,
+                policies=policies,
                 expires_at=expires_at,
                 metadata=metadata,
                 rate_limit=rate_limit,
@@ -332,6 +382,46 @@ class AsyncMCPGateway(_Base):
     async def delete_key(self, key_id: str) -> dict[str, Any]:
         """See :meth:`MCPGateway.delete_key`."""
         return await self._send(_routes.delete_key(key_id))
+
+    async def create_policy(
+        self, name: str, *, effect: str, when: str, description: str = ""
+    ) -> dict[str, Any]:
+        """See :meth:`MCPGateway.create_policy`."""
+        return await self._send(
+            _routes.create_policy(name, effect=effect, when=when, description=description)
+        )
+
+    async def list_policies(self) -> list[dict[str, Any]]:
+        """See :meth:`MCPGateway.list_policies`."""
+        return await self._send(_routes.list_policies())
+
+    async def get_policy(self, name: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.get_policy`."""
+        return await self._send(_routes.get_policy(name))
+
+    async def replace_policy(
+        self, name: str, *, effect: str, when: str, description: str = ""
+    ) -> dict[str, Any]:
+        """See :meth:`MCPGateway.replace_policy`."""
+        return await self._send(
+            _routes.replace_policy(name, effect=effect, when=when, description=description)
+        )
+
+    async def delete_policy(self, name: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.delete_policy`."""
+        return await self._send(_routes.delete_policy(name))
+
+    async def set_credential(self, server_id: str, auth_value: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.set_credential`."""
+        return await self._send(_routes.set_credential(server_id, auth_value))
+
+    async def has_credential(self, server_id: str) -> bool:
+        """See :meth:`MCPGateway.has_credential`."""
+        return await self._send(_routes.has_credential(server_id))
+
+    async def delete_credential(self, server_id: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.delete_credential`."""
+        return await self._send(_routes.delete_credential(server_id))
 
     async def health(self) -> dict[str, Any]:
         """See :meth:`MCPGateway.health`."""

@@ -128,6 +128,18 @@ class KeyNotFound(NotFound):
     code = "key_not_found"
 
 
+class PolicyNotFound(NotFound):
+    """404: no policy has this name."""
+
+    code = "policy_not_found"
+
+
+class CredentialNotFound(NotFound):
+    """404: the caller has no credential stored for this server."""
+
+    code = "credential_not_found"
+
+
 class GatewayDisabled(NotFound):
     """404: the gateway runs with ``MCP_GATEWAY_ENABLED=false``."""
 
@@ -168,6 +180,24 @@ class KeyDefinedInConfig(Conflict):
     code = "key_defined_in_config"
 
 
+class PolicyExists(Conflict):
+    """409: a policy of this name exists (``replace_policy`` changes it)."""
+
+    code = "policy_exists"
+
+
+class PolicyDefinedInConfig(Conflict):
+    """409: the policy comes from the gateway's config file; the API cannot change it."""
+
+    code = "policy_defined_in_config"
+
+
+class PolicyInUse(Conflict):
+    """409: API keys name the policy; take it off them first."""
+
+    code = "policy_in_use"
+
+
 class BodyTooLarge(MCPGatewayError):
     """413: the body is over ``gateway.max_body_bytes``."""
 
@@ -184,6 +214,13 @@ class InvalidField(MCPGatewayError):
     """422 (or found before sending): a field has the wrong type or value."""
 
     code = "invalid_field"
+
+
+class CredentialRequired(Forbidden):
+    """403: the server takes each caller's own credential, and this caller stored none
+    (``set_credential`` stores one)."""
+
+    code = "credential_required"
 
 
 class RateLimited(MCPGatewayError):
@@ -243,6 +280,12 @@ BY_CODE: dict[str, type[MCPGatewayError]] = {
     "server_not_found": ServerNotFound,
     "tool_not_found": ToolNotFound,
     "key_not_found": KeyNotFound,
+    "policy_not_found": PolicyNotFound,
+    "credential_not_found": CredentialNotFound,
+    "credential_required": CredentialRequired,
+    "policy_exists": PolicyExists,
+    "policy_defined_in_config": PolicyDefinedInConfig,
+    "policy_in_use": PolicyInUse,
     "mcp_gateway_disabled": GatewayDisabled,
     "method_not_allowed": MethodNotAllowed,
     "request_timeout": RequestTimeout,

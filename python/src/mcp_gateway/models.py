@@ -53,6 +53,9 @@ class AuthType(str, Enum):
     API_KEY = "api_key"
     BASIC = "basic"
     OAUTH2 = "oauth2"
+    #: Each JWT caller's token exchanged for one for the upstream (RFC 8693); register
+    #: such a server with a ``token_exchange`` mapping (``MCPServer`` takes it in a dict).
+    TOKEN_EXCHANGE = "token_exchange"
 
     def __str__(self) -> str:
         return self.value
@@ -83,6 +86,13 @@ class MCPServer:
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     timeout_secs: int | None = None
+    #: ``shared`` (default) or ``per_user``: each caller's own credential.
+    credentials: str = "shared"
+    #: Rate limits of single tools: ``{"search": {"requests_per_minute": 30}}``.
+    tool_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: For ``auth_type: token_exchange``: ``token_endpoint``, ``client_id``,
+    #: ``client_secret``, ``audience``, ``scope``, ``resource``.
+    token_exchange: dict[str, str] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -153,6 +163,12 @@ class MCPServer:
                     raise _invalid(f"{list_name}[{i}]", "must not be empty")
         if not isinstance(self.metadata, dict):
             raise _invalid("metadata", "must be an object")
+        if self.credentials not in ("shared", "per_user"):
+            raise _invalid("credentials", "must be shared or per_user")
+        if not isinstance(self.tool_limits, dict):
+            raise _invalid("tool_limits", "must be an object of tool names to limits")
+        if (self.auth_type is AuthType.TOKEN_EXCHANGE) != (self.token_exchange is not None):
+            raise _invalid("token_exchange", "goes with auth_type token_exchange, and only with it")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body the gateway takes: fields left at their defaults are left out."""
@@ -175,20 +191,29 @@ class MCPServer:
         for key in ("tools", "resources", "args"):
             if getattr(self, key):
                 body[key] = list(getattr(self, key))
-        for key in ("headers", "env", "metadata"):
+        for key in ("headers", "env", "tool_limits", "metadata"):
             if getattr(self, key):
                 body[key] = dict(getattr(self, key))
+        if self.credentials != "shared":
+            body["credentials"] = self.credentials
+        if self.token_exchange is not None:
+            body["token_exchange"] = dict(self.token_exchange)
         return body
 
     def __repr__(self) -> str:
         # Secrets stay out of reprs and tracebacks.
-        shown = {k: v for k, v in self.to_dict().items() if k not in ("auth_value", "headers", "env")}
+        secret = ("auth_value", "headers", "env", "token_exchange")
+        shown = {k: v for k, v in self.to_dict().items() if k not in secret}
         if self.auth_value is not None:
             shown["auth_value"] = "***"
         if self.headers:
             shown["headers"] = {k: "***" for k in self.headers}
         if self.env:
             shown["env"] = {k: "***" for k in self.env}
+        if self.token_exchange is not None:
+            shown["token_exchange"] = {
+                k: "***" if k == "client_secret" else v for k, v in self.token_exchange.items()
+            }
         args = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         return f"MCPServer({args})"
 
@@ -273,6 +298,9 @@ class ServerInfo(TypedDict, total=False):
     env_names: list[str]
     cwd: str
     timeout_secs: int
+    credentials: Literal["shared", "per_user"]
+    tool_limits: dict[str, dict[str, int]]
+    token_exchange: dict[str, Any]
     metadata: dict[str, Any]
     source: Literal["config", "api"]
     health: Health
