@@ -280,7 +280,7 @@ impl Gateway {
             return Err(GatewayError::ToolNotFound(exposed.to_owned()));
         };
         let server_id = &entry.record.server_id;
-        let peer = match self.caller_upstream(entry, access).await {
+        let peer = match Box::pin(self.caller_upstream(entry, access)).await {
             Ok(Some(mine)) => mine.peer.clone(),
             Ok(None) => entry.runtime.peer().ok_or_else(|| {
                 GatewayError::Upstream(server_id.clone(), UpstreamError::Unavailable)

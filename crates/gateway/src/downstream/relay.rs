@@ -239,7 +239,12 @@ impl Relay {
         call: &Call,
     ) -> Result<Option<Arc<crate::downstream::owned::OwnedUpstream>>, McpError> {
         use crate::gateway::CredentialError;
-        match self.gateway.caller_upstream(entry, &call.access).await {
+        if !entry.record.per_caller() || !call.access.is_identity() {
+            return Ok(None);
+        }
+        // On the heap: the opening of a session is a large future, and most requests
+        // never wait for one (see `ServerEntry::call_upstream` on stack sizes).
+        match Box::pin(self.gateway.caller_upstream(entry, &call.access)).await {
             Ok(mine) => Ok(mine),
             Err(CredentialError::Upstream(e)) => Err(e),
             Err(refused) => Err(error::credential_refused(&entry.record.server_id, &refused)),
