@@ -264,6 +264,21 @@ impl ServerRecord {
             }
             (_, None) => {}
         }
+        // A caller's own credential travels in HTTP headers.
+        if self.per_caller() && transport == TransportKind::Stdio {
+            return Err(FieldError::invalid(
+                "credentials",
+                "per-caller credentials (per_user, token_exchange) need an HTTP or SSE upstream",
+            ));
+        }
+        if self.credentials == super::CredentialMode::PerUser
+            && matches!(self.auth_type, AuthType::None | AuthType::TokenExchange)
+        {
+            return Err(FieldError::invalid(
+                "auth_type",
+                "says how a per_user credential is sent: bearer_token, api_key, basic or oauth2",
+            ));
+        }
         if self.tool_limits.len() > 256 {
             return Err(FieldError::invalid(
                 "tool_limits",
@@ -458,6 +473,56 @@ mod tests {
 
     fn nets(list: &[&str]) -> Vec<IpNet> {
         list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn per_caller_credentials_need_http_and_a_way_to_send_them() {
+        let field = |json: serde_json::Value| {
+            let mut record: ServerRecord = serde_json::from_value(json).unwrap();
+            record
+                .validate(RegistrationPolicy::TRUSTED)
+                .err()
+                .map(|e| e.field)
+        };
+        let url = "http://127.0.0.1:9/mcp";
+        assert_eq!(
+            field(serde_json::json!({"server_id": "a", "url": url,
+            "auth_type": "bearer_token", "credentials": "per_user"})),
+            None
+        );
+        assert_eq!(
+            field(serde_json::json!({"server_id": "a", "url": url,
+            "credentials": "per_user"}))
+            .as_deref(),
+            Some("auth_type")
+        );
+        assert_eq!(
+            field(serde_json::json!({"server_id": "a", "command": "x",
+            "auth_type": "bearer_token", "credentials": "per_user"}))
+            .as_deref(),
+            Some("credentials")
+        );
+        assert_eq!(
+            field(serde_json::json!({"server_id": "a", "url": url,
+            "auth_type": "token_exchange"}))
+            .as_deref(),
+            Some("token_exchange")
+        );
+        let exchange = serde_json::json!({"token_endpoint": "ftp://x", "client_id": "gw"});
+        assert_eq!(
+            field(serde_json::json!({"server_id": "a", "url": url,
+            "auth_type": "token_exchange", "token_exchange": exchange}))
+            .as_deref(),
+            Some("token_exchange.token_endpoint")
+        );
+        let exchange =
+            serde_json::json!({"token_endpoint": "http://127.0.0.1:9/token", "client_id": "gw"});
+        assert_eq!(
+            field(serde_json::json!({"server_id": "a", "url": url,
+            "auth_type": "bearer_token", "token_exchange": exchange}))
+            .as_deref(),
+            Some("token_exchange")
+        );
     }
 
     #[test]
