@@ -536,6 +536,7 @@ async fn call_rows(
                         op: shape.op,
                         era: shape.era,
                         profile: shape.profile,
+                        bearer: None,
                     };
                     async move {
                         let watched = Watched { middle, upstream };

@@ -94,6 +94,8 @@ pub struct HttpTarget {
     pub op: Operation,
     pub era: Era,
     pub profile: Profile,
+    /// `Authorization: Bearer <token>` on every request (an API key, a JWT).
+    pub bearer: Option<String>,
 }
 
 impl HttpTarget {
@@ -105,6 +107,7 @@ impl HttpTarget {
             op: Operation::CallTool,
             era,
             profile: Profile::Plain,
+            bearer: None,
         }
     }
 }
@@ -303,6 +306,7 @@ pub struct McpHttp {
     answered: u64,
     session: Option<HeaderValue>,
     next_id: u64,
+    bearer: Option<HeaderValue>,
 }
 
 impl McpHttp {
@@ -318,7 +322,16 @@ impl McpHttp {
             answered: 0,
             session: None,
             next_id: 1,
+            bearer: None,
         })
+    }
+
+    /// A client presenting `token` as its bearer credential.
+    pub fn with_bearer(mut self, token: Option<&str>) -> anyhow::Result<Self> {
+        self.bearer = token
+            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
+            .transpose()?;
+        Ok(self)
     }
 
     /// A client presenting itself as `profile` (session era).
@@ -426,6 +439,9 @@ impl McpHttp {
     }
 
     async fn post(&mut self, mut headers: HeaderMap, body: String) -> anyhow::Result<Answer> {
+        if let Some(bearer) = &self.bearer {
+            headers.insert(http::header::AUTHORIZATION, bearer.clone());
+        }
         headers.insert(ACCEPT, HeaderValue::from_static(wire::ACCEPT));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self.conn
@@ -682,7 +698,9 @@ pub async fn run_http(
     for worker in 0..concurrency {
         let target = target.clone();
         setups.push(tokio::spawn(async move {
-            let mut client = McpHttp::new(&target.url, target.era)?.with_profile(target.profile);
+            let mut client = McpHttp::new(&target.url, target.era)?
+                .with_profile(target.profile)
+                .with_bearer(target.bearer.as_deref())?;
             client.open().await?;
             let mut probe_error = None;
             if target.profile == Profile::Ide
@@ -932,6 +950,7 @@ mod tests {
                 op,
                 era: Era::Session,
                 profile,
+                bearer: None,
             };
             let result = run_http(&target, 2, SHORT).await.unwrap();
             assert_eq!(result.errors, 0, "{op:?}: {:?}", result.first_error);
@@ -944,6 +963,7 @@ mod tests {
             op: Operation::ReadResource,
             era: Era::Session,
             profile: Profile::Plain,
+            bearer: None,
         };
         let result = run_http(&wrong, 1, SHORT).await.unwrap();
         assert!(result.errors > 0 && result.ok == 0);

@@ -120,6 +120,9 @@ struct LoadArgs {
     duration: Duration,
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     warmup: Duration,
+    /// Send `Authorization: Bearer <token>` (an API key, a JWT, the master key)
+    #[arg(long, env = "MCP_BENCH_BEARER", hide_env_values = true)]
+    bearer: Option<String>,
 }
 
 /// `10s`, `500ms`, `2m`, or plain seconds.
@@ -235,7 +238,10 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         EraArg::Session => Era::Session,
         EraArg::Stateless => Era::Stateless,
     };
-    let target = HttpTarget::tool(args.url, args.tool, era);
+    let target = HttpTarget {
+        bearer: args.bearer,
+        ..HttpTarget::tool(args.url, args.tool, era)
+    };
     let window = Window {
         warmup: args.warmup,
         duration: args.duration,
