@@ -652,3 +652,41 @@ async fn the_typescript_sdk_sees_and_calls_only_what_a_key_grants() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn batches_encodings_and_case_do_not_widen_a_grant() {
+    let s = setup(Settings::default()).await;
+    let (key, _) = s.key(json!({"name": "narrow", "tools": ["a__echo"]})).await;
+    let client = s.mcp("/mcp", &key);
+    let unknown = client.call("a__nope").await;
+    for name in ["A__ECHO", "a__Echo", "a%5F%5Fecho", "a__add"] {
+        let refused = client.call(name).await;
+        assert_eq!(
+            error_shape(&refused, name),
+            error_shape(&unknown, "a__nope"),
+            "{name}"
+        );
+    }
+    // A batch is no way around it: batches are not taken at all.
+    let call = |id: u64, name: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": name, "arguments": {"message": "hi"},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}}}})
+    };
+    let batch = json!([call(1, "a__echo"), call(2, "a__add")]);
+    let answer = client.post(&batch, "tools/call", Some("a__echo")).await;
+    let status = answer.status().as_u16();
+    let text = answer.text().await.unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(!text.contains("result"), "{text}");
+    // A server's endpoint under a percent-encoded id is the same server, the same grant.
+    let encoded = s.mcp("/mcp/servers/%61/mcp", &key);
+    let refused = encoded.call("add").await;
+    let missing = encoded.call("nope").await;
+    assert_eq!(error_shape(&refused, "add"), error_shape(&missing, "nope"));
+    assert_eq!(
+        encoded.call("echo").await["result"]["content"][0]["text"],
+        "hi"
+    );
+}
