@@ -11,6 +11,7 @@
 
 mod admission;
 mod allow;
+mod decisions;
 mod jwks;
 pub mod jwt;
 pub mod keys;
@@ -24,6 +25,7 @@ use arc_swap::ArcSwap;
 use indexmap::IndexMap;
 
 use self::{
+    decisions::Decisions,
     jwt::TokenCaller,
     keys::{ActiveKey, KeySource},
 };
@@ -95,6 +97,14 @@ enum Grant {
     Nothing,
 }
 
+/// The allowlists whose union a caller reaches, its facts for their policies, and its
+/// remembered decisions.
+struct Reach<'a> {
+    allows: &'a [Arc<Allow>],
+    facts: &'a cel::Value,
+    decisions: Option<&'a Decisions>,
+}
+
 impl Access {
     pub const EVERYTHING: Access = Access(Grant::Everything);
     pub const NOTHING: Access = Access(Grant::Nothing);
@@ -103,30 +113,57 @@ impl Access {
         matches!(self.0, Grant::Everything)
     }
 
-    /// The allowlists whose union the caller reaches, and the caller's facts for their
-    /// policies (`None`: everything).
-    fn scope(&self) -> Option<(&[Arc<Allow>], &cel::Value)> {
+    /// What the caller reaches (`None`: everything).
+    fn reach(&self) -> Option<Reach<'_>> {
         match &self.0 {
             Grant::Everything => None,
-            Grant::Key(key) => Some((std::slice::from_ref(&key.allow), &key.facts)),
-            Grant::Token(caller) => Some((&caller.allows, &caller.facts)),
-            Grant::Nothing => Some((&[], &cel::Value::Null)),
+            Grant::Key(key) => Some(Reach {
+                allows: std::slice::from_ref(&key.allow),
+                facts: &key.facts,
+                decisions: Some(&key.decisions),
+            }),
+            Grant::Token(caller) => Some(Reach {
+                allows: &caller.allows,
+                facts: &caller.facts,
+                decisions: Some(&caller.decisions),
+            }),
+            Grant::Nothing => Some(Reach {
+                allows: &[],
+                facts: &cel::Value::Null,
+                decisions: None,
+            }),
         }
     }
 
     /// Whether the caller reaches `server_id` at all (its tools, resources, prompts).
     pub fn allows_server(&self, server_id: &str) -> bool {
-        self.scope()
-            .is_none_or(|(allows, _)| allows.iter().any(|a| a.server(server_id)))
+        self.reach()
+            .is_none_or(|reach| reach.allows.iter().any(|a| a.server(server_id)))
     }
 
     /// Whether the caller may list and call `server_id`'s tool `name` (the upstream's
-    /// name); see [`Allow::tool`].
+    /// name); see [`Allow::tool`]. Under policies the decision is remembered until the
+    /// snapshot or the policies change.
     pub fn allows_tool(&self, snapshot: &Snapshot, server_id: &str, name: &str) -> bool {
-        self.scope().is_none_or(|(allows, caller)| {
-            allows
+        self.reach().is_none_or(|reach| {
+            let decide = || {
+                reach
+                    .allows
+                    .iter()
+                    .any(|a| a.tool(snapshot, server_id, name, reach.facts))
+            };
+            // Each generation only grows, so their sum changes whenever one does.
+            let policies = reach
+                .allows
                 .iter()
-                .any(|a| a.tool(snapshot, server_id, name, caller))
+                .filter_map(|a| a.policies_generation())
+                .reduce(u64::wrapping_add);
+            match (policies, reach.decisions) {
+                (Some(policies), Some(decisions)) => {
+                    decisions.decide((snapshot.generation, policies), server_id, name, decide)
+                }
+                _ => decide(),
+            }
         })
     }
 

@@ -205,6 +205,15 @@ async fn policies_decide_what_a_key_sees_and_calls_on_every_face() {
     assert_eq!(status, 200);
     let client = Mcp::new(&s.http, &format!("{}/mcp", s.base), &key);
     assert_eq!(client.tool_names().await, vec!["a__echo", "a__whoami"]);
+    let now_refused = client.call("a__add").await;
+    let unknown = client.call("a__no_such_tool").await;
+    assert_eq!(
+        error_shape(&now_refused, "a__add"),
+        error_shape(&unknown, "a__no_such_tool"),
+        "decisions made before the change are not reused"
+    );
+    let now_allowed = client.call("a__whoami").await;
+    assert!(now_allowed.get("result").is_some(), "{now_allowed}");
 }
 
 #[tokio::test]

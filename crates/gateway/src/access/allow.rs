@@ -43,6 +43,12 @@ impl Allow {
         self.servers.as_ref().is_none_or(|p| p.matches(server_id))
     }
 
+    /// The generation of the policies this allowlist names (`None`: it names none), for
+    /// remembering its decisions.
+    pub fn policies_generation(&self) -> Option<u64> {
+        (!self.policies.is_empty()).then(|| self.table.generation())
+    }
+
     /// Whether `server_id`'s tool `name` (the upstream's name) may be listed and called
     /// by `caller` (its facts, as policies see them). The tool patterns match
     /// `<server_id><sep><name>` or the name the tool is exposed under at `/mcp`,

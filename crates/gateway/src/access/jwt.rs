@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use super::{
     Access, Grant,
     allow::Allow,
+    decisions::Decisions,
     jwks::Jwks,
     limits::{Limits, RateLimit},
     policy::{PolicyTable, caller_facts},
@@ -162,6 +163,7 @@ pub struct TokenCaller {
     pub(super) limits: Arc<Limits>,
     /// What policies see of the caller (`caller`).
     pub(super) facts: cel::Value,
+    pub(super) decisions: Decisions,
     /// The token itself: only ever sent to a configured token-exchange endpoint
     /// (RFC 8693), never upstream.
     pub(super) token: crate::secret::Secret,
@@ -455,6 +457,7 @@ impl JwtAuth {
         }));
         let caller = Arc::new(TokenCaller {
             facts,
+            decisions: Decisions::default(),
             token: crate::secret::Secret::new(token),
             principal,
             subject,

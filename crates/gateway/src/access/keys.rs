@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::{
     allow::Allow,
+    decisions::Decisions,
     limits::Limits,
     policy::{PolicyTable, caller_facts},
 };
@@ -79,6 +80,7 @@ pub struct ActiveKey {
     pub(super) limits: Arc<Limits>,
     /// What policies see of the key (`caller`).
     pub(super) facts: cel::Value,
+    pub(super) decisions: Decisions,
 }
 
 impl ActiveKey {
@@ -108,6 +110,7 @@ impl ActiveKey {
             allow: Arc::new(allow),
             limits: Arc::new(limits),
             facts,
+            decisions: Decisions::default(),
         })
     }
 

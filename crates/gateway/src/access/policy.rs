@@ -14,7 +14,10 @@
 //! filled in: `readOnlyHint` false, `destructiveHint` true, `idempotentHint` false,
 //! `openWorldHint` true).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{
+    Arc, LazyLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -243,6 +246,8 @@ fn to_cel(value: &Value) -> cel::Value {
 #[derive(Debug, Default)]
 pub struct PolicyTable {
     policies: ArcSwap<IndexMap<String, Arc<Policy>>>,
+    /// Bumped after every change, for caches of decisions ([`super::decisions`]).
+    generation: AtomicU64,
 }
 
 impl PolicyTable {
@@ -259,12 +264,20 @@ impl PolicyTable {
         let mut policies = IndexMap::clone(&self.policies.load());
         policies.insert(policy.record.name.clone(), Arc::new(policy));
         self.policies.store(Arc::new(policies));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes when any policy does: read before deciding, a decision made with what it
+    /// names is never older than it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn remove(&self, name: &str) -> Option<Arc<Policy>> {
         let mut policies = IndexMap::clone(&self.policies.load());
         let removed = policies.shift_remove(name);
         self.policies.store(Arc::new(policies));
+        self.generation.fetch_add(1, Ordering::Release);
         removed
     }
 

@@ -278,6 +278,9 @@ pub struct TemplateRoute {
 /// the registry changes between pages.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// Different for every snapshot built (0 only for the empty default): what caches of
+    /// decisions about a snapshot's contents are keyed by.
+    pub generation: u64,
     pub servers: IndexMap<String, Arc<ServerEntry>>,
     naming: Naming,
     // The routing tables, each shared with the previous snapshot when no server that
@@ -332,6 +335,11 @@ pub struct SerializedPages {
     pub by_cursor: std::collections::HashMap<Option<String>, usize>,
 }
 
+fn next_generation() -> u64 {
+    static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Snapshot {
     /// The snapshot of `servers`, reusing `previous`'s tables when the servers that offer
     /// anything are the same, in the same order, with the same records and catalogs.
@@ -348,6 +356,7 @@ impl Snapshot {
         };
         if offering(&servers) == offering(&previous.servers) {
             return Self {
+                generation: next_generation(),
                 servers,
                 naming: naming.clone(),
                 tool_owners: previous.tool_owners.clone(),
@@ -361,6 +370,7 @@ impl Snapshot {
         }
         let tables = Tables::build(&servers, naming);
         Self {
+            generation: next_generation(),
             servers,
             naming: naming.clone(),
             tool_owners: Arc::new(tables.tool_owners),
