@@ -96,7 +96,9 @@ impl Endpoint {
             return session_not_found();
         }
         let request = if request.method() == axum::http::Method::POST {
-            match self.direct.try_answer(request).await {
+            // Boxed: the lane's future is large, and every enclosing future (the front
+            // door's, hyper's) would otherwise carry and copy it on every request.
+            match Box::pin(self.direct.try_answer(request)).await {
                 direct::Handled::Answered(response) => return response,
                 direct::Handled::Pass(request) => request,
             }
@@ -107,7 +109,9 @@ impl Endpoint {
             return unknown;
         }
         let is_delete = request.method() == axum::http::Method::DELETE;
-        let mut response = match self.service.clone().oneshot(request).await {
+        // rmcp's service, for what the direct lane does not take: boxed, so that its large
+        // future is no part of every request's.
+        let mut response = match Box::pin(self.service.clone().oneshot(request)).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         };

@@ -163,7 +163,8 @@ impl Front {
             return Ok(self.hot(hot, request.map(Body::new)).await);
         }
         request.extensions_mut().insert(ConnectInfo(peer));
-        self.router.oneshot(request).await
+        // Boxed, so that the hot path's requests do not carry the router's future.
+        Box::pin(self.router.oneshot(request)).await
     }
 
     /// The hot path: the steps of the routes, then the aggregate endpoint.

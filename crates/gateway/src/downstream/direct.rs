@@ -138,7 +138,7 @@ impl DirectLane {
             // A client's answer to an upstream's request relayed on one of its calls.
             if let Caller::Session(session) = caller
                 && let Some(reply) = request::reply(&body)
-                && let Some(answered) = self.asks.answer(session, &reply).await
+                && let Some(answered) = Box::pin(self.asks.answer(session, &reply)).await
             {
                 return Handled::Answered(answered);
             }
@@ -162,9 +162,7 @@ impl DirectLane {
                     return to_rmcp(body);
                 };
                 let relay = info.relay();
-                relay
-                    .notified(notification.notification, info.outbox())
-                    .await;
+                Box::pin(relay.notified(notification.notification, info.outbox())).await;
                 return Handled::Answered(StatusCode::ACCEPTED.into_response());
             }
             if info.client().asks() {
@@ -228,10 +226,7 @@ impl DirectLane {
             },
             None => UpstreamSession::Shared(route.lane),
             Some((session, client)) => {
-                match self
-                    .own_session(&route.entry, route.lane, session, client)
-                    .await
-                {
+                match Box::pin(self.own_session(&route.entry, route.lane, session, client)).await {
                     Some(own) => own,
                     None => return Handled::Pass(rebuilt(body)),
                 }
