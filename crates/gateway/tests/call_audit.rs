@@ -7,52 +7,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::{bearer::Mcp, guarded::guarded, *};
 use mcp_gateway::{access::AuditCalls, config::Settings};
-use mcp_gateway_testkit::FixtureOptions;
-use serde_json::{Value, json};
+use mcp_gateway_testkit::{CapturedLogs, FixtureOptions};
+use serde_json::json;
 
 const MASTER: &str = "call-audit-master-key";
 
-/// Collects the JSON log lines of this thread (the test's current-thread runtime runs
-/// the gateway too).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The `mcp_call` events so far, by their fields.
-    fn calls(&self) -> Vec<Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|event| event["fields"]["event"] == "mcp_call")
-            .map(|event| event["fields"].clone())
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = CapturedLogs::json(tracing::Level::INFO);
 
     let settings = Settings {
         audit_call_arguments: true,
@@ -90,7 +54,7 @@ async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
     let operator = Mcp::new(http, &format!("{base}/mcp"), MASTER);
     assert!(operator.call("a__echo").await.get("result").is_some());
 
-    let calls = captured.calls();
+    let calls = captured.events("mcp_call");
     assert_eq!(calls.len(), 4, "{calls:#?}");
     for call in &calls {
         assert_eq!(call["caller"], principal.as_str(), "{call}");
@@ -117,13 +81,7 @@ async fn calls_by_keys_are_audited_on_every_face_and_the_operators_are_not() {
 
 #[tokio::test]
 async fn without_arguments_on_they_are_never_recorded_and_all_covers_the_operator() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = CapturedLogs::json(tracing::Level::INFO);
     let settings = Settings {
         audit_calls: AuditCalls::All,
         ..Settings::default()
@@ -131,7 +89,7 @@ async fn without_arguments_on_they_are_never_recorded_and_all_covers_the_operato
     let (_a, running) = with_fixture_in(settings, "a", FixtureOptions::default()).await;
     let answer = call_text(&running.gateway, "a__echo", echo_args("secret-ish")).await;
     assert_eq!(answer, "secret-ish");
-    let calls = captured.calls();
+    let calls = captured.events("mcp_call");
     assert_eq!(calls.len(), 1, "{calls:#?}");
     assert_eq!(calls[0]["caller"], "operator");
     assert_eq!(calls[0]["arguments"], "-");

@@ -66,6 +66,7 @@ mod faulty;
 mod harness;
 mod http;
 pub mod idp;
+mod logs;
 mod server;
 
 pub use faulty::{FAULTY_TOOLS, FaultyHandle, spawn_faulty};
@@ -76,6 +77,7 @@ pub use harness::{
 pub use http::{
     FixtureHandle, MCP_PATH, router, serve_http, serve_stdio, spawn_http, spawn_http_server,
 };
+pub use logs::CapturedLogs;
 pub use server::{
     CallHook, FixtureOptions, FixtureServer, HIDDEN_URI, ITEM_URI_TEMPLATE, PRIVATE_COUNTER_URI,
     README_URI,

@@ -291,12 +291,6 @@ mod tests {
 
     #[test]
     fn an_abandoned_change_is_still_recorded() {
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
         let caller = Caller {
             who: "master_key".into(),
             client: Some("127.0.0.1:5000".parse().unwrap()),
@@ -307,11 +301,11 @@ mod tests {
                 .with_writer(std::io::sink)
                 .finish(),
         );
-        tracing::subscriber::with_default(subscriber, || {
-            drop(Pending::new(caller.clone(), "register", Target::id("gone")));
-            Pending::new(caller, "delete", Target::id("done")).finish(Ok(StatusCode::OK));
-        });
-        let out = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let (captured, guard) = mcp_gateway_testkit::CapturedLogs::text(tracing::Level::INFO);
+        drop(Pending::new(caller.clone(), "register", Target::id("gone")));
+        Pending::new(caller, "delete", Target::id("done")).finish(Ok(StatusCode::OK));
+        drop(guard);
+        let out = captured.contents();
         let lines: Vec<&str> = out.lines().filter(|l| l.contains(TARGET)).collect();
         assert_eq!(lines.len(), 2, "{out}");
         assert!(
@@ -319,18 +313,6 @@ mod tests {
             "{out}"
         );
         assert!(lines[1].contains("outcome=\"ok\"") && lines[1].contains("127.0.0.1:5000"));
-    }
-
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

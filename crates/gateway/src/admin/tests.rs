@@ -568,38 +568,11 @@ fn config_server(id: &str, url: &str) -> crate::model::ServerRecord {
     r
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 /// Every admin change, accepted or refused, leaves one audit line with the action, the id
 /// and the outcome, and none of the secrets it carried.
 #[tokio::test]
 async fn admin_changes_are_audited_without_secrets() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = mcp_gateway_testkit::CapturedLogs::text(tracing::Level::TRACE);
     // While a single dispatcher is alive, tracing registers a callsite first hit on another
     // thread (another test's refused change) with that thread's interest, none, for good;
     // a second live dispatcher makes it ask every dispatcher instead.
@@ -695,7 +668,7 @@ async fn admin_changes_are_audited_without_secrets() {
     // Reads are not changes.
     send(&app, Method::GET, "/mcp/servers", None, Some(KEY)).await;
 
-    let out = captured.text();
+    let out = captured.contents();
     let audit: Vec<&str> = out.lines().filter(|l| l.contains(audit::TARGET)).collect();
     assert_eq!(audit.len(), 7, "one line per change:\n{out}");
     let expect = [
