@@ -177,6 +177,9 @@ pub struct Options {
     pub sessions: usize,
     pub startup_servers: usize,
     pub startup_repeats: usize,
+    /// Also run each HTTP call row through a second gateway with its metrics off
+    /// (`gateway.metrics.enabled: false`): what metering costs, side by side.
+    pub metrics_off: bool,
 }
 
 impl Options {
@@ -197,6 +200,7 @@ impl Options {
             sessions: 10_000,
             startup_servers: 100,
             startup_repeats: 5,
+            metrics_off: false,
         }
     }
 
@@ -217,6 +221,7 @@ impl Options {
             sessions: 1_000,
             startup_servers: 20,
             startup_repeats: 1,
+            metrics_off: true,
         }
     }
 }
@@ -327,9 +332,15 @@ struct CallRow {
     gateway: Side,
     /// Through the bare TCP relay (HTTP upstreams only).
     relay: Side,
+    /// Through a gateway with its metrics off (`Options::metrics_off`, HTTP upstreams).
+    unmetered: Side,
 }
 
 impl CallRow {
+    fn errors(&self) -> u64 {
+        self.direct.errors() + self.gateway.errors() + self.relay.errors() + self.unmetered.errors()
+    }
+
     fn ratio(&self) -> f64 {
         self.gateway.rps() / self.direct.rps()
     }
@@ -438,10 +449,7 @@ pub async fn run(bins: &Binaries, options: &Options) -> anyhow::Result<Report> {
             errors.add(scenario.name(), format!("{e:#}"));
         }
     }
-    let call_errors: u64 = rows
-        .iter()
-        .map(|r| r.direct.errors() + r.gateway.errors() + r.relay.errors())
-        .sum();
+    let call_errors: u64 = rows.iter().map(CallRow::errors).sum();
     let markdown = render(options, bins, &rows, &metrics, &errors);
     Ok(Report {
         markdown,
@@ -469,28 +477,15 @@ async fn call_rows(
         }
     });
     let relay = Relay::start(bins, &echo).await?;
-    let mut gateway = GatewayProc::spawn(bins, &config)?;
-    gateway.wait_ready(Duration::from_secs(30)).await?;
-    gateway.wait_healthy(2, Duration::from_secs(30)).await?;
-    gateway
-        .wait_tools(2, &["echo__echo", "stdio__echo"], Duration::from_secs(30))
-        .await?;
-    gateway
-        .wait_listed(
-            "resources",
-            "uri",
-            &[echo::RESOURCE_URI],
-            Duration::from_secs(30),
-        )
-        .await?;
-    gateway
-        .wait_listed(
-            "prompts",
-            "name",
-            &[&gateway_prompt()],
-            Duration::from_secs(30),
-        )
-        .await?;
+    let gateway = ready_gateway(bins, &config).await?;
+    let unmetered = match options.metrics_off {
+        true => {
+            let mut config = config.clone();
+            config["gateway"] = json!({"metrics": {"enabled": false}});
+            Some(ready_gateway(bins, &config).await?)
+        }
+        false => None,
+    };
     let gateway_pid = gateway.proc.pid();
     let stdio_child = gateway_pid.and_then(|pid| {
         procs::children_of(pid)
@@ -514,6 +509,7 @@ async fn call_rows(
                 direct: Side::default(),
                 gateway: Side::default(),
                 relay: Side::default(),
+                unmetered: Side::default(),
             };
             for round in 1..=options.rounds {
                 let say = |side: &str, r: &LoadResult| {
@@ -591,6 +587,13 @@ async fn call_rows(
                     http_run(&gateway.mcp_url(), &gateway_name, gateway_pid, upstream).await?;
                 say("gateway", &through.0);
                 row.gateway.runs.push(through);
+                if let Some(unmetered) = unmetered.as_ref().filter(|_| !shape.stdio) {
+                    let pid = unmetered.proc.pid();
+                    let url = unmetered.mcp_url();
+                    let through = http_run(&url, &gateway_name, pid, upstream).await?;
+                    say("gateway (metrics off)", &through.0);
+                    row.unmetered.runs.push(through);
+                }
             }
             rows.push(row);
         }
@@ -600,9 +603,33 @@ async fn call_rows(
         .unwrap_or(0);
     progress.say(format!("gateway log: {log_lines} lines"));
     gateway.proc.shutdown().await;
+    if let Some(unmetered) = unmetered {
+        unmetered.proc.shutdown().await;
+    }
     relay.proc.shutdown().await;
     echo.proc.shutdown().await;
     Ok(rows)
+}
+
+/// A gateway on `config` (the call rows' two upstreams), ready: both healthy, their tools,
+/// resource and prompt discovered.
+async fn ready_gateway(bins: &Binaries, config: &serde_json::Value) -> anyhow::Result<GatewayProc> {
+    let mut gateway = GatewayProc::spawn(bins, config)?;
+    gateway.wait_ready(Duration::from_secs(30)).await?;
+    gateway.wait_healthy(2, Duration::from_secs(30)).await?;
+    gateway
+        .wait_tools(2, &["echo__echo", "stdio__echo"], Duration::from_secs(30))
+        .await?;
+    let resources = [echo::RESOURCE_URI];
+    gateway
+        .wait_listed("resources", "uri", &resources, Duration::from_secs(30))
+        .await?;
+    let prompts = [gateway_prompt()];
+    let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    gateway
+        .wait_listed("prompts", "name", &prompts, Duration::from_secs(30))
+        .await?;
+    Ok(gateway)
 }
 
 fn say_run(
@@ -1116,7 +1143,7 @@ fn render_shapes(md: &mut String, rows: &[CallRow], smoke: bool) {
          | scenario | c | gateway req/s | ÷ http-session gateway req/s | target | added p50 (µs) | relay added p50 (µs) | gateway − relay p50 (µs) | target (c = 1) |\n\
          |---|---:|---:|---:|---|---:|---:|---:|---|\n",
     );
-    let errors = |row: &CallRow| row.direct.errors() + row.gateway.errors() + row.relay.errors();
+    let errors = CallRow::errors;
     let verdict = |errors: u64, target: &str, met: bool| {
         if errors > 0 {
             "invalid (errors)".to_owned()
@@ -1189,6 +1216,53 @@ fn render_shapes(md: &mut String, rows: &[CallRow], smoke: bool) {
     }
 }
 
+/// What metering costs: each HTTP row's gateway against the same gateway with its metrics
+/// off, both against the bare relay, in the same run (target: the gateway ÷ relay ratio
+/// drops by ≤ 2 %).
+fn render_metrics_cost(md: &mut String, rows: &[CallRow], smoke: bool) {
+    const DROP_TARGET: f64 = 0.02;
+    let rows: Vec<&CallRow> = rows
+        .iter()
+        .filter(|r| !r.unmetered.runs.is_empty() && !r.relay.runs.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\nMetrics on and off (`gateway.metrics.enabled`), two gateways side by side in the same \
+         rounds: each one's req/s ÷ the bare relay's, and how much metering lowers that ratio \
+         (target ≤ 2 %):\n\n\
+         | scenario | c | metrics on req/s | metrics off req/s | on ÷ relay | off ÷ relay | drop | on p50 / off p50 (µs) | target |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for row in rows {
+        let on = row.gateway.rps() / row.relay.rps();
+        let off = row.unmetered.rps() / row.relay.rps();
+        let drop = 1.0 - on / off;
+        let verdict = if row.errors() > 0 {
+            "invalid (errors)".to_owned()
+        } else if smoke {
+            "≤ 2 % (smoke: not judged)".to_owned()
+        } else {
+            format!("≤ 2 % {}", if drop <= DROP_TARGET { "✓" } else { "✗" })
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:+.1} % | {} / {} | {} |",
+            row.scenario.name(),
+            row.concurrency,
+            row.gateway.rps(),
+            row.unmetered.rps(),
+            on,
+            off,
+            drop * 100.0,
+            us(row.gateway.p50()),
+            us(row.unmetered.p50()),
+            verdict,
+        );
+    }
+}
+
 fn opt_us(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
 }
@@ -1222,7 +1296,7 @@ fn render(
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         );
         for row in rows {
-            let errors = row.direct.errors() + row.gateway.errors() + row.relay.errors();
+            let errors = row.errors();
             let (target, met) = row.target();
             let verdict = if errors > 0 {
                 "invalid (errors)".to_owned()
@@ -1250,6 +1324,7 @@ fn render(
         }
         render_floor(&mut md, rows);
         render_shapes(&mut md, rows, options.smoke);
+        render_metrics_cost(&mut md, rows, options.smoke);
         md.push_str(
             "\nCPU time per call (µs; median of rounds; the bench client, the gateway or relay, the upstream):\n\n\
              | scenario | c | direct: client | direct: upstream | gateway: client | gateway: gateway | gateway: upstream | relay: relay |\n\

@@ -88,6 +88,9 @@ struct CompareArgs {
     /// Threads of the gateway's runtime (`MCP_GATEWAY_WORKER_THREADS`) [default: the gateway's own, one per CPU]
     #[arg(long)]
     gateway_workers: Option<usize>,
+    /// Also run each HTTP call row through a second gateway with its metrics off, and report what metering costs [default: off; smoke on]
+    #[arg(long)]
+    metrics_off: bool,
     /// Where mcp-gateway and mcp-bench-echo are [default: the directory of mcp-bench]
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -177,6 +180,7 @@ fn options(args: &CompareArgs) -> Options {
     if let Some(n) = args.startup_servers {
         o.startup_servers = n.max(1);
     }
+    o.metrics_off |= args.metrics_off;
     o
 }
 

@@ -1,5 +1,5 @@
 //! The seed's REST API (`/mcp/servers`, `/mcp/tools`, `/mcp/resources`, `/mcp/prompts`,
-//! `POST /mcp/tools/call`) and the health routes: handlers only. Routing, the Host/Origin
+//! `POST /mcp/tools/call`), the health routes and `/metrics`: handlers only. Routing, the Host/Origin
 //! rule, the master key and limits are the front door's ([`crate::front`]).
 
 pub mod audit;
@@ -8,6 +8,7 @@ pub(crate) mod catalog;
 pub(crate) mod credentials;
 pub(crate) mod health;
 pub(crate) mod keys;
+pub(crate) mod metrics;
 pub(crate) mod policies;
 pub(crate) mod servers;
 

@@ -136,6 +136,28 @@ pub struct Settings {
     pub policies: std::sync::Arc<crate::access::policy::PolicyTable>,
     /// `gateway.auth.jwt`: JWT bearer tokens of an identity provider, accepted.
     pub jwt: Option<std::sync::Arc<crate::access::jwt::JwtAuth>>,
+    /// `gateway.metrics`: the per-call meters, and who may scrape `/metrics`.
+    pub metrics: MetricsSettings,
+}
+
+/// `gateway.metrics`.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// `enabled` (`MCP_GATEWAY_METRICS`): count and time every routed call. Off, the
+    /// calls' meters stay at zero; `/metrics` still shows the rest.
+    pub enabled: bool,
+    /// `scrape_token` (`MCP_GATEWAY_METRICS_TOKEN`): a bearer token that may read
+    /// `/metrics` (and nothing else) on a gateway with a master key.
+    pub scrape_token: Option<Secret>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scrape_token: None,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -176,6 +198,7 @@ impl Default for Settings {
             audit_call_arguments: false,
             policies: Default::default(),
             jwt: None,
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -213,6 +236,15 @@ impl Settings {
     fn apply_env(&mut self, env: &dyn Env) -> Result<(), ConfigError> {
         if let Some(v) = env.var("MCP_GATEWAY_ENABLED") {
             self.mcp_enabled = parse_bool(&v, "MCP_GATEWAY_ENABLED")?;
+        }
+        if let Some(v) = env.var("MCP_GATEWAY_METRICS") {
+            self.metrics.enabled = parse_bool(&v, "MCP_GATEWAY_METRICS")?;
+        }
+        if let Some(v) = env
+            .var("MCP_GATEWAY_METRICS_TOKEN")
+            .filter(|v| !v.is_empty())
+        {
+            self.metrics.scrape_token = Some(check_scrape_token(v, "MCP_GATEWAY_METRICS_TOKEN")?);
         }
         if let Some(v) = env.var("STORE_MODEL_IN_DB") {
             self.store_model_in_db = parse_bool(&v, "STORE_MODEL_IN_DB")?;
@@ -360,6 +392,22 @@ pub(crate) fn parse_bool(value: &str, field: &str) -> Result<bool, ConfigError> 
             format!("expected true or false, got {other:?}"),
         )),
     }
+}
+
+/// The shortest scrape token accepted: it is a bearer credential.
+const MIN_SCRAPE_TOKEN_CHARS: usize = 16;
+
+pub(crate) fn check_scrape_token(token: String, field: &str) -> Result<Secret, ConfigError> {
+    if token.chars().count() < MIN_SCRAPE_TOKEN_CHARS {
+        return Err(ConfigError::invalid(
+            field,
+            format!("must be at least {MIN_SCRAPE_TOKEN_CHARS} characters"),
+        ));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::invalid(field, "must not contain spaces"));
+    }
+    Ok(Secret::new(token))
 }
 
 pub(crate) fn parse_listen(value: &str, field: &str) -> Result<SocketAddr, ConfigError> {

@@ -37,7 +37,7 @@ use axum::{
 use tower::ServiceExt;
 
 use crate::{
-    admin::{audit, catalog, credentials, health, keys, policies, servers},
+    admin::{audit, catalog, credentials, health, keys, metrics, policies, servers},
     downstream::HotPath,
     gateway::Gateway,
 };
@@ -77,7 +77,18 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))
-        .route_layer(handler_timeout.clone());
+        .route_layer(handler_timeout.clone())
+        .merge(
+            Router::new()
+                .route("/metrics", get(metrics::scrape))
+                .route_layer(handler_timeout.clone())
+                // The last layer runs first: Host/Origin, then who may scrape.
+                .route_layer(middleware::from_fn_with_state(
+                    gateway.clone(),
+                    auth::require_scraper,
+                ))
+                .route_layer(middleware::from_fn_with_state(door.clone(), admit)),
+        );
     if settings.mcp_enabled {
         let (mcp, hot) = crate::downstream::routes(gateway.clone());
         // Changes to the gateway (and what they would reveal): the operator's alone.

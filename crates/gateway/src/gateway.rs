@@ -16,6 +16,7 @@ use crate::downstream::session_store::{MemorySessionStore, SessionStore};
 use crate::{
     access::{Access, KeyTable},
     config::Settings,
+    metrics::Metrics,
     model::{ServerRecord, Source},
     registry::{Registry, RegistryError, ServerEntry},
     store::{self, ServerStore, StoreError},
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub keys: KeyTable,
     /// Callers' own credentials for per-user servers, and their sessions with them.
     credentials: credentials::Credentials,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -87,11 +90,12 @@ impl Gateway {
         supervisor_config: SupervisorConfig,
         sessions: Arc<dyn SessionStore>,
     ) -> Result<Arc<Self>, StoreError> {
-        let store = store::open(&settings).await?;
         let registry = Arc::new(Registry::new(crate::registry::Naming {
             separator: settings.name_separator.clone(),
             policy: settings.name_policy,
         }));
+        let metrics = Arc::new(Metrics::new(registry.clone(), settings.metrics.enabled));
+        let store = store::TimedStore::wrap(store::open(&settings).await?, metrics.clone());
         let gateway = Arc::new(Self {
             settings: Arc::new(settings),
             registry,
@@ -100,11 +104,12 @@ impl Gateway {
             supervisor_config,
             admin: Mutex::new(()),
             shutdown: tokio_util::sync::CancellationToken::new(),
-            session_watch: Default::default(),
+            session_watch: crate::downstream::SessionWatch::new(metrics.clone()),
             sessions,
             startup: Arc::default(),
             keys: KeyTable::default(),
             credentials: Default::default(),
+            metrics,
         });
         gateway.load_policies().await?;
         gateway.load_credentials().await?;
@@ -305,9 +310,14 @@ impl Gateway {
         params.arguments = arguments;
         let call = async { peer.call_tool(params).await.map_err(UpstreamError::from) };
         let result = entry
-            .call_upstream(call)
+            .call_upstream(&admitted.clock(), call)
             .await
             .map_err(|e| GatewayError::Upstream(entry.record.server_id.clone(), e));
+        if let Ok(answer) = &result
+            && answer.is_error == Some(true)
+        {
+            admitted.answered_with(crate::metrics::Outcome::ToolError);
+        }
         admitted.track(result)
     }
 

@@ -15,6 +15,7 @@
 //! * [`front`] — the front door: routing, the Host/Origin rule, authentication, limits and
 //!   the error→status mapping, for every route;
 //! * [`access`] — caller identities (master key, API keys) and what each may reach;
+//! * [`metrics`] — Prometheus metrics: per-call meters, state read at scrape time;
 //! * [`admin`] — the handlers of the seed's REST API and the health routes;
 //! * [`downstream`] — the MCP endpoints (`/mcp`, `/mcp/servers/{id}/mcp`) clients talk to;
 //! * [`app`] — wiring, listening and shutdown.
@@ -29,6 +30,7 @@ pub mod front;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod registry;

@@ -134,6 +134,8 @@ impl Registry {
             if slot.catalog.same_content(&catalog) {
                 return Ok(((), Publish::No));
             }
+            let tools = catalog.tools.iter().map(|tool| tool.name.as_ref());
+            slot.runtime.meters.listed_tools(tools);
             *slot = Arc::new(slot.with_catalog(catalog));
             Ok(((), Publish::Yes))
         })

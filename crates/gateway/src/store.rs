@@ -7,6 +7,7 @@
 
 mod memory;
 mod sql;
+mod timed;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::{
 
 pub use memory::MemoryStore;
 pub use sql::SqlStore;
+pub use timed::TimedStore;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]

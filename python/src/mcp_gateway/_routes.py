@@ -51,6 +51,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health/readiness"): "health",
     ("GET", "/health/liveliness"): "liveliness",
     ("GET", "/health/liveness"): "liveliness",
+    ("GET", "/metrics"): "metrics",
 }
 """Every REST route of the gateway and the client method that calls it."""
 
@@ -283,6 +284,16 @@ def health() -> Call[dict[str, Any]]:
 
 def liveliness() -> Call[dict[str, Any]]:
     return Call("GET", "/health/liveliness", _object, body_on_error=True)
+
+
+def metrics() -> Call[str]:
+    return Call("GET", "/metrics", _text)
+
+
+def _text(body: Any) -> str:
+    if not isinstance(body, str):
+        raise MCPGatewayError(f"expected text from the gateway, got {type(body).__name__}")
+    return body
 
 
 # Keys of a server as the gateway shows it that a registration does not take.

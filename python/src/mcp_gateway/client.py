@@ -262,6 +262,11 @@ class MCPGateway(_Base):
         """Liveness: ``{"status": "alive"}`` while the process serves."""
         return self._send(_routes.liveliness())
 
+    def metrics(self) -> str:
+        """The gateway's Prometheus metrics (``GET /metrics``), as exposition text: calls
+        by server, tool and outcome, latencies, sessions, upstream health, the process."""
+        return self._send(_routes.metrics())
+
     def mcp_client(self, server_id: str | None = None, **client_options: Any) -> Client:
         """The official ``mcp`` SDK's client for the gateway's MCP endpoint (``/mcp``, or
         one server's ``/mcp/servers/{id}/mcp``), carrying the key. Use it with
@@ -430,6 +435,10 @@ class AsyncMCPGateway(_Base):
     async def liveliness(self) -> dict[str, Any]:
         """See :meth:`MCPGateway.liveliness`."""
         return await self._send(_routes.liveliness())
+
+    async def metrics(self) -> str:
+        """See :meth:`MCPGateway.metrics`."""
+        return await self._send(_routes.metrics())
 
     def mcp_client(self, server_id: str | None = None, **client_options: Any) -> Client:
         """See :meth:`MCPGateway.mcp_client`."""

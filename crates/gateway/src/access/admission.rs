@@ -1,15 +1,17 @@
 //! A request to an upstream, let through: its places among the caller's and the tool's
-//! requests in flight, and its audit record — who called which server's tool, prompt or
-//! resource, how it ended and how long it took — written as one event on the audit
-//! target (`mcp_gateway::audit`, `event="mcp_call"`) when the request ends, whichever
-//! face or era it came in on. Arguments are recorded only when the operator asks
-//! (`gateway.audit_call_arguments`); secrets never.
+//! requests in flight, its meters (`/metrics`: in flight, outcome, time in total and
+//! waiting on the upstream), and its audit record — who called which server's tool,
+//! prompt or resource, how it ended and how long it took — written as one event on the
+//! audit target (`mcp_gateway::audit`, `event="mcp_call"`) when the request ends,
+//! whichever face or era it came in on. Arguments are recorded only when the operator
+//! asks (`gateway.audit_call_arguments`); secrets never.
 
 use std::time::Instant;
 
 use serde::Deserialize;
 
 use super::{Access, limits::Slot};
+use crate::metrics::{Metering, Outcome, UpstreamClock};
 
 /// Which calls are audited (`gateway.audit_calls`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -50,6 +52,7 @@ pub struct Admission {
     _caller: Option<Slot>,
     _tool: Option<Slot>,
     audit: Option<Box<CallRecord>>,
+    metering: Option<Metering>,
 }
 
 #[derive(Debug)]
@@ -72,6 +75,7 @@ impl Admission {
         caller: Option<Slot>,
         tool: Option<Slot>,
         audited: Option<(&Access, &str, Called<'_>)>,
+        metering: Option<Metering>,
     ) -> Self {
         let audit = audited.map(|(access, server_id, called)| {
             Box::new(CallRecord {
@@ -88,7 +92,13 @@ impl Admission {
             _caller: caller,
             _tool: tool,
             audit,
+            metering,
         }
+    }
+
+    /// Whether the request is metered (`gateway.metrics.enabled`).
+    pub fn is_metered(&self) -> bool {
+        self.metering.is_some()
     }
 
     /// Whether the request is audited (and so whether its arguments are wanted).
@@ -112,9 +122,32 @@ impl Admission {
         }
     }
 
+    /// The handle the request's way upstream ([`ServerEntry::call_upstream`]) notes how
+    /// long it waited on the upstream on, and how a failure there ended it.
+    pub fn clock(&self) -> UpstreamClock {
+        match &self.metering {
+            Some(metering) => metering.clock(),
+            None => UpstreamClock::UNMETERED,
+        }
+    }
+
+    /// The upstream answered, with a JSON-RPC error or a tool's `isError` result: so the
+    /// request is counted, though it is relayed as an answer.
+    pub fn answered_with(&self, outcome: Outcome) {
+        if let Some(metering) = &self.metering {
+            metering.note(outcome);
+        }
+    }
+
     /// Records how the request ended — `ok` (the upstream answered), or the error — and
     /// passes the result on.
     pub fn track<T, E: std::fmt::Display>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        if let Some(metering) = &self.metering {
+            metering.note(match &result {
+                Ok(_) => Outcome::Ok,
+                Err(_) => Outcome::Failed,
+            });
+        }
         if let Some(audit) = &mut self.audit {
             audit.outcome = Some(match &result {
                 Ok(_) => "ok".to_owned(),
@@ -128,6 +161,9 @@ impl Admission {
     /// admission): nothing is audited.
     pub fn withdraw(mut self) {
         self.audit = None;
+        if let Some(metering) = self.metering.take() {
+            metering.withdraw();
+        }
     }
 }
 

@@ -84,6 +84,16 @@ struct GatewaySection {
     audit_call_arguments: Option<bool>,
     #[serde(default)]
     auth: AuthSection,
+    #[serde(default)]
+    metrics: MetricsSection,
+}
+
+/// `gateway.metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    enabled: Option<bool>,
+    scrape_token: Option<String>,
 }
 
 /// `gateway.auth`: how callers other than the master key and API keys authenticate.
@@ -233,6 +243,14 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             .map(|(i, host)| expand(host, &format!("gateway.allowed_hosts[{i}]"), env))
             .collect::<Result<Vec<_>, _>>()?;
         settings.allowed_hosts = Some(parse_hosts(&hosts, "gateway.allowed_hosts")?);
+    }
+    settings.metrics.enabled = g.metrics.enabled.unwrap_or(true);
+    if let Some(token) = g.metrics.scrape_token {
+        let path = "gateway.metrics.scrape_token";
+        let token = expand(&token, path, env)?;
+        if !token.is_empty() {
+            settings.metrics.scrape_token = Some(super::check_scrape_token(token, path)?);
+        }
     }
     settings.audit_calls = g.audit_calls.unwrap_or_default();
     settings.audit_call_arguments = g.audit_call_arguments.unwrap_or(false);

@@ -21,6 +21,7 @@ use rmcp::{
 use super::view::Scope;
 use crate::{
     client_peer::{ClientGone, ClientPeer},
+    metrics::Metrics,
     registry::{Fingerprint, Registry},
 };
 
@@ -66,9 +67,9 @@ const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
 /// The session-based clients to notify, grouped by scope. One task for all of them watches
 /// the registry and compares each scope's fingerprints once per change (a task, a timer and
 /// a copy of the fingerprints per session cost memory and wake-ups for every idle session).
-#[derive(Default)]
 pub struct SessionWatch {
     state: Arc<Mutex<WatchState>>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -95,6 +96,14 @@ fn key(scope: &Scope) -> Option<Arc<str>> {
 }
 
 impl SessionWatch {
+    /// No session watched yet; notifications sent are counted in `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            state: Arc::default(),
+            metrics,
+        }
+    }
+
     /// Notifies session `session` (of `scope`) of list changes until it ends or is removed.
     pub fn add(&self, registry: &Arc<Registry>, scope: Scope, session: u64, peer: ClientPeer) {
         let mut state = lock(&self.state);
@@ -110,7 +119,12 @@ impl SessionWatch {
             .insert(session, peer);
         if !state.running {
             state.running = true;
-            tokio::spawn(watch(registry.clone(), Arc::downgrade(&self.state)));
+            let metrics = self.metrics.clone();
+            tokio::spawn(watch(
+                registry.clone(),
+                Arc::downgrade(&self.state),
+                metrics,
+            ));
         }
     }
 
@@ -139,7 +153,7 @@ fn lock(state: &Mutex<WatchState>) -> std::sync::MutexGuard<'_, WatchState> {
 }
 
 /// The watcher: ends when the gateway (its [`SessionWatch`]) is gone.
-async fn watch(registry: Arc<Registry>, state: Weak<Mutex<WatchState>>) {
+async fn watch(registry: Arc<Registry>, state: Weak<Mutex<WatchState>>, metrics: Arc<Metrics>) {
     let mut changes = registry.subscribe();
     let mut check = tokio::time::interval(SESSION_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -177,39 +191,49 @@ async fn watch(registry: Arc<Registry>, state: Weak<Mutex<WatchState>>) {
         }
         if !sends.is_empty() {
             // Concurrently, and off the watcher: a slow session must not hold up the others.
+            let metrics = metrics.clone();
             tokio::spawn(async move {
+                let metrics = &metrics;
                 let sends = sends
                     .into_iter()
-                    .map(|(peer, changed)| async move { notify(&peer, &changed).await });
+                    .map(|(peer, changed)| async move { notify(&peer, &changed, metrics).await });
                 futures::future::join_all(sends).await;
             });
         }
     }
 }
 
-async fn notify(peer: &ClientPeer, changed: &Changed) -> Result<(), ClientGone> {
-    for notification in notifications(changed) {
+async fn notify(peer: &ClientPeer, changed: &Changed, metrics: &Metrics) -> Result<(), ClientGone> {
+    for (list, notification) in notifications(changed) {
         peer.notify(notification).await?;
+        metrics.list_changed_sent(list);
     }
     Ok(())
 }
 
-/// The notifications that tell a client what changed.
-fn notifications(changed: &Changed) -> Vec<ServerNotification> {
+/// The notifications that tell a client what changed, each with the list it is about.
+fn notifications(changed: &Changed) -> Vec<(&'static str, ServerNotification)> {
     let mut notifications = Vec::new();
     if changed.tools {
-        notifications.push(ServerNotification::ToolListChangedNotification(
-            ToolListChangedNotification::default(),
+        notifications.push((
+            "tools",
+            ServerNotification::ToolListChangedNotification(ToolListChangedNotification::default()),
         ));
     }
     if changed.prompts {
-        notifications.push(ServerNotification::PromptListChangedNotification(
-            PromptListChangedNotification::default(),
+        notifications.push((
+            "prompts",
+            ServerNotification::PromptListChangedNotification(
+                PromptListChangedNotification::default(),
+            ),
         ));
     }
     if changed.resources {
-        notifications.push(ServerNotification::ResourceListChangedNotification(
-            ResourceListChangedNotification::default(),
+        notifications.push((
+            "resources",
+            ServerNotification::ResourceListChangedNotification(
+                ResourceListChangedNotification::default(),
+            ),
         ));
     }
     notifications
@@ -220,6 +244,7 @@ pub async fn serve_subscription(
     registry: Arc<Registry>,
     scope: Scope,
     context: SubscriptionContext,
+    metrics: &Metrics,
 ) {
     let mut changes = registry.subscribe();
     let mut last = scope.fingerprint(&registry.snapshot());
@@ -235,10 +260,11 @@ pub async fn serve_subscription(
         changed.tools &= accepted.tools_list_changed == Some(true);
         changed.prompts &= accepted.prompts_list_changed == Some(true);
         changed.resources &= accepted.resources_list_changed == Some(true);
-        for notification in notifications(&changed) {
+        for (list, notification) in notifications(&changed) {
             if context.sink().send(notification).await.is_err() {
                 return;
             }
+            metrics.list_changed_sent(list);
         }
     }
 }

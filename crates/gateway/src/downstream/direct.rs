@@ -184,9 +184,25 @@ impl DirectLane {
         let Some(call) = request::lane_call(&envelope, &caller, &parts.headers) else {
             return to_rmcp(body);
         };
-        let Some(mut route) = self.route(call.method, &call.target, asking.is_some(), &access)
-        else {
-            return Handled::Pass(rebuilt(body));
+        let stateless = caller == Caller::Stateless;
+        let mut route = match self.route(call.method, &call.target, asking.is_some(), &access) {
+            Ok(Some(route)) => route,
+            Ok(None) => return Handled::Pass(rebuilt(body)),
+            // Refused by a limit: answered here, as the general path would (which would
+            // count the refusal a second time).
+            Err(refused) => {
+                let eras = Eras {
+                    client_stateless: stateless,
+                    upstream_stateless: false,
+                    relay_stateless: false,
+                    method: call.method,
+                };
+                return Handled::Answered(json_response(final_message(
+                    call.id,
+                    Err(refused),
+                    eras,
+                )));
+            }
         };
         if route.admitted.is_audited()
             && self.gateway.settings.audit_call_arguments
@@ -195,7 +211,6 @@ impl DirectLane {
             let arguments = serde_json::from_str(arguments.get()).unwrap_or_default();
             route.admitted.record_arguments(&arguments);
         }
-        let stateless = caller == Caller::Stateless;
         // A session's request is cancelled by its `notifications/cancelled`, or when the
         // session ends.
         // By the id's value, whichever path a cancel for it takes (the same string
@@ -228,7 +243,11 @@ impl DirectLane {
             Some((session, client)) => {
                 match Box::pin(self.own_session(&route.entry, route.lane, session, client)).await {
                     Some(own) => own,
-                    None => return Handled::Pass(rebuilt(body)),
+                    None => {
+                        // The general path makes the request, with an admission of its own.
+                        route.admitted.withdraw();
+                        return Handled::Pass(rebuilt(body));
+                    }
                 }
             }
         };
@@ -241,7 +260,8 @@ impl DirectLane {
         };
         let (notify, mut notifications) = mpsc::channel(NOTIFICATION_BUFFER);
         let call = session.request(request, notify);
-        let mut relay = Box::pin(relay(route.entry, route.admitted, call));
+        let tool_call = eras.method == Method::CallTool;
+        let mut relay = Box::pin(relay(route.entry, route.admitted, tool_call, call));
         // Wait for the answer, or for a first notification: then the answer becomes an
         // event stream, and the rest of the call runs in its own task.
         let first = tokio::select! {
@@ -403,37 +423,49 @@ impl DirectLane {
 
     /// Where a request goes, routed as the relay routes it, when the lane can take it; an
     /// unknown name is left to the relay, which explains (`asks`: whether the caller can
-    /// be asked something, which decides the tools it may call).
-    fn route(&self, method: Method, target: &str, asks: bool, access: &Access) -> Option<Route> {
+    /// be asked something, which decides the tools it may call). `Err`: refused by a
+    /// limit of the caller's or the tool's.
+    fn route(
+        &self,
+        method: Method,
+        target: &str,
+        asks: bool,
+        access: &Access,
+    ) -> Result<Option<Route>, rmcp::ErrorData> {
         let snapshot = self.gateway.registry.snapshot();
         let relay = &self.relay;
-        let (entry, upstream_target, admitted) = match method {
-            Method::CallTool => relay.tool_owner(&snapshot, target, asks, access).ok()?,
-            Method::GetPrompt => relay
-                .prompt_owner(&snapshot, target, "prompts/get", access)
-                .ok()?,
-            Method::ReadResource => {
-                let (entry, admitted) = relay
-                    .resource_owner(&snapshot, target, "resources/read", access)
-                    .ok()?;
-                (entry, Arc::from(target), admitted)
-            }
+        let routed = match method {
+            Method::CallTool => relay.tool_owner(&snapshot, target, asks, access),
+            Method::GetPrompt => relay.prompt_owner(&snapshot, target, "prompts/get", access),
+            Method::ReadResource => relay
+                .resource_owner(&snapshot, target, "resources/read", access)
+                .map(|(entry, admitted)| (entry, Arc::from(target), admitted)),
+        };
+        let (entry, upstream_target, admitted) = match routed {
+            Ok(routed) => routed,
+            Err(refused) if refused.code == crate::protocol::RATE_LIMITED => return Err(refused),
+            Err(_) => return Ok(None),
         };
         // A caller's requests to a per-user or token-exchange server go on its own
         // session: the general path's.
-        if entry.record.per_caller() && access.is_identity() {
+        let lane = entry.runtime.peer().and_then(|peer| {
+            let relay_stateless = crate::upstream::is_stateless(&peer);
+            Some((relay_stateless, entry.runtime.lane(&entry.record)?))
+        });
+        let Some((relay_stateless, lane)) =
+            lane.filter(|_| !(entry.record.per_caller() && access.is_identity()))
+        else {
+            // The general path makes the request, with an admission of its own.
             admitted.withdraw();
-            return None;
-        }
-        let relay_stateless = crate::upstream::is_stateless(&*entry.runtime.peer()?);
-        let lane = entry.runtime.lane(&entry.record)?;
-        Some(Route {
+            return Ok(None);
+        };
+        Ok(Some(Route {
             entry,
             lane,
             target: upstream_target,
             relay_stateless,
             admitted,
-        })
+        }))
     }
 
     /// The upstream session of a client's own with `entry`'s server, for the lane: a
@@ -535,6 +567,7 @@ impl UpstreamSession {
 async fn relay(
     entry: Arc<ServerEntry>,
     mut admitted: Admission,
+    tool_call: bool,
     call: impl Future<Output = Result<Outcome, LaneError>>,
 ) -> Result<Option<Outcome>, rmcp::ErrorData> {
     let call = async {
@@ -545,7 +578,7 @@ async fn relay(
         }
     };
     let outcome = entry
-        .call_upstream(call)
+        .call_upstream(&admitted.clock(), call)
         .await
         .map_err(|e| error::upstream(&entry.record.server_id, e));
     match outcome {
@@ -555,6 +588,13 @@ async fn relay(
             admitted.withdraw();
             Ok(None)
         }
-        outcome => admitted.track(outcome),
+        outcome => {
+            if admitted.is_metered()
+                && let Ok(Some(answer)) = &outcome
+            {
+                admitted.answered_with(answer.metered_as(tool_call));
+            }
+            admitted.track(outcome)
+        }
     }
 }

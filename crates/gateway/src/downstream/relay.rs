@@ -34,6 +34,7 @@ use crate::{
     access::{Access, Admission, Called},
     client_peer::ClientPeer,
     gateway::Gateway,
+    metrics::UpstreamClock,
     protocol::{self, can_be_asked},
     registry::{ServerEntry, Snapshot},
     upstream::{CallGuard, CallRouter, Client, InputAsk, UpstreamError, UpstreamPeer},
@@ -274,11 +275,12 @@ impl Relay {
     /// rmcp send `notifications/cancelled` upstream.
     async fn relay<T>(
         entry: &ServerEntry,
+        clock: &UpstreamClock,
         call: impl Future<Output = Result<T, rmcp::ServiceError>>,
     ) -> Result<T, McpError> {
         let call = async { call.await.map_err(UpstreamError::from) };
         entry
-            .call_upstream(call)
+            .call_upstream(clock, call)
             .await
             .map_err(|e| error::upstream(&entry.record.server_id, e))
     }
@@ -454,6 +456,7 @@ impl Relay {
             self.gateway.registry.clone(),
             self.scope.clone(),
             context,
+            &self.gateway.metrics,
         )
         .await;
     }

@@ -57,6 +57,36 @@ pub(crate) async fn require_operator(request: Request, next: Next) -> Result<Res
     Ok(next.run(request).await)
 }
 
+/// Lets through who may read `/metrics`: the scrape token (`gateway.metrics.
+/// scrape_token`, good for nothing else), or the operator — anyone on a gateway without
+/// a master key or JWTs, else the master key.
+pub(crate) async fn require_scraper(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let scraper = match (&gateway.settings.metrics.scrape_token, presented) {
+        (Some(token), Some(presented)) => keys_match(presented, token),
+        _ => false,
+    };
+    if !scraper {
+        let who = authenticate(&gateway, request.uri(), request.headers()).await?;
+        if !who.is_operator() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "/metrics needs the master key or the metrics scrape token",
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
 /// Who the caller is, or 401: a missing token on a gateway with a master key or JWTs
 /// configured, or a token that is neither the master key, nor an API key in force
 /// (unknown, deleted, expired), nor a valid JWT of the configured provider issued for

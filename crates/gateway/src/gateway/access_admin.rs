@@ -10,6 +10,7 @@ use crate::{
         keys::{ActiveKey, KeyPatch, KeySource, NewKey},
         policy::{Policy, PolicySource, PolicySpec},
     },
+    metrics::{Metering, Outcome},
     model::FieldError,
     registry::ServerEntry,
     store::StoreError,
@@ -217,24 +218,35 @@ impl Gateway {
         entry: &ServerEntry,
         called: Called<'_>,
     ) -> Result<Admission, Limited> {
-        let caller = access.admit()?;
-        let tool = match called.method {
-            "tools/call" => entry.tool_limits.get(called.name),
-            _ => None,
-        };
-        let tool = tool
-            .map(|limits| limits.admit())
-            .transpose()
-            .map_err(|limited| Limited {
+        let admitted = access.admit().and_then(|caller| {
+            let tool = match called.method {
+                "tools/call" => entry.tool_limits.get(called.name),
+                _ => None,
+            };
+            let tool = tool.map(|limits| limits.admit()).transpose();
+            let tool = tool.map_err(|limited| Limited {
                 whose: "tool",
                 ..limited
             })?;
+            Ok((caller, tool))
+        });
+        let metered = self.metrics.enabled().then_some(&entry.runtime.meters);
+        let (caller, tool) = match admitted {
+            Ok(slots) => slots,
+            Err(limited) => {
+                if let Some(meters) = metered {
+                    Metering::refused(meters, called.method, called.name, Outcome::RateLimited);
+                }
+                return Err(limited);
+            }
+        };
         let audited = self.settings.audit_calls.covers(access).then_some((
             access,
             entry.record.server_id.as_str(),
             called,
         ));
-        Ok(Admission::new(caller, tool, audited))
+        let metering = metered.map(|meters| Metering::start(meters, called.method, called.name));
+        Ok(Admission::new(caller, tool, audited, metering))
     }
 
     fn check_policies_exist(&self, names: &[String]) -> Result<(), FieldError> {

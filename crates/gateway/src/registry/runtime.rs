@@ -3,7 +3,7 @@
 
 use std::sync::{
     Arc, Mutex, OnceLock,
-    atomic::{AtomicU32, Ordering},
+    atomic::{AtomicU32, AtomicU64, Ordering},
 };
 
 use arc_swap::ArcSwapOption;
@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    metrics::{Outcome, UpstreamClock},
     model::{HealthState, HealthView, ServerRecord},
     upstream::{
         CallRouter, HandshakePlan, UpstreamError, UpstreamPeer,
@@ -43,6 +44,11 @@ pub struct ServerRuntime {
     asking_requested: Notify,
     /// How connections to this server make their handshake.
     pub handshake: HandshakePlan,
+    /// The meters of the requests routed to this server (`/metrics`).
+    pub meters: crate::metrics::ServerMeters,
+    /// Sessions established (and discovered), and connections or sessions that failed.
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
 }
 
 /// Connection failures in a row after which the server is probed at once.
@@ -54,8 +60,12 @@ impl super::ServerEntry {
     /// toward the supervisor's early probe, an answer counted as a sign of life. Dropping
     /// the future (a client's cancellation, the timeout) drops the request, which the
     /// session carrying it cancels upstream.
+    ///
+    /// `clock` (the request's, from its `Admission`) learns how long the upstream took
+    /// and how a failure here ended the request (`/metrics`).
     pub async fn call_upstream<T>(
         &self,
+        clock: &UpstreamClock,
         call: impl Future<Output = Result<T, UpstreamError>>,
     ) -> Result<T, UpstreamError> {
         let timeout = self.record.call_timeout();
@@ -64,13 +74,21 @@ impl super::ServerEntry {
         // the heap. Optimised builds keep it inline (an allocation per call on the hot path).
         #[cfg(debug_assertions)]
         let call = Box::pin(call);
+        let started = clock.is_metered().then(std::time::Instant::now);
         let outcome = tokio::time::timeout(timeout, call)
             .await
-            .map_err(|_| UpstreamError::Timeout(timeout))?;
+            .unwrap_or(Err(UpstreamError::Timeout(timeout)));
+        if let Some(started) = started {
+            clock.waited(started.elapsed());
+        }
         match &outcome {
             Ok(_) => self.runtime.mark_seen(),
-            Err(e) if e.is_connection_failure() => self.runtime.record_failure(),
-            Err(_) => {}
+            Err(e) => {
+                if e.is_connection_failure() {
+                    self.runtime.record_failure();
+                }
+                clock.note(Outcome::of(e));
+            }
         }
         outcome
     }
@@ -91,6 +109,9 @@ impl Default for ServerRuntime {
             asking_wanted: Default::default(),
             asking_requested: Notify::new(),
             handshake: HandshakePlan::default(),
+            meters: Default::default(),
+            connects: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
         }
     }
 }
@@ -115,6 +136,19 @@ impl ServerRuntime {
         if failures == FAILURES_TO_PROBE {
             self.suspect.notify_one();
         }
+    }
+
+    /// Calls failed in a row for want of a connection.
+    pub fn failures_in_a_row(&self) -> u32 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Sessions established so far, and connections or sessions that failed.
+    pub fn connections(&self) -> (u64, u64) {
+        (
+            self.connects.load(Ordering::Relaxed),
+            self.connect_failures.load(Ordering::Relaxed),
+        )
     }
 
     /// Resolves when calls have been failing (see [`Self::record_failure`]).
@@ -157,6 +191,7 @@ impl ServerRuntime {
     /// A session is up and discovery worked.
     pub fn mark_healthy(&self, peer: UpstreamPeer) {
         self.peer.store(Some(Arc::new(peer)));
+        self.connects.fetch_add(1, Ordering::Relaxed);
         let mut h = self.lock();
         if h.state != HealthState::Healthy {
             h.state = HealthState::Healthy;
@@ -189,6 +224,7 @@ impl ServerRuntime {
 
     /// The session failed or could not be established.
     pub fn mark_unhealthy(&self, error: impl Into<String>) {
+        self.connect_failures.fetch_add(1, Ordering::Relaxed);
         self.peer.store(None);
         self.stdio_lane.store(None);
         let mut h = self.lock();

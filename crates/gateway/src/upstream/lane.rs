@@ -51,6 +51,29 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// How the answer counts in the metrics: a JSON-RPC error, a tool's `isError`
+    /// result (looked for in `tools/call` answers only), or a result.
+    pub fn metered_as(&self, tool_call: bool) -> crate::metrics::Outcome {
+        #[derive(serde::Deserialize)]
+        struct ToolResult {
+            #[serde(rename = "isError", default)]
+            is_error: Option<bool>,
+        }
+        match self {
+            Outcome::Error(_) => crate::metrics::Outcome::UpstreamError,
+            Outcome::Result(result)
+                if tool_call
+                    && serde_json::from_str::<ToolResult>(result.get())
+                        .is_ok_and(|r| r.is_error == Some(true)) =>
+            {
+                crate::metrics::Outcome::ToolError
+            }
+            Outcome::Result(_) => crate::metrics::Outcome::Ok,
+        }
+    }
+}
+
 /// The code of a JSON-RPC `error` member.
 pub fn error_code(error: &RawValue) -> Option<rmcp::model::ErrorCode> {
     #[derive(serde::Deserialize)]

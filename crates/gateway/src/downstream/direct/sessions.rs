@@ -37,6 +37,7 @@ use crate::{
         view::Scope,
     },
     gateway::Gateway,
+    metrics::{Face, SessionMeter},
 };
 
 /// What the gateway holds of one downstream session.
@@ -57,6 +58,8 @@ pub struct SessionInfo {
     noted_active: AtomicU64,
     /// The version of the record this copy of the session reflects.
     version: AtomicU64,
+    /// Counts the session in `mcp_gateway_sessions` while this process serves it.
+    _meter: SessionMeter,
 }
 
 impl SessionInfo {
@@ -158,6 +161,11 @@ impl TrackedSessions {
         let outbox = Outbox::new(client.capabilities().clone());
         client.attach(&ClientPeer::Session(outbox.clone()));
         let relay = Relay::for_client(self.gateway.clone(), self.scope.clone(), client.clone());
+        let face = match self.scope {
+            Scope::All => Face::Aggregate,
+            Scope::Server(_) => Face::Server,
+        };
+        let meter = self.gateway.metrics.session(face, revision.as_str());
         SessionInfo {
             client,
             relay,
@@ -167,6 +175,7 @@ impl TrackedSessions {
             last_active: AtomicU64::new(self.now()),
             noted_active: AtomicU64::new(self.now()),
             version: AtomicU64::new(version),
+            _meter: meter,
         }
     }
 

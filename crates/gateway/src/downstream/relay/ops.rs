@@ -23,6 +23,7 @@ use crate::{
         error,
         view::{Scope, page_where, template_item},
     },
+    metrics::UpstreamClock,
     protocol::mark_complete,
     registry::{Route, TemplateRoute},
 };
@@ -131,7 +132,11 @@ impl Relay {
         let mut response = admitted.track(
             until_cancelled(
                 &call.cancelled,
-                Self::relay(&upstream.entry, upstream.peer.get_prompt_once(params)),
+                Self::relay(
+                    &upstream.entry,
+                    &admitted.clock(),
+                    upstream.peer.get_prompt_once(params),
+                ),
             )
             .await,
         )?;
@@ -193,7 +198,11 @@ impl Relay {
         let mut response = admitted.track(
             until_cancelled(
                 &call.cancelled,
-                Self::relay(&upstream.entry, upstream.peer.read_resource_once(request)),
+                Self::relay(
+                    &upstream.entry,
+                    &admitted.clock(),
+                    upstream.peer.read_resource_once(request),
+                ),
             )
             .await,
         )?;
@@ -258,7 +267,11 @@ impl Relay {
         let mut result = admitted.track(
             until_cancelled(
                 &call.cancelled,
-                Self::relay(&session.entry, session.peer.complete(upstream)),
+                Self::relay(
+                    &session.entry,
+                    &admitted.clock(),
+                    session.peer.complete(upstream),
+                ),
             )
             .await,
         )?;
@@ -272,7 +285,11 @@ impl Relay {
         call: &Call,
     ) -> Result<GetTaskResult, McpError> {
         let (entry, peer) = self.task_owner(&request.task_id).await?;
-        until_cancelled(&call.cancelled, Self::relay(&entry, peer.get_task(request))).await
+        until_cancelled(
+            &call.cancelled,
+            Self::relay(&entry, &UpstreamClock::UNMETERED, peer.get_task(request)),
+        )
+        .await
     }
 
     pub async fn update_task(
@@ -283,7 +300,7 @@ impl Relay {
         let (entry, peer) = self.task_owner(&request.task_id).await?;
         until_cancelled(
             &call.cancelled,
-            Self::relay(&entry, peer.update_task(request)),
+            Self::relay(&entry, &UpstreamClock::UNMETERED, peer.update_task(request)),
         )
         .await
     }
@@ -296,7 +313,7 @@ impl Relay {
         let (entry, peer) = self.task_owner(&request.task_id).await?;
         until_cancelled(
             &call.cancelled,
-            Self::relay(&entry, peer.cancel_task(request)),
+            Self::relay(&entry, &UpstreamClock::UNMETERED, peer.cancel_task(request)),
         )
         .await
     }

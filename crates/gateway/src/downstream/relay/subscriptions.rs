@@ -58,7 +58,12 @@ impl Relay {
             .await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, call, None);
-            let subscribed = Self::relay(&upstream.entry, upstream.peer.subscribe(request)).await;
+            let subscribed = Self::relay(
+                &upstream.entry,
+                &admitted.clock(),
+                upstream.peer.subscribe(request),
+            )
+            .await;
             return admitted.track(subscribed);
         }
         let Upstream { entry, peer, .. } = upstream;
@@ -67,7 +72,8 @@ impl Relay {
         // One upstream subscription per URI, however many sessions follow it.
         if entry.runtime.calls.subscribers(&uri).is_empty() {
             let (_call, _) = self.begin(&entry.runtime.calls, call, None);
-            admitted.track(Self::relay(&entry, peer.subscribe(request)).await)?;
+            admitted
+                .track(Self::relay(&entry, &admitted.clock(), peer.subscribe(request)).await)?;
         } else {
             admitted.track(Ok::<_, McpError>(()))?;
         }
@@ -144,8 +150,12 @@ impl Relay {
             .await?;
         if upstream.is_owned() {
             let (_call, _) = self.begin(&upstream.calls, call, None);
-            let unsubscribed =
-                Self::relay(&upstream.entry, upstream.peer.unsubscribe(request)).await;
+            let unsubscribed = Self::relay(
+                &upstream.entry,
+                &admitted.clock(),
+                upstream.peer.unsubscribe(request),
+            )
+            .await;
             return admitted.track(unsubscribed);
         }
         let Upstream { entry, peer, .. } = upstream;
@@ -154,6 +164,6 @@ impl Relay {
             return admitted.track(Ok(()));
         }
         let (_call, _) = self.begin(&entry.runtime.calls, call, None);
-        admitted.track(Self::relay(&entry, peer.unsubscribe(request)).await)
+        admitted.track(Self::relay(&entry, &admitted.clock(), peer.unsubscribe(request)).await)
     }
 }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     downstream::{bridge, error},
+    metrics::{Outcome, UpstreamClock},
     registry::ServerEntry,
     upstream::{Client, UpstreamPeer},
 };
@@ -98,7 +99,14 @@ impl Relay {
         }
         let mut params = request.clone();
         params.name = upstream_name.to_string().into();
-        let called = self.call_tool_on(entry, params, context).await;
+        let called = self
+            .call_tool_on(entry, params, context, admitted.clock())
+            .await;
+        if let Ok(CallToolResponse::Complete(result)) = &called
+            && result.is_error == Some(true)
+        {
+            admitted.answered_with(Outcome::ToolError);
+        }
         admitted.track(called)
     }
 
@@ -108,6 +116,7 @@ impl Relay {
         entry: Arc<ServerEntry>,
         mut params: CallToolRequestParams,
         context: &Call,
+        clock: UpstreamClock,
     ) -> Result<CallToolResponse, McpError> {
         let modern = context.stateless;
 
@@ -122,7 +131,7 @@ impl Relay {
             params.meta = meta;
             let target = call.target();
             let capabilities = context.capabilities.clone();
-            let relayed = relay_call(upstream, capabilities, call, params);
+            let relayed = relay_call(upstream, capabilities, call, params, clock);
             let run = bridge::spawn(relayed, asks, target);
             return bridge::drive(run).await.map(completed);
         }
@@ -134,7 +143,9 @@ impl Relay {
         for _ in 0..bridge::MAX_ROUNDS {
             // A 2026-07-28 upstream may answer `input_required`: this session-era client
             // takes the requests directly, and the upstream call is retried.
-            match relay_call_with(&upstream, &capabilities, &mut call, params.clone()).await? {
+            match relay_call_with(&upstream, &capabilities, &mut call, params.clone(), &clock)
+                .await?
+            {
                 CallToolResponse::InputRequired(needed) => {
                     let requests = needed.input_requests.unwrap_or_default();
                     let responses = bridge::fulfil(&context.peer, &context.id, requests).await?;

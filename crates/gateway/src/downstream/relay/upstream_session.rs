@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Call, Relay};
 use crate::{
     downstream::owned::OwnedUpstream,
+    metrics::UpstreamClock,
     protocol::{can_be_asked, mark_complete},
     registry::ServerEntry,
     upstream::{CallGuard, CallRouter, Owner, Pending, UpstreamPeer},
@@ -85,9 +86,10 @@ pub(super) async fn relay_call_with(
     capabilities: &ClientCapabilities,
     call: &mut CallGuard,
     params: CallToolRequestParams,
+    clock: &UpstreamClock,
 ) -> Result<CallToolResponse, McpError> {
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-    let result = Relay::relay(&upstream.entry, async {
+    let result = Relay::relay(&upstream.entry, clock, async {
         let pending = Pending::send(&upstream.peer, request, capabilities).await?;
         call.route(pending.id(), pending.progress_token());
         pending.response().await
@@ -107,8 +109,9 @@ pub(super) async fn relay_call(
     capabilities: ClientCapabilities,
     mut call: CallGuard,
     params: CallToolRequestParams,
+    clock: UpstreamClock,
 ) -> Result<CallToolResponse, McpError> {
-    relay_call_with(&upstream, &capabilities, &mut call, params).await
+    relay_call_with(&upstream, &capabilities, &mut call, params, &clock).await
 }
 
 /// A final result has a `resultType` even when a session-era upstream left it out

@@ -15,7 +15,11 @@ use super::Limits;
 use crate::{
     downstream::stream_session::{Activity, StreamLimits, StreamSession},
     gateway::Gateway,
+    metrics::Face,
 };
+
+/// The protocol revision that defined the HTTP+SSE transport.
+const SSE_ERA: &str = "2024-11-05";
 
 /// The open sessions by id. A `std` mutex: it is never held across an `.await`.
 #[derive(Default)]
@@ -123,6 +127,8 @@ impl Sessions {
 
     /// Serves one session until it ends, then forgets it.
     async fn run(self: Arc<Self>, id: String, served: StreamSession) {
+        // Counted under the revision whose transport this is (2024-11-05, HTTP+SSE).
+        let _meter = served.gateway.metrics.session(Face::Sse, SSE_ERA);
         let ct = served.ct.clone();
         served.run().await;
         ct.cancel();
