@@ -1,5 +1,5 @@
 //! Admin subcommands that talk to a running gateway's REST API: `servers`, `keys`,
-//! `tools`, `resources`, `prompts` and `health`.
+//! `policies`, `tools`, `resources`, `prompts`, `health` and `status`.
 //!
 //! Every command takes `--url` (`MCP_GATEWAY_URL`), `--key` (`MCP_GATEWAY_MASTER_KEY`),
 //! `--json` and `--timeout`, before or after the leaf subcommand. Exit codes: 0 success;
@@ -13,6 +13,7 @@ mod keys;
 mod policies;
 mod render;
 mod servers;
+mod status;
 
 use std::{fmt, process::ExitCode, str::FromStr, time::Duration};
 
@@ -48,6 +49,9 @@ pub enum AdminCommand {
     /// ready to serve (`GET /health/readiness`: its store answers); exit 0 if so, 1 if not,
     /// 69 if it cannot be reached. For container health checks.
     Health(HealthArgs),
+    /// A summary of a running gateway: each server's transport, health, tools and calls
+    /// in the last minute, and its sessions (`GET /mcp/servers` and `GET /metrics`).
+    Status(StatusArgs),
 }
 
 /// How to reach the gateway, and how to print its answers. Global: accepted before or
@@ -163,6 +167,12 @@ pub struct HealthArgs {
     ready: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    conn: Connection,
+}
+
 /// An id or name that goes into a URL path must be one segment of it.
 fn check_segment(id: &str, what: &str) -> Result<(), Failure> {
     if id.is_empty() || id == "." || id == ".." || id.contains('/') {
@@ -191,6 +201,7 @@ async fn health(args: &HealthArgs) -> Outcome {
 pub async fn run(command: AdminCommand) -> ExitCode {
     let result = match command {
         AdminCommand::Health(args) => health(&args).await,
+        AdminCommand::Status(args) => status::run(&args.conn).await,
         AdminCommand::Servers(args) => servers::run(&args.conn, args.command).await,
         AdminCommand::Keys(args) => keys::run(&args.conn, args.command).await,
         AdminCommand::Policies(args) => policies::run(&args.conn, args.command).await,

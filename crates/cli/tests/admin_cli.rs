@@ -378,6 +378,19 @@ fn admin_commands_against_a_running_gateway() {
             "{row}"
         );
     }
+    // The summary: a row per server, then the totals.
+    let out = gw.cli(&["status"]).ok();
+    let header = out.stdout.lines().next().unwrap_or_default();
+    for column in ["SERVER", "TRANSPORT", "HEALTH", "TOOLS", "CALLS/MIN", "LAST ERROR"] {
+        assert!(header.contains(column), "{out:?}");
+    }
+    assert!(out.stdout.contains("0/3 servers healthy"), "{out:?}");
+    let status = gw.cli(&["status", "--json"]).ok().json();
+    let servers = status["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3, "{status}");
+    assert!(servers.iter().all(|s| s["requests_last_minute"] == 0.0), "{status}");
+    assert!(status["sessions"].is_object(), "{status}");
+
     let listed = gw.cli(&["servers", "list", "--json"]).ok().json();
     let mut listed_ids = ids(&listed);
     listed_ids.sort_unstable();
@@ -746,6 +759,7 @@ fn every_command_has_help() {
         &["prompts"],
         &["prompts", "list"],
         &["health"],
+        &["status"],
     ] {
         let out = run(&[command, &["--help"]].concat(), &env, None).ok();
         let usage = format!("Usage: mcp-gateway {}", command.join(" "));
@@ -755,7 +769,7 @@ fn every_command_has_help() {
         }
     }
     let out = run(&["--help"], &[], None).ok();
-    for command in ["servers", "tools", "resources", "prompts", "health"] {
+    for command in ["servers", "tools", "resources", "prompts", "health", "status"] {
         assert!(out.stdout.contains(command), "{out:?}");
     }
 }

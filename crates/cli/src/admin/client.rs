@@ -59,6 +59,15 @@ impl Client {
         self.send(Method::GET, path, None).await
     }
 
+    /// A route that answers text (`/metrics`).
+    pub async fn get_text(&self, path: &[&str]) -> Result<String, Failure> {
+        let bytes = self.exchange(Method::GET, path, None, "text/plain").await?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            let message = format!("{} answered with text that is not UTF-8", self.shown);
+            Failure::api("invalid_response", &message)
+        })
+    }
+
     pub async fn post(&self, path: &[&str], body: &Value) -> Result<Value, Failure> {
         self.send(Method::POST, path, Some(body)).await
     }
@@ -88,10 +97,29 @@ impl Client {
         path: &[&str],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
+        let bytes = self
+            .exchange(method, path, body, "application/json")
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|_| {
+            Failure::api(
+                "invalid_response",
+                &format!("{} answered with a body that is not JSON; is --url the gateway's address?", self.shown),
+            )
+        })
+    }
+
+    /// One request; the body of a successful answer.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &[&str],
+        body: Option<&Value>,
+        accept: &str,
+    ) -> Result<bytes::Bytes, Failure> {
         let mut request = self
             .http
             .request(method, self.url(path))
-            .header(header::ACCEPT, "application/json");
+            .header(header::ACCEPT, accept);
         if let Some(key) = &self.key {
             request = request.bearer_auth(key);
         }
@@ -108,12 +136,7 @@ impl Client {
             .await
             .map_err(|e| self.transport_failure(&e))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|_| {
-                Failure::api(
-                    "invalid_response",
-                    &format!("{} answered {status} with a body that is not JSON; is --url the gateway's address?", self.shown),
-                )
-            });
+            return Ok(bytes);
         }
         Err(self.error_answer(status, &bytes))
     }

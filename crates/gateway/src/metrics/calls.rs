@@ -107,6 +107,8 @@ pub struct CallMeters {
     in_flight: AtomicI64,
     duration: Histogram,
     overhead: Histogram,
+    /// A method's requests of the last minute (`mcp-gateway status`); tools keep none.
+    last_minute: Option<Box<LastMinute>>,
 }
 
 impl Default for CallMeters {
@@ -116,7 +118,61 @@ impl Default for CallMeters {
             in_flight: AtomicI64::new(0),
             duration: Histogram::new(DURATION_BUCKETS),
             overhead: Histogram::new(OVERHEAD_BUCKETS),
+            last_minute: None,
         }
+    }
+}
+
+/// Requests ended in each of the last 60 seconds: a ring of one-second slots, each with
+/// the second it counts (a slot of an older second counts as empty).
+#[derive(Debug)]
+struct LastMinute {
+    slots: [(AtomicU64, AtomicU64); 60],
+}
+
+impl Default for LastMinute {
+    fn default() -> Self {
+        // Second 0 is the ring's first second: an unused slot must not count in it.
+        let unused = || (AtomicU64::new(u64::MAX), AtomicU64::new(0));
+        Self {
+            slots: std::array::from_fn(|_| unused()),
+        }
+    }
+}
+
+impl LastMinute {
+    /// Seconds since the first use, the ring's clock.
+    fn now() -> u64 {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed().as_secs()
+    }
+
+    fn record(&self) {
+        let now = Self::now();
+        let (second, count) = &self.slots[(now % 60) as usize];
+        let seen = second.load(Ordering::Relaxed);
+        // The first request of a new second empties the slot (one that races it may go
+        // uncounted: this is for display).
+        if seen != now
+            && second
+                .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            count.store(0, Ordering::Relaxed);
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn total(&self) -> u64 {
+        let now = Self::now();
+        self.slots
+            .iter()
+            .filter(|(second, _)| {
+                let second = second.load(Ordering::Relaxed);
+                second <= now && now - second < 60
+            })
+            .map(|(_, count)| count.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -133,6 +189,11 @@ impl CallMeters {
 
     pub fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Requests ended in the last minute (methods' meters; 0 for tools').
+    pub fn last_minute(&self) -> u64 {
+        self.last_minute.as_ref().map_or(0, |m| m.total())
     }
 
     pub fn duration(&self) -> &Histogram {
@@ -156,6 +217,9 @@ impl CallMeters {
                 .observe(total.saturating_sub(upstream).as_secs_f64());
         }
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(last_minute) = &self.last_minute {
+            last_minute.record();
+        }
     }
 }
 
@@ -170,7 +234,7 @@ pub const ROUTED_METHODS: [&str; 6] = [
 ];
 
 /// The meters of one server's routed requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServerMeters {
     /// The tools of the server's current catalog, by their name there.
     tools: ArcSwap<HashMap<String, Arc<CallMeters>>>,
@@ -178,7 +242,27 @@ pub struct ServerMeters {
     methods: [Arc<CallMeters>; ROUTED_METHODS.len()],
 }
 
+impl Default for ServerMeters {
+    fn default() -> Self {
+        let method = || {
+            Arc::new(CallMeters {
+                last_minute: Some(Box::default()),
+                ..CallMeters::default()
+            })
+        };
+        Self {
+            tools: ArcSwap::default(),
+            unlisted: Arc::default(),
+            methods: std::array::from_fn(|_| method()),
+        }
+    }
+}
+
 impl ServerMeters {
+    /// Requests routed to the server that ended in the last minute.
+    pub fn last_minute(&self) -> u64 {
+        self.methods.iter().map(|m| m.last_minute()).sum()
+    }
     /// The server's catalog now lists `tools`: a tool still listed keeps its meters, a
     /// new one starts at zero, one no longer listed is no longer exported.
     pub fn listed_tools<'a>(&self, tools: impl Iterator<Item = &'a str>) {

@@ -95,6 +95,18 @@ fn unlisted_names_share_one_series_and_a_relisted_tool_keeps_its_counts() {
 }
 
 #[test]
+fn requests_of_the_last_minute_are_counted_per_server() {
+    let meters = meters_with(&["echo"]);
+    for _ in 0..3 {
+        let metering = Metering::start(&meters, "tools/call", "echo");
+        metering.note(Outcome::Ok);
+    }
+    drop(Metering::start(&meters, "prompts/get", "greet"));
+    assert_eq!(meters.last_minute(), 4);
+    assert_eq!(meters.tool("echo").last_minute(), 0, "tools keep no ring");
+}
+
+#[test]
 fn the_format_follows_accept() {
     assert_eq!(Format::from_accept(None), Format::Prometheus);
     assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
