@@ -381,14 +381,24 @@ fn admin_commands_against_a_running_gateway() {
     // The summary: a row per server, then the totals.
     let out = gw.cli(&["status"]).ok();
     let header = out.stdout.lines().next().unwrap_or_default();
-    for column in ["SERVER", "TRANSPORT", "HEALTH", "TOOLS", "CALLS/MIN", "LAST ERROR"] {
+    for column in [
+        "SERVER",
+        "TRANSPORT",
+        "HEALTH",
+        "TOOLS",
+        "CALLS/MIN",
+        "LAST ERROR",
+    ] {
         assert!(header.contains(column), "{out:?}");
     }
     assert!(out.stdout.contains("0/3 servers healthy"), "{out:?}");
     let status = gw.cli(&["status", "--json"]).ok().json();
     let servers = status["servers"].as_array().unwrap();
     assert_eq!(servers.len(), 3, "{status}");
-    assert!(servers.iter().all(|s| s["requests_last_minute"] == 0.0), "{status}");
+    assert!(
+        servers.iter().all(|s| s["requests_last_minute"] == 0.0),
+        "{status}"
+    );
     assert!(status["sessions"].is_object(), "{status}");
 
     let listed = gw.cli(&["servers", "list", "--json"]).ok().json();
@@ -769,7 +779,14 @@ fn every_command_has_help() {
         }
     }
     let out = run(&["--help"], &[], None).ok();
-    for command in ["servers", "tools", "resources", "prompts", "health", "status"] {
+    for command in [
+        "servers",
+        "tools",
+        "resources",
+        "prompts",
+        "health",
+        "status",
+    ] {
         assert!(out.stdout.contains(command), "{out:?}");
     }
 }

@@ -214,7 +214,10 @@ async fn calls_are_counted_by_server_tool_and_outcome_on_every_face() {
     );
 
     // 8 + 2 tool calls, the unlisted one, the prompt: `mcp-gateway status`'s calls/min.
-    let recent = scraped.count("mcp_gateway_upstream_requests_last_minute", &[("server", "a")]);
+    let recent = scraped.count(
+        "mcp_gateway_upstream_requests_last_minute",
+        &[("server", "a")],
+    );
     assert_eq!(recent, 11.0);
     let sessions = [("face", "mcp"), ("era", "2025-11-25")];
     assert_eq!(scraped.count("mcp_gateway_sessions", &sessions), 2.0);

@@ -103,7 +103,10 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|_| {
             Failure::api(
                 "invalid_response",
-                &format!("{} answered with a body that is not JSON; is --url the gateway's address?", self.shown),
+                &format!(
+                    "{} answered with a body that is not JSON; is --url the gateway's address?",
+                    self.shown
+                ),
             )
         })
     }

@@ -86,7 +86,14 @@ pub async fn run(conn: &Connection) -> Outcome {
             ]
         })
         .collect();
-    let header = ["SERVER", "TRANSPORT", "HEALTH", "TOOLS", "CALLS/MIN", "LAST ERROR"];
+    let header = [
+        "SERVER",
+        "TRANSPORT",
+        "HEALTH",
+        "TOOLS",
+        "CALLS/MIN",
+        "LAST ERROR",
+    ];
     render::out(&render::table(header, rows));
     let healthy = servers
         .iter()

@@ -121,8 +121,14 @@ impl Collector for Upstreams {
             "Upstream sessions of single clients' own (clients that can be asked something)",
             owned,
         )?;
-        let recent = (0..servers.len()).map(|i| (id(i), servers[i].runtime.meters.last_minute() as i64));
-        gauges(&mut encoder, "mcp_gateway_upstream_requests_last_minute", "Requests routed to the server that ended in the last 60 seconds (for `mcp-gateway status`; use rate() in queries)", recent)?;
+        let recent =
+            (0..servers.len()).map(|i| (id(i), servers[i].runtime.meters.last_minute() as i64));
+        gauges(
+            &mut encoder,
+            "mcp_gateway_upstream_requests_last_minute",
+            "Requests routed to the server that ended in the last 60 seconds (for `mcp-gateway status`; use rate() in queries)",
+            recent,
+        )?;
         let items = (0..servers.len()).flat_map(|i| {
             let server = servers[i].record.server_id.as_str();
             let catalog = &servers[i].catalog;
