@@ -59,3 +59,9 @@ def test_the_async_client_scrapes_too(gateway: MCPGateway) -> None:
             return await agw.metrics()
 
     assert "mcp_gateway_upstream_up" in asyncio.run(scrape())
+
+
+def test_approving_a_tool_that_is_not_held_is_not_found(gateway: MCPGateway) -> None:
+    with pytest.raises(errors.NotFound) as raised:
+        gateway.approve_tool("everything", "echo")
+    assert raised.value.code == "tool_not_held"

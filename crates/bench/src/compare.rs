@@ -1144,15 +1144,7 @@ fn render_shapes(md: &mut String, rows: &[CallRow], smoke: bool) {
          |---|---:|---:|---:|---|---:|---:|---:|---|\n",
     );
     let errors = CallRow::errors;
-    let verdict = |errors: u64, target: &str, met: bool| {
-        if errors > 0 {
-            "invalid (errors)".to_owned()
-        } else if smoke {
-            format!("{target} (smoke: not judged)")
-        } else {
-            format!("{target} {}", if met { "✓" } else { "✗" })
-        }
-    };
+    let verdict = |errors: u64, target: &str, met: bool| verdict(errors, smoke, target, met);
     for row in shapes {
         let plain = rows
             .iter()
@@ -1232,23 +1224,18 @@ fn render_metrics_cost(md: &mut String, rows: &[CallRow], smoke: bool) {
         "\nMetrics on and off (`gateway.metrics.enabled`), two gateways side by side in the same \
          rounds: each one's req/s ÷ the bare relay's, and how much metering lowers that ratio \
          (target ≤ 2 %):\n\n\
-         | scenario | c | metrics on req/s | metrics off req/s | on ÷ relay | off ÷ relay | drop | on p50 / off p50 (µs) | target |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+         | scenario | c | metrics on req/s | metrics off req/s | on ÷ relay | off ÷ relay | drop | on p50 / off p50 (µs) | gateway CPU µs/call on / off | target |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for row in rows {
         let on = row.gateway.rps() / row.relay.rps();
         let off = row.unmetered.rps() / row.relay.rps();
         let drop = 1.0 - on / off;
-        let verdict = if row.errors() > 0 {
-            "invalid (errors)".to_owned()
-        } else if smoke {
-            "≤ 2 % (smoke: not judged)".to_owned()
-        } else {
-            format!("≤ 2 % {}", if drop <= DROP_TARGET { "✓" } else { "✗" })
-        };
+        let verdict = verdict(row.errors(), smoke, "≤ 2 %", drop <= DROP_TARGET);
+        let cpu = |side: &Side| opt_us(side.median(|(_, c)| c.middle));
         let _ = writeln!(
             md,
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:+.1} % | {} / {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:+.1} % | {} / {} | {} / {} | {} |",
             row.scenario.name(),
             row.concurrency,
             row.gateway.rps(),
@@ -1258,8 +1245,21 @@ fn render_metrics_cost(md: &mut String, rows: &[CallRow], smoke: bool) {
             drop * 100.0,
             us(row.gateway.p50()),
             us(row.unmetered.p50()),
+            cpu(&row.gateway),
+            cpu(&row.unmetered),
             verdict,
         );
+    }
+}
+
+/// A row's target and whether it was met: not judged in a smoke run, invalid with errors.
+fn verdict(errors: u64, smoke: bool, target: &str, met: bool) -> String {
+    if errors > 0 {
+        "invalid (errors)".to_owned()
+    } else if smoke {
+        format!("{target} (smoke: not judged)")
+    } else {
+        format!("{target} {}", if met { "✓" } else { "✗" })
     }
 }
 
@@ -1298,13 +1298,7 @@ fn render(
         for row in rows {
             let errors = row.errors();
             let (target, met) = row.target();
-            let verdict = if errors > 0 {
-                "invalid (errors)".to_owned()
-            } else if options.smoke {
-                format!("{target} (smoke: not judged)")
-            } else {
-                format!("{target} {}", if met { "✓" } else { "✗" })
-            };
+            let verdict = verdict(errors, options.smoke, &target, met);
             let _ = writeln!(
                 md,
                 "| {} | {} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {:+.0} | {} | {} |",

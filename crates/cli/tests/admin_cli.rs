@@ -378,6 +378,10 @@ fn admin_commands_against_a_running_gateway() {
             "{row}"
         );
     }
+    // Approving a tool that is not held changes nothing.
+    gw.cli(&["tools", "approve", "filed", "echo"])
+        .api_error("tool_not_held");
+
     // The summary: a row per server, then the totals.
     let out = gw.cli(&["status"]).ok();
     let header = out.stdout.lines().next().unwrap_or_default();
@@ -764,6 +768,7 @@ fn every_command_has_help() {
         &["tools"],
         &["tools", "list"],
         &["tools", "call"],
+        &["tools", "approve"],
         &["resources"],
         &["resources", "list"],
         &["prompts"],

@@ -138,6 +138,9 @@ pub struct Settings {
     pub jwt: Option<std::sync::Arc<crate::access::jwt::JwtAuth>>,
     /// `gateway.metrics`: the per-call meters, and who may scrape `/metrics`.
     pub metrics: MetricsSettings,
+    /// `gateway.tool_changes` (`MCP_GATEWAY_TOOL_CHANGES`): what a changed or new tool
+    /// meets, unless its server says otherwise.
+    pub tool_changes: crate::model::ToolChanges,
 }
 
 /// `gateway.metrics`.
@@ -199,6 +202,7 @@ impl Default for Settings {
             policies: Default::default(),
             jwt: None,
             metrics: MetricsSettings::default(),
+            tool_changes: Default::default(),
         }
     }
 }
@@ -236,6 +240,12 @@ impl Settings {
     fn apply_env(&mut self, env: &dyn Env) -> Result<(), ConfigError> {
         if let Some(v) = env.var("MCP_GATEWAY_ENABLED") {
             self.mcp_enabled = parse_bool(&v, "MCP_GATEWAY_ENABLED")?;
+        }
+        if let Some(v) = env
+            .var("MCP_GATEWAY_TOOL_CHANGES")
+            .filter(|v| !v.is_empty())
+        {
+            self.tool_changes = parse_tool_changes(&v, "MCP_GATEWAY_TOOL_CHANGES")?;
         }
         if let Some(v) = env.var("MCP_GATEWAY_METRICS") {
             self.metrics.enabled = parse_bool(&v, "MCP_GATEWAY_METRICS")?;
@@ -390,6 +400,22 @@ pub(crate) fn parse_bool(value: &str, field: &str) -> Result<bool, ConfigError> 
         other => Err(ConfigError::invalid(
             field,
             format!("expected true or false, got {other:?}"),
+        )),
+    }
+}
+
+pub(crate) fn parse_tool_changes(
+    value: &str,
+    field: &str,
+) -> Result<crate::model::ToolChanges, ConfigError> {
+    use crate::model::ToolChanges;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "allow" => Ok(ToolChanges::Allow),
+        "warn" => Ok(ToolChanges::Warn),
+        "hold" => Ok(ToolChanges::Hold),
+        other => Err(ConfigError::invalid(
+            field,
+            format!("expected allow, warn or hold, got {other:?}"),
         )),
     }
 }

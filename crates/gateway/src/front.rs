@@ -100,6 +100,10 @@ pub fn app(gateway: Arc<Gateway>) -> Front {
                     .put(servers::replace)
                     .delete(servers::remove),
             )
+            .route(
+                "/mcp/servers/{server_id}/tools/{tool}/approve",
+                post(servers::approve_tool),
+            )
             .route("/mcp/keys", get(keys::list).post(keys::create))
             .route(
                 "/mcp/keys/{key_id}",

@@ -18,7 +18,7 @@ use crate::{
     config::Settings,
     metrics::Metrics,
     model::{ServerRecord, Source},
-    registry::{Registry, RegistryError, ServerEntry},
+    registry::{Approvals, Registry, RegistryError, ServerEntry},
     store::{self, ServerStore, StoreError},
     upstream::{
         UpstreamError,
@@ -27,7 +27,7 @@ use crate::{
 };
 
 pub(crate) use credentials::CredentialError;
-pub use error::GatewayError;
+pub use error::{GatewayError, held_message};
 pub use startup::StartupWait;
 
 /// How long shutdown waits for supervisors to close sessions and reap child processes.
@@ -56,6 +56,8 @@ pub struct Gateway {
     credentials: credentials::Credentials,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// The approved tool definitions (`gateway.tool_changes`).
+    approvals: Arc<Approvals>,
 }
 
 impl Gateway {
@@ -96,6 +98,13 @@ impl Gateway {
         }));
         let metrics = Arc::new(Metrics::new(registry.clone(), settings.metrics.enabled));
         let store = store::TimedStore::wrap(store::open(&settings).await?, metrics.clone());
+        let approvals = Arc::new(Approvals::new(
+            settings.tool_changes,
+            store.clone(),
+            metrics.clone(),
+        ));
+        approvals.load(store.load_tool_approvals().await?);
+        registry.review_tools_with(approvals.clone());
         let gateway = Arc::new(Self {
             settings: Arc::new(settings),
             registry,
@@ -110,6 +119,7 @@ impl Gateway {
             keys: KeyTable::default(),
             credentials: Default::default(),
             metrics,
+            approvals,
         });
         gateway.load_policies().await?;
         gateway.load_credentials().await?;
@@ -227,10 +237,46 @@ impl Gateway {
             let _admin = this.admin.lock().await;
             this.ensure_api_defined(&server_id)?;
             this.store.delete(&server_id).await?;
+            // Registered again, it is a new server: its tools are trusted as first seen.
+            this.store.delete_tool_approvals(&server_id).await?;
+            this.approvals.forget(&server_id);
+            this.metrics.forget_server(&server_id);
             let old = this.registry.remove(&server_id)?;
             old.runtime.stop.cancel();
             tracing::info!(server = %server_id, "server unregistered");
             Ok(())
+        })
+        .await
+    }
+
+    /// An operator approves the held tool `tool` of `server_id` (`tool_changes: hold`): its
+    /// definition is stored as approved, and it is listed and callable from now on.
+    pub async fn approve_tool(
+        self: &Arc<Self>,
+        server_id: &str,
+        tool: &str,
+    ) -> Result<crate::registry::HeldTool, GatewayError> {
+        let (server_id, tool) = (server_id.to_owned(), tool.to_owned());
+        self.detached(|this| async move {
+            let _admin = this.admin.lock().await;
+            let entry = this
+                .registry
+                .get(&server_id)
+                .ok_or_else(|| GatewayError::NotFound(server_id.clone()))?;
+            let Some(held) = entry.catalog.held.get(&tool).cloned() else {
+                return Err(GatewayError::ToolNotHeld { server_id, tool });
+            };
+            let approval = crate::store::ToolApproval {
+                server_id: server_id.clone(),
+                tool: tool.clone(),
+                fingerprint: held.fingerprint.clone(),
+            };
+            this.store.save_tool_approval(&approval).await?;
+            this.approvals.approve(&server_id, &tool, &held.fingerprint);
+            this.registry
+                .release_held(&server_id, &tool, &held.fingerprint);
+            tracing::info!(server = %server_id, tool = %tool, "held tool approved");
+            Ok(held)
         })
         .await
     }
@@ -281,6 +327,15 @@ impl Gateway {
             if let Some(entry) = snapshot.down_server_of_listed_tool(exposed, access) {
                 let id = entry.record.server_id.clone();
                 return Err(GatewayError::Upstream(id, UpstreamError::Unavailable));
+            }
+            if let Some((entry, tool, held)) = snapshot.held_tool(exposed)
+                && access.allows_tool(&snapshot, &entry.record.server_id, tool)
+            {
+                return Err(GatewayError::ToolHeld {
+                    server_id: entry.record.server_id.clone(),
+                    tool: tool.to_owned(),
+                    change: held.change.clone(),
+                });
             }
             return Err(GatewayError::ToolNotFound(exposed.to_owned()));
         };

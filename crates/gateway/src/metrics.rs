@@ -35,6 +35,7 @@ pub struct Metrics {
     sessions: Family<SessionLabels, Gauge>,
     list_changed: Family<ListLabels, Counter>,
     store: Family<StoreLabels, Histogram, fn() -> Histogram>,
+    tool_changes: Family<ToolChangeLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,6 +105,15 @@ struct ListLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ToolChangeLabels {
+    server: String,
+    action: &'static str,
+}
+
+/// What happened to changed or new tools (`tool_change`'s `action`).
+const TOOL_CHANGE_ACTIONS: [&str; 4] = ["allowed", "warned", "held", "approved"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StoreLabels {
     operation: &'static str,
 }
@@ -141,6 +151,12 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             store.clone(),
         );
+        let tool_changes = Family::<ToolChangeLabels, Counter>::default();
+        registry.register(
+            "mcp_gateway_tool_changes",
+            "Tools whose definition changed, or new tools of servers whose tools were approved, by what they met (gateway.tool_changes); and held tools approved",
+            tool_changes.clone(),
+        );
         registry.register_collector(Box::new(collect::Upstreams::new(servers)));
         registry.register_collector(Box::new(collect::Process::new()));
         Self {
@@ -149,6 +165,7 @@ impl Metrics {
             sessions,
             list_changed,
             store,
+            tool_changes,
         }
     }
 
@@ -184,6 +201,28 @@ impl Metrics {
     /// A `notifications/{list}/list_changed` reached a client.
     pub fn list_changed_sent(&self, list: &'static str) {
         self.list_changed.get_or_create(&ListLabels { list }).inc();
+    }
+
+    /// A changed or new tool of `server` was `action` (one of [`TOOL_CHANGE_ACTIONS`]).
+    pub fn tool_change(&self, server: &str, action: &'static str) {
+        debug_assert!(TOOL_CHANGE_ACTIONS.contains(&action));
+        let labels = ToolChangeLabels {
+            server: server.to_owned(),
+            action,
+        };
+        self.tool_changes.get_or_create(&labels).inc();
+    }
+
+    /// The server was removed: its series of the event counts go with it (the rest are
+    /// read from the registry, where it no longer is).
+    pub fn forget_server(&self, server: &str) {
+        for action in TOOL_CHANGE_ACTIONS {
+            let labels = ToolChangeLabels {
+                server: server.to_owned(),
+                action,
+            };
+            self.tool_changes.remove(&labels);
+        }
     }
 
     /// A store operation took `took`.

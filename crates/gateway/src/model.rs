@@ -115,6 +115,21 @@ pub enum Source {
 /// The default header for `auth_type: api_key`.
 pub const DEFAULT_API_KEY_HEADER: &str = "X-API-Key";
 
+/// What a tool whose definition changed since it was approved, or a new tool of a server
+/// whose tools were approved, meets (`gateway.tool_changes`, a server's `tool_changes`;
+/// see `registry::approvals`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChanges {
+    /// Approved as it is.
+    Allow,
+    /// Logged and counted, then approved.
+    #[default]
+    Warn,
+    /// Withheld (not listed, not callable) until an operator approves it.
+    Hold,
+}
+
 /// One upstream MCP server as registered. Field names are the seed's, plus the additions
 /// of DESIGN.md (auth_value, headers, stdio's command/args/env/cwd).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +189,9 @@ pub struct ServerRecord {
     /// `shared` (default) or `per_user`: see [`CredentialMode`].
     #[serde(default, skip_serializing_if = "CredentialMode::is_shared")]
     pub credentials: CredentialMode,
+    /// What a changed or new tool of this server meets (default: `gateway.tool_changes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_changes: Option<ToolChanges>,
     /// Free-form operator data, stored and returned as given.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,

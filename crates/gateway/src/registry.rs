@@ -3,6 +3,7 @@
 //! path) load the current snapshot without locks; writers are serialised and never hold a
 //! lock across `.await`.
 
+mod approvals;
 mod naming;
 mod runtime;
 mod snapshot;
@@ -16,6 +17,7 @@ use crate::{
     upstream::Catalog,
 };
 
+pub use approvals::{Approvals, Change, HeldTool, fingerprint};
 pub use naming::{NamePolicy, Naming};
 pub use runtime::{FAILURES_TO_PROBE, ServerRuntime};
 pub use snapshot::{
@@ -39,6 +41,8 @@ pub struct Registry {
     naming: Naming,
     /// Bumped after every published change; MCP sessions watch it for list_changed.
     generation: tokio::sync::watch::Sender<u64>,
+    /// Reviews each new catalog's tools (`gateway.tool_changes`); set at start.
+    approvals: std::sync::OnceLock<Arc<Approvals>>,
 }
 
 impl Registry {
@@ -53,7 +57,13 @@ impl Registry {
             write: Mutex::new(()),
             naming,
             generation: tokio::sync::watch::Sender::new(0),
+            approvals: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on each new catalog's tools are reviewed by `approvals`.
+    pub fn review_tools_with(&self, approvals: Arc<Approvals>) {
+        let _ = self.approvals.set(approvals);
     }
 
     /// The current snapshot. Cheap; hold it for the duration of one request.
@@ -122,7 +132,7 @@ impl Registry {
         &self,
         server_id: &str,
         runtime: &Arc<ServerRuntime>,
-        catalog: Catalog,
+        mut catalog: Catalog,
     ) -> bool {
         self.update_if(|servers| {
             let Some(slot) = servers.get_mut(server_id) else {
@@ -134,12 +144,35 @@ impl Registry {
             if slot.catalog.same_content(&catalog) {
                 return Ok(((), Publish::No));
             }
+            if let Some(approvals) = self.approvals.get() {
+                catalog.held = approvals.review(&slot.record, &catalog.tools);
+            }
             let tools = catalog.tools.iter().map(|tool| tool.name.as_ref());
             slot.runtime.meters.listed_tools(tools);
             *slot = Arc::new(slot.with_catalog(catalog));
             Ok(((), Publish::Yes))
         })
         .is_ok()
+    }
+
+    /// An operator approved the held tool `tool` of `server_id` as `fingerprint`: it is
+    /// listed and callable from now on. `false`: it is not held (any more), or held with
+    /// another definition (it changed again meanwhile: that one is not approved).
+    pub fn release_held(&self, server_id: &str, tool: &str, fingerprint: &str) -> bool {
+        self.update_if(|servers| {
+            let Some(slot) = servers.get_mut(server_id) else {
+                return Err(RegistryError::NotFound(server_id.to_owned()));
+            };
+            let held = slot.catalog.held.get(tool);
+            if held.is_none_or(|held| held.fingerprint != fingerprint) {
+                return Ok((false, Publish::No));
+            }
+            let mut catalog = Catalog::clone(&slot.catalog);
+            catalog.held.remove(tool);
+            *slot = Arc::new(slot.with_catalog(catalog));
+            Ok((true, Publish::Yes))
+        })
+        .unwrap_or(false)
     }
 
     /// Applies `change` to a copy of the server map and publishes the rebuilt snapshot if

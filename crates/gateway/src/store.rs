@@ -60,6 +60,15 @@ pub struct StoredCredential {
     pub value: crate::secret::Secret,
 }
 
+/// The approved definition of one tool of one server (see `registry::approvals`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolApproval {
+    pub server_id: String,
+    /// The tool's name upstream.
+    pub tool: String,
+    pub fingerprint: String,
+}
+
 /// The repository of API-registered servers. Every write is durable when it returns `Ok`:
 /// an acknowledged registration survives `kill -9`.
 #[async_trait::async_trait]
@@ -93,6 +102,12 @@ pub trait ServerStore: Send + Sync + 'static {
     /// Deletes `principal`'s credential for `server_id`; returns whether it existed.
     async fn delete_credential(&self, server_id: &str, principal: &str)
     -> Result<bool, StoreError>;
+    /// Every approved tool definition.
+    async fn load_tool_approvals(&self) -> Result<Vec<ToolApproval>, StoreError>;
+    /// Stores an approval, replacing the tool's previous one.
+    async fn save_tool_approval(&self, approval: &ToolApproval) -> Result<(), StoreError>;
+    /// Deletes every approval of a server (it was removed).
+    async fn delete_tool_approvals(&self, server_id: &str) -> Result<(), StoreError>;
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// A description for logs, without credentials (e.g. `sqlite://mcp-gateway.db`).

@@ -73,7 +73,52 @@ on_both_backends!(
     kill_9_loses_no_acknowledged_write,
     policies_round_trip,
     credentials_sealed_at_rest,
+    tool_approvals_round_trip,
 );
+
+/// Approved tool definitions: one per (server, tool), replaced in place, a server's all
+/// deleted together.
+async fn tool_approvals_round_trip(url: String) {
+    use mcp_gateway::store::ToolApproval;
+    let store = SqlStore::connect(&url).await.expect("connect");
+    let approval = |server: &str, tool: &str, fingerprint: &str| ToolApproval {
+        server_id: server.into(),
+        tool: tool.into(),
+        fingerprint: fingerprint.into(),
+    };
+    store
+        .save_tool_approval(&approval("a", "echo", "1"))
+        .await
+        .unwrap();
+    store
+        .save_tool_approval(&approval("a", "add", "2"))
+        .await
+        .unwrap();
+    store
+        .save_tool_approval(&approval("b", "echo", "3"))
+        .await
+        .unwrap();
+    store
+        .save_tool_approval(&approval("a", "echo", "4"))
+        .await
+        .unwrap();
+    let mut loaded = store.load_tool_approvals().await.unwrap();
+    loaded.sort_by(|x, y| (&x.server_id, &x.tool).cmp(&(&y.server_id, &y.tool)));
+    assert_eq!(
+        loaded,
+        [
+            approval("a", "add", "2"),
+            approval("a", "echo", "4"),
+            approval("b", "echo", "3")
+        ]
+    );
+    store.delete_tool_approvals("a").await.unwrap();
+    assert_eq!(
+        store.load_tool_approvals().await.unwrap(),
+        [approval("b", "echo", "3")]
+    );
+    store.close().await;
+}
 
 /// Callers' credentials: sealed with the key (the column never holds the value), replaced
 /// in place, deleted; without the key they do not load.

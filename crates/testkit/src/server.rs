@@ -152,6 +152,8 @@ struct State {
     options: FixtureOptions,
     /// Unprefixed names of tools added at runtime.
     dynamic_tools: Mutex<Vec<String>>,
+    /// Descriptions changed at runtime, by unprefixed tool name.
+    descriptions: Mutex<std::collections::HashMap<String, String>>,
     next_dynamic: AtomicU64,
     calls: AtomicU64,
     /// Reads of [`PRIVATE_COUNTER_URI`].
@@ -207,6 +209,7 @@ impl FixtureServer {
             state: Arc::new(State {
                 options,
                 dynamic_tools: Mutex::new(Vec::new()),
+                descriptions: Mutex::default(),
                 next_dynamic: AtomicU64::new(1),
                 calls: AtomicU64::new(0),
                 private_reads: AtomicU64::new(0),
@@ -277,6 +280,13 @@ impl FixtureServer {
         }
         self.notify_tools_changed().await;
         format!("{}{}", self.state.options.tools_prefix, name)
+    }
+
+    /// Changes a tool's description (`name` unprefixed) and announces the change as
+    /// [`Self::add_tool`] does: what a "rug pull" looks like from the client's side.
+    pub async fn set_description(&self, name: &str, description: &str) {
+        lock(&self.state.descriptions).insert(name.to_owned(), description.to_owned());
+        self.notify_tools_changed().await;
     }
 
     /// Sends `notifications/tools/list_changed` to every connected client.
@@ -391,6 +401,13 @@ impl FixtureServer {
                     "properties": {"message": {"type": "string"}}
                 })),
             ));
+        }
+        let descriptions = lock(&self.state.descriptions);
+        for tool in &mut tools {
+            let name = tool.name.strip_prefix(&self.state.options.tools_prefix);
+            if let Some(description) = name.and_then(|n| descriptions.get(n)) {
+                tool.description = Some(description.clone().into());
+            }
         }
         tools
     }

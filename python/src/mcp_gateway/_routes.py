@@ -48,6 +48,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/mcp/servers/{server_id}/credentials"): "has_credential",
     ("PUT", "/mcp/servers/{server_id}/credentials"): "set_credential",
     ("DELETE", "/mcp/servers/{server_id}/credentials"): "delete_credential",
+    ("POST", "/mcp/servers/{server_id}/tools/{tool}/approve"): "approve_tool",
     ("GET", "/health/readiness"): "health",
     ("GET", "/health/liveliness"): "liveliness",
     ("GET", "/health/liveness"): "liveliness",
@@ -278,6 +279,13 @@ def delete_credential(server_id: str) -> Call[dict[str, Any]]:
     return Call("DELETE", _server_path(server_id) + "/credentials", _object)
 
 
+def approve_tool(server_id: str, tool: str) -> Call[dict[str, Any]]:
+    if not isinstance(tool, str) or not tool:
+        raise InvalidField("tool: is required", field="tool")
+    path = _server_path(server_id) + "/tools/" + quote(tool, safe="") + "/approve"
+    return Call("POST", path, _object)
+
+
 def health() -> Call[dict[str, Any]]:
     return Call("GET", "/health/readiness", _object, body_on_error=True)
 
@@ -298,7 +306,16 @@ def _text(body: Any) -> str:
 
 # Keys of a server as the gateway shows it that a registration does not take.
 _VIEW_ONLY = frozenset(
-    {"auth_configured", "header_names", "env_names", "source", "health", "discovered", "exposed"}
+    {
+        "auth_configured",
+        "header_names",
+        "env_names",
+        "source",
+        "health",
+        "discovered",
+        "exposed",
+        "held_tools",
+    }
 )
 
 

@@ -254,6 +254,12 @@ class MCPGateway(_Base):
         """Deletes this client's credential for the server."""
         return self._send(_routes.delete_credential(server_id))
 
+    def approve_tool(self, server_id: str, tool: str) -> dict[str, Any]:
+        """Approves a tool held because its definition changed or it is new
+        (``tool_changes: hold``; a server's ``held_tools`` lists them), by its name on that
+        server. Raises :class:`~mcp_gateway.errors.NotFound` if it is not held."""
+        return self._send(_routes.approve_tool(server_id, tool))
+
     def health(self) -> dict[str, Any]:
         """Readiness: ``status`` (``ready`` / ``not_ready``), store and server counts."""
         return self._send(_routes.health())
@@ -427,6 +433,10 @@ class AsyncMCPGateway(_Base):
     async def delete_credential(self, server_id: str) -> dict[str, Any]:
         """See :meth:`MCPGateway.delete_credential`."""
         return await self._send(_routes.delete_credential(server_id))
+
+    async def approve_tool(self, server_id: str, tool: str) -> dict[str, Any]:
+        """See :meth:`MCPGateway.approve_tool`."""
+        return await self._send(_routes.approve_tool(server_id, tool))
 
     async def health(self) -> dict[str, Any]:
         """See :meth:`MCPGateway.health`."""

@@ -1,4 +1,4 @@
-//! `mcp-gateway tools list | call`, `resources list`, `prompts list`.
+//! `mcp-gateway tools list | call | approve`, `resources list`, `prompts list`.
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -25,6 +25,17 @@ pub enum ToolsCommand {
                             Exit code 1 when the tool reports an error (isError); its content goes to stderr."
     )]
     Call(CallArgs),
+    /// Approve a tool held because its definition changed or it is new
+    /// (`tool_changes: hold`; `mcp-gateway servers get <ID>` lists `held_tools`).
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The server's id.
+    server_id: String,
+    /// The tool's name on that server (not the exposed `<server_id>__<tool>`).
+    tool: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +117,31 @@ pub async fn run_tools(conn: &Connection, command: ToolsCommand) -> Outcome {
                 ["NAME", "SERVER", "AVAILABLE", "DESCRIPTION"],
                 rows,
             ));
+            Ok(())
+        }
+        ToolsCommand::Approve(approve) => {
+            super::check_segment(&approve.server_id, "server id")?;
+            super::check_segment(&approve.tool, "tool name")?;
+            let client = Client::new(conn, DEFAULT_TIMEOUT)?;
+            let path = [
+                "mcp",
+                "servers",
+                &approve.server_id,
+                "tools",
+                &approve.tool,
+                "approve",
+            ];
+            let answer = client.post(&path, &json!({})).await?;
+            if conn.json {
+                render::json(&answer);
+            } else {
+                render::out(&format!(
+                    "approved tool {} of server {} ({} tool)",
+                    approve.tool,
+                    approve.server_id,
+                    str_at(&answer, "change")
+                ));
+            }
             Ok(())
         }
         ToolsCommand::Call(call) => {

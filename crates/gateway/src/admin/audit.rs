@@ -4,8 +4,9 @@
 //!
 //! Fields: `action` (`register` | `update` | `delete` for servers, `create_key` |
 //! `update_key` | `delete_key` for API keys, `create_policy` | `replace_policy` |
-//! `delete_policy` for policies), `server_id`, `transport`, `url` (without userinfo,
-//! query or fragment), `key_id`, `policy`, `caller` (`master_key` when a master key is
+//! `delete_policy` for policies, `approve_tool` for held tools), `server_id`,
+//! `transport`, `url` (without userinfo, query or fragment), `key_id`, `policy`, `tool`,
+//! `caller` (`master_key` when a master key is
 //! configured and was presented, `loopback` when none is configured, `key:<key_id>` for an
 //! API key (refused: admin changes need the master key), `anonymous` for a
 //! refused key or a request refused before authentication), `client` (the peer address,
@@ -69,6 +70,8 @@ pub struct Target {
     pub key_id: Option<String>,
     /// A policy's name (policy changes).
     pub policy: Option<String>,
+    /// A tool's name upstream (approvals of held tools).
+    pub tool: Option<String>,
 }
 
 impl Target {
@@ -82,6 +85,14 @@ impl Target {
     pub fn policy(name: &str) -> Self {
         Self {
             policy: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    pub fn tool(server_id: &str, tool: &str) -> Self {
+        Self {
+            server_id: Some(server_id.to_owned()),
+            tool: Some(tool.to_owned()),
             ..Self::default()
         }
     }
@@ -131,6 +142,13 @@ pub(crate) fn change_of(method: &Method, path: &str) -> Option<(&'static str, Ta
         return (!id.is_empty() && !id.contains('/')).then(|| (action, Target::key(id)));
     }
     let id = path.strip_prefix("/mcp/servers/")?;
+    if let Some((id, rest)) = id.split_once("/tools/")
+        && let Some(tool) = rest.strip_suffix("/approve")
+    {
+        let named = |s: &str| !s.is_empty() && !s.contains('/');
+        return (method == Method::POST && named(id) && named(tool))
+            .then(|| ("approve_tool", Target::tool(id, tool)));
+    }
     if id.is_empty() || id.contains('/') {
         return None;
     }
@@ -164,6 +182,7 @@ pub fn change(
     let url = target.url.as_deref().unwrap_or(dash);
     let key_id = target.key_id.as_deref().unwrap_or(dash);
     let policy = target.policy.as_deref().unwrap_or(dash);
+    let tool = target.tool.as_deref().unwrap_or(dash);
     let client = caller
         .client
         .map_or_else(|| dash.to_owned(), |a| a.to_string());
@@ -176,6 +195,7 @@ pub fn change(
             url,
             key_id,
             policy,
+            tool,
             caller = ?caller.who,
             client,
             outcome = "ok",
@@ -190,6 +210,7 @@ pub fn change(
             url,
             key_id,
             policy,
+            tool,
             caller = ?caller.who,
             client,
             outcome = "refused",
@@ -252,6 +273,7 @@ impl Drop for Pending {
                 url = self.target.url.as_deref().unwrap_or("-"),
                 key_id = self.target.key_id.as_deref().unwrap_or("-"),
                 policy = self.target.policy.as_deref().unwrap_or("-"),
+                tool = self.target.tool.as_deref().unwrap_or("-"),
                 caller = ?self.caller.who,
                 client = self.caller.client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
                 outcome = "abandoned",

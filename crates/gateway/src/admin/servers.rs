@@ -98,6 +98,25 @@ pub async fn replace(
         .map(|entry| Json(Changed::new("updated", entry.view())))
 }
 
+/// `POST /mcp/servers/{server_id}/tools/{tool}/approve`: lets a tool held for approval
+/// through (`tool_changes: hold`).
+pub async fn approve_tool(
+    State(gateway): State<Arc<Gateway>>,
+    caller: Caller,
+    Path((server_id, tool)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let audit = Pending::new(caller, "approve_tool", Target::tool(&server_id, &tool));
+    let result = gateway.approve_tool(&server_id, &tool).await;
+    let held = audit.conclude(result.map_err(ApiError::from), StatusCode::OK)?;
+    Ok(Json(json!({
+        "status": "approved",
+        "server_id": server_id,
+        "tool": tool,
+        "change": held.change,
+        "fingerprint": held.fingerprint,
+    })))
+}
+
 pub async fn remove(
     State(gateway): State<Arc<Gateway>>,
     caller: Caller,

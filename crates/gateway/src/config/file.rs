@@ -82,6 +82,7 @@ struct GatewaySection {
     public_url: Option<String>,
     audit_calls: Option<crate::access::AuditCalls>,
     audit_call_arguments: Option<bool>,
+    tool_changes: Option<crate::model::ToolChanges>,
     #[serde(default)]
     auth: AuthSection,
     #[serde(default)]
@@ -244,6 +245,7 @@ pub(crate) fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings,
             .collect::<Result<Vec<_>, _>>()?;
         settings.allowed_hosts = Some(parse_hosts(&hosts, "gateway.allowed_hosts")?);
     }
+    settings.tool_changes = g.tool_changes.unwrap_or_default();
     settings.metrics.enabled = g.metrics.enabled.unwrap_or(true);
     if let Some(token) = g.metrics.scrape_token {
         let path = "gateway.metrics.scrape_token";

@@ -14,6 +14,20 @@ pub fn unknown(kind: &str, name: &str) -> McpError {
     )
 }
 
+/// A call of a tool held for approval (`tool_changes: hold`): what changed, and how an
+/// operator lets it through.
+pub fn held(server_id: &str, tool: &str, change: &crate::registry::Change) -> McpError {
+    McpError::invalid_params(
+        crate::gateway::held_message(server_id, tool, change),
+        Some(json!({
+            "reason": "tool_held",
+            "server_id": server_id,
+            "tool": tool,
+            "change": change,
+        })),
+    )
+}
+
 /// A request over its API key's limits, with when to retry (`data.retry_after_ms`).
 pub fn rate_limited(limited: crate::access::Limited) -> McpError {
     let after = limited.retry_after;

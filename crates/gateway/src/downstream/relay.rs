@@ -327,6 +327,13 @@ impl Relay {
                     crate::upstream::UpstreamError::Unavailable,
                 ));
             }
+            // Held for approval: the change is the news.
+            if let Some((entry, tool, held)) = snapshot.held_tool(name) {
+                let id = &entry.record.server_id;
+                if self.in_scope(id) && access.allows_tool(snapshot, id, tool) {
+                    return Err(error::held(id, tool, &held.change));
+                }
+            }
             return Err(error::unknown("tool", name));
         };
         let entry = Self::entry(snapshot, &route.server_id)?;

@@ -62,7 +62,8 @@ impl Scope {
             Scope::Server(id) => {
                 let entry = snapshot.servers.get(&**id)?;
                 let shown = asks || !entry.catalog.asking_only.contains(name);
-                (shown && entry.record.allows_tool(name)).then(|| Target::named(id, name))
+                let held = entry.catalog.held.contains_key(name);
+                (shown && !held && entry.record.allows_tool(name)).then(|| Target::named(id, name))
             }
         }
     }

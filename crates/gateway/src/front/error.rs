@@ -151,6 +151,10 @@ impl From<GatewayError> for ApiError {
             GatewayError::ToolNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "tool_not_found", message)
             }
+            GatewayError::ToolHeld { .. } => Self::new(StatusCode::CONFLICT, "tool_held", message),
+            GatewayError::ToolNotHeld { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "tool_not_held", message)
+            }
             GatewayError::Upstream(_, UpstreamError::Unavailable) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "upstream_unavailable",

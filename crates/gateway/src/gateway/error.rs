@@ -41,12 +41,32 @@ pub enum GatewayError {
     CredentialNotFound(String),
     #[error("no tool named {0:?} (list them with GET /mcp/tools)")]
     ToolNotFound(String),
+    #[error("{}", held_message(.server_id, .tool, .change))]
+    ToolHeld {
+        server_id: String,
+        tool: String,
+        change: crate::registry::Change,
+    },
+    #[error("tool {tool:?} of server {server_id:?} is not held for approval: nothing to approve")]
+    ToolNotHeld { server_id: String, tool: String },
     #[error("upstream {0:?}: {1}")]
     Upstream(String, UpstreamError),
     #[error("store: {0}")]
     Store(StoreError),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+}
+
+/// Why a held tool cannot be called, and how it can be.
+pub fn held_message(server_id: &str, tool: &str, change: &crate::registry::Change) -> String {
+    let what = match change {
+        crate::registry::Change::New => "is new on a server whose tools were approved",
+        crate::registry::Change::Changed => "changed its definition since it was approved",
+    };
+    format!(
+        "tool {tool:?} of server {server_id:?} {what}; it is held until an operator approves it \
+         (POST /mcp/servers/{server_id}/tools/{tool}/approve, or `mcp-gateway tools approve`)"
+    )
 }
 
 impl From<StoreError> for GatewayError {

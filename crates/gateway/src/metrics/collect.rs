@@ -121,6 +121,9 @@ impl Collector for Upstreams {
             "Upstream sessions of single clients' own (clients that can be asked something)",
             owned,
         )?;
+        let held = (0..servers.len()).map(|i| (id(i), servers[i].catalog.held.len() as i64));
+        let help = "Tools withheld until an operator approves them (tool_changes: hold)";
+        gauges(&mut encoder, "mcp_gateway_tools_held", help, held)?;
         let recent =
             (0..servers.len()).map(|i| (id(i), servers[i].runtime.meters.last_minute() as i64));
         gauges(

@@ -74,6 +74,11 @@ pub struct ServerView {
     pub credentials: super::CredentialMode,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_limits: BTreeMap<String, crate::access::RateLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_changes: Option<super::ToolChanges>,
+    /// Tools withheld until an operator approves them (`tool_changes: hold`), by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub held_tools: BTreeMap<String, crate::registry::HeldTool>,
     /// The token exchange, without its client secret (`client_secret_configured`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_exchange: Option<serde_json::Value>,
@@ -113,6 +118,8 @@ impl ServerView {
             timeout_secs: record.timeout_secs,
             credentials: record.credentials,
             tool_limits: record.tool_limits.clone(),
+            tool_changes: record.tool_changes,
+            held_tools: BTreeMap::new(),
             token_exchange: record.token_exchange.as_ref().map(|t| {
                 serde_json::json!({
                     "token_endpoint": t.token_endpoint,

@@ -13,6 +13,7 @@ use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
 use super::{
     ServerRuntime,
+    approvals::HeldTool,
     naming::{NamePolicy, Naming, Owners},
 };
 use crate::{
@@ -196,7 +197,7 @@ impl ServerEntry {
 
     /// The REST API's view of this server.
     pub fn view(&self) -> ServerView {
-        ServerView::new(
+        let mut view = ServerView::new(
             &self.record,
             self.source,
             self.runtime.health(),
@@ -207,15 +208,16 @@ impl ServerEntry {
                 ("resource_templates", self.catalog.resource_templates.len()),
                 ("prompts", self.prompts().count()),
             ]),
-        )
+        );
+        view.held_tools = self.catalog.held.clone();
+        view
     }
 
-    /// Discovered tools that pass the allowlist.
+    /// Discovered tools that pass the allowlist and are not held for approval.
     pub fn allowed_tools(&self) -> impl Iterator<Item = &Tool> {
-        self.catalog
-            .tools
-            .iter()
-            .filter(|t| self.record.allows_tool(&t.name))
+        self.catalog.tools.iter().filter(|t| {
+            self.record.allows_tool(&t.name) && !self.catalog.held.contains_key(&*t.name)
+        })
     }
 
     /// Discovered resources that pass the allowlist.
@@ -437,6 +439,22 @@ impl Snapshot {
                     self.exposed_tool_name(id, name).as_deref() == Some(exposed)
                         && access.allows_tool(self, id, name)
                 })
+        })
+    }
+
+    /// The tool held for approval that `exposed` names, with its server and its name
+    /// there: why a call of it is refused.
+    pub fn held_tool(&self, exposed: &str) -> Option<(&Arc<ServerEntry>, &str, &HeldTool)> {
+        self.servers.values().find_map(|entry| {
+            let id = &entry.record.server_id;
+            entry
+                .catalog
+                .held
+                .iter()
+                .find(|(name, _)| {
+                    name.as_str() == exposed || self.qualified_tool_name(id, name) == exposed
+                })
+                .map(|(name, held)| (entry, name.as_str(), held))
         })
     }
 

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use indexmap::IndexMap;
 
-use super::{ServerStore, StoreError, StoredCredential};
+use super::{ServerStore, StoreError, StoredCredential, ToolApproval};
 
 /// A map of the store (a panic while holding it cannot leave a half-written map: every
 /// write is one insert or remove, so a poisoned lock is still usable).
@@ -22,6 +22,7 @@ pub struct MemoryStore {
     keys: Mutex<IndexMap<String, KeyRecord>>,
     policies: Mutex<IndexMap<String, PolicyRecord>>,
     credentials: Mutex<IndexMap<(String, String), StoredCredential>>,
+    tool_approvals: Mutex<IndexMap<(String, String), ToolApproval>>,
 }
 
 impl MemoryStore {
@@ -125,6 +126,21 @@ impl ServerStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let at = (server_id.to_owned(), principal.to_owned());
         Ok(lock(&self.credentials).shift_remove(&at).is_some())
+    }
+
+    async fn load_tool_approvals(&self) -> Result<Vec<ToolApproval>, StoreError> {
+        Ok(lock(&self.tool_approvals).values().cloned().collect())
+    }
+
+    async fn save_tool_approval(&self, approval: &ToolApproval) -> Result<(), StoreError> {
+        let at = (approval.server_id.clone(), approval.tool.clone());
+        lock(&self.tool_approvals).insert(at, approval.clone());
+        Ok(())
+    }
+
+    async fn delete_tool_approvals(&self, server_id: &str) -> Result<(), StoreError> {
+        lock(&self.tool_approvals).retain(|(server, _), _| server != server_id);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

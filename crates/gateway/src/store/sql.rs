@@ -30,7 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{ServerStore, StoreError, StoredCredential};
+use super::{ServerStore, StoreError, StoredCredential, ToolApproval};
 use crate::{
     access::{keys::KeyRecord, policy::PolicyRecord},
     model::ServerRecord,
@@ -81,6 +81,14 @@ mod query {
                                        updated_at = CURRENT_TIMESTAMP";
     pub const DELETE_CREDENTIAL: &str =
         "DELETE FROM mcp_credentials WHERE server_id = $1 AND principal = $2";
+    pub const LOAD_TOOL_APPROVALS: &str =
+        "SELECT server_id, tool, fingerprint FROM mcp_tool_approvals";
+    pub const SAVE_TOOL_APPROVAL: &str = "INSERT INTO mcp_tool_approvals \
+                                          (server_id, tool, fingerprint) VALUES ($1, $2, $3) \
+                                          ON CONFLICT (server_id, tool) DO UPDATE SET \
+                                          fingerprint = excluded.fingerprint, \
+                                          approved_at = CURRENT_TIMESTAMP";
+    pub const DELETE_TOOL_APPROVALS: &str = "DELETE FROM mcp_tool_approvals WHERE server_id = $1";
 }
 
 /// The store of API-registered servers in SQLite or Postgres.
@@ -402,6 +410,44 @@ impl ServerStore for SqlStore {
                 .rows_affected()
         });
         Ok(deleted > 0)
+    }
+
+    async fn load_tool_approvals(&self) -> Result<Vec<ToolApproval>, StoreError> {
+        let rows: Vec<(String, String, String)> = with_pool!(&self.backend, |pool| {
+            sqlx::query_as(query::LOAD_TOOL_APPROVALS)
+                .fetch_all(pool)
+                .await?
+        });
+        let approval = |(server_id, tool, fingerprint)| ToolApproval {
+            server_id,
+            tool,
+            fingerprint,
+        };
+        Ok(rows.into_iter().map(approval).collect())
+    }
+
+    async fn save_tool_approval(&self, approval: &ToolApproval) -> Result<(), StoreError> {
+        with_pool!(&self.backend, |pool| {
+            sqlx::query(query::SAVE_TOOL_APPROVAL)
+                .bind(&approval.server_id)
+                .bind(&approval.tool)
+                .bind(&approval.fingerprint)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    async fn delete_tool_approvals(&self, server_id: &str) -> Result<(), StoreError> {
+        with_pool!(&self.backend, |pool| {
+            sqlx::query(query::DELETE_TOOL_APPROVALS)
+                .bind(server_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

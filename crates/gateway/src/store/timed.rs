@@ -3,7 +3,7 @@
 
 use std::{future::Future, sync::Arc, time::Instant};
 
-use super::{KeyRecord, PolicyRecord, ServerStore, StoreError, StoredCredential};
+use super::{KeyRecord, PolicyRecord, ServerStore, StoreError, StoredCredential, ToolApproval};
 use crate::{metrics::Metrics, model::ServerRecord};
 
 pub struct TimedStore {
@@ -82,6 +82,18 @@ impl ServerStore for TimedStore {
     ) -> Result<bool, StoreError> {
         let run = self.inner.delete_credential(server_id, principal);
         self.timed("delete_credential", run).await
+    }
+    async fn load_tool_approvals(&self) -> Result<Vec<ToolApproval>, StoreError> {
+        self.timed("load_tool_approvals", self.inner.load_tool_approvals())
+            .await
+    }
+    async fn save_tool_approval(&self, approval: &ToolApproval) -> Result<(), StoreError> {
+        let run = self.inner.save_tool_approval(approval);
+        self.timed("save_tool_approval", run).await
+    }
+    async fn delete_tool_approvals(&self, server_id: &str) -> Result<(), StoreError> {
+        let run = self.inner.delete_tool_approvals(server_id);
+        self.timed("delete_tool_approvals", run).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed("ping", self.inner.ping()).await

@@ -22,6 +22,9 @@ pub struct Catalog {
     pub asking_only: BTreeSet<String>,
     /// Whether `asking_only` was looked for (see [`discover_asking_tools`]).
     pub asking_discovered: bool,
+    /// Tools withheld until an operator approves them (`tools` holds them too; see
+    /// `registry::approvals`): set by the registry when it takes the catalog in.
+    pub held: BTreeMap<String, crate::registry::HeldTool>,
 }
 
 impl Catalog {
