@@ -359,3 +359,70 @@ async fn metrics_off_keeps_the_call_meters_still() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn timeouts_and_cancellations_are_told_apart_and_legacy_sessions_counted() {
+    let fixture = mcp_gateway_testkit::spawn_http(FixtureOptions::default()).await;
+    let running = started(Settings::default()).await;
+    let record = record(json!({"server_id": "fx", "url": fixture.url(), "timeout_secs": 1}));
+    running.gateway.register(record).await.unwrap();
+    wait_healthy(&running.gateway, "fx").await;
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let mcp = format!("{base}/mcp");
+    let slow = |ms: u64| json!({"name": "fx__slow", "arguments": {"ms": ms}});
+
+    // Longer than the server's timeout_secs: the gateway gives up.
+    let client = Mcp::new(&http, &mcp, "");
+    let (_, answer) = client
+        .request("tools/call", slow(5_000), Some("fx__slow"))
+        .await;
+    assert!(answer.get("error").is_some(), "{answer}");
+    // The client goes away first: the call is cancelled.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "fx__slow", "arguments": {"ms": 800},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let sent = impatient
+        .post(&mcp)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "fx__slow")
+        .json(&body)
+        .send()
+        .await;
+    assert!(sent.is_err_and(|e| e.is_timeout()));
+    // A legacy SSE session, open.
+    let sse = http.get(format!("{base}/sse")).send().await.unwrap();
+    assert_eq!(sse.status(), 200);
+
+    let slow_tool = [("server", "fx"), ("tool", "slow")];
+    eventually(Duration::from_secs(10), "the cancelled call ends", || {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let scraped = Scraped::of(&http, &base, None).await;
+            let cancelled = [slow_tool[0], slow_tool[1], ("outcome", "cancelled")];
+            scraped.value(TOOL_CALLS, &cancelled) == Some(1.0)
+        }
+    })
+    .await;
+    let scraped = Scraped::of(&http, &base, None).await;
+    let timeout = [slow_tool[0], slow_tool[1], ("outcome", "timeout")];
+    assert_eq!(scraped.count(TOOL_CALLS, &timeout), 1.0);
+    let legacy = [("face", "sse"), ("era", "2024-11-05")];
+    assert_eq!(scraped.count("mcp_gateway_sessions", &legacy), 1.0);
+    drop(sse);
+    eventually(Duration::from_secs(10), "the legacy session ends", || {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let scraped = Scraped::of(&http, &base, None).await;
+            scraped.value("mcp_gateway_sessions", &legacy) == Some(0.0)
+        }
+    })
+    .await;
+}

@@ -122,8 +122,9 @@ impl Admission {
         }
     }
 
-    /// The handle the request's way upstream ([`ServerEntry::call_upstream`]) notes how
-    /// long it waited on the upstream on, and how a failure there ended it.
+    /// The handle on which the request's way upstream
+    /// ([`crate::registry::ServerEntry::call_upstream`]) notes how long it waited on the
+    /// upstream, and how a failure there ended it.
     pub fn clock(&self) -> UpstreamClock {
         match &self.metering {
             Some(metering) => metering.clock(),
